@@ -1,0 +1,11 @@
+// The autodiff area: var, the differentiable ops, backward/grad, no_grad, anomaly mode, to_dot.
+#pragma once
+
+#include "bijgan/autodiff/backward.hpp"
+#include "bijgan/autodiff/grad_mode.hpp"
+#include "bijgan/autodiff/to_dot.hpp"
+#include "bijgan/autodiff/var.hpp"
+#include "bijgan/ops/elementwise.hpp"
+#include "bijgan/ops/linalg.hpp"
+#include "bijgan/ops/reduce.hpp"
+#include "bijgan/ops/shape.hpp"

@@ -1,0 +1,131 @@
+// var<T, Backend>: a node of the expression graph. It owns its value, its accumulated gradient
+// (leaves), the name of the op that made it, its inputs (shared, never dangling) and a backward
+// rule written with differentiable ops, so gradients can themselves be differentiated.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "bijgan/autodiff/grad_mode.hpp"
+#include "bijgan/tensor/ops.hpp"
+
+namespace bijgan {
+
+template <element T = float, class B = host>
+class var;
+
+/// Backward rule: given the output var and the gradient flowing into it, writes one gradient
+/// per input into `grads` (left undefined for inputs that need none). Written with var ops.
+template <class T, class B>
+using backward_rule = std::function<void(const var<T, B>& out, const var<T, B>& grad_out, std::span<var<T, B>> grads)>;
+
+namespace detail {
+template <class T, class B>
+struct node {
+  tensor<T, B> value;
+  tensor<T, B> grad;  ///< accumulated by backward() on vars that require grad
+  bool requires_grad = false;
+  const char* op = "leaf";
+  std::vector<var<T, B>> inputs;
+  backward_rule<T, B> backward;
+  var<T, B> pending;  ///< gradient being accumulated during one backward sweep
+};
+}  // namespace detail
+
+template <element T, class B>
+class var {
+ public:
+  using value_type = T;
+  using backend_type = B;
+  using tensor_type = tensor<T, B>;
+
+  /// An undefined var (no node). Ops reject it; grad slots use it for "no gradient".
+  var() = default;
+  /// A leaf holding value; requires_grad marks it as a parameter or input to differentiate.
+  explicit var(tensor_type value, bool requires_grad = false) : n_(std::make_shared<node_t>()) {
+    detail::require_defined(value, "var");
+    n_->value = std::move(value);
+    n_->requires_grad = requires_grad;
+  }
+
+  [[nodiscard]] bool defined() const noexcept { return n_ != nullptr; }
+  [[nodiscard]] const tensor_type& value() const { return n_->value; }
+  [[nodiscard]] const bijgan::shape& shape() const { return n_->value.shape(); }
+  [[nodiscard]] index_t numel() const { return n_->value.numel(); }
+  [[nodiscard]] std::size_t rank() const { return n_->value.rank(); }
+  [[nodiscard]] index_t size(index_t axis) const { return n_->value.size(axis); }
+  [[nodiscard]] T item() const { return n_->value.item(); }
+  [[nodiscard]] bool requires_grad() const noexcept { return n_ && n_->requires_grad; }
+  /// The gradient accumulated by backward(); undefined when none has reached this var.
+  [[nodiscard]] const tensor_type& grad() const { return n_->grad; }
+  /// Drops the accumulated gradient.
+  void zero_grad() const { n_->grad = tensor_type(); }
+  /// Replaces the accumulated gradient (optimizers, clipping).
+  void set_grad(tensor_type g) const { n_->grad = std::move(g); }
+  /// Replaces the value in place (optimizer updates); the shape must not change.
+  void set_value(tensor_type v) const {
+    if (!(v.shape() == shape())) fail<shape_error>("var::set_value", "shape ", v.shape(), " for a var of shape ", shape());
+    n_->value = std::move(v);
+  }
+  /// Name of the op that made this var ("leaf" for leaves).
+  [[nodiscard]] const char* op() const noexcept { return n_->op; }
+  [[nodiscard]] const std::vector<var>& inputs() const { return n_->inputs; }
+  [[nodiscard]] bool is_leaf() const noexcept { return n_->inputs.empty(); }
+  /// A leaf sharing this value, cut from the graph.
+  [[nodiscard]] var detach() const { return var(n_->value, false); }
+  /// Identity of the underlying node (for graph walks and maps).
+  [[nodiscard]] const void* id() const noexcept { return n_.get(); }
+
+  /// Records a result of op `name` with the given inputs and backward rule, unless recording is
+  /// off or no input requires grad: then a plain leaf. Checks for NaN/Inf in anomaly mode.
+  static var make(tensor_type value, const char* name, std::vector<var> inputs, backward_rule<T, B> rule) {
+    if (anomaly_enabled() && !all_finite(value))
+      fail<value_error>(name, "produced NaN or Inf (shape ", value.shape(), ") [anomaly mode]");
+    var out(std::move(value), false);
+    bool needs = false;
+    if (grad_enabled())
+      for (const auto& i : inputs) needs = needs || i.requires_grad();
+    if (needs) {
+      out.n_->requires_grad = true;
+      out.n_->op = name;
+      out.n_->inputs = std::move(inputs);
+      out.n_->backward = std::move(rule);
+    }
+    return out;
+  }
+
+ private:
+  using node_t = detail::node<T, B>;
+  std::shared_ptr<node_t> n_;
+
+  template <class U, class C>
+  friend struct graph_access;
+};
+
+/// Internal access for the backward engine.
+template <class T, class B>
+struct graph_access {
+  static detail::node<T, B>& node(const var<T, B>& v) { return *v.n_; }
+};
+
+/// A constant (no gradient) var holding t.
+template <class T, class B>
+var<T, B> constant(tensor<T, B> t) {
+  return var<T, B>(std::move(t), false);
+}
+/// A leaf that requires grad (a parameter or an input to differentiate).
+template <class T, class B>
+var<T, B> parameter(tensor<T, B> t) {
+  return var<T, B>(std::move(t), true);
+}
+
+/// Copies v's value to backend To as a new leaf with the same requires_grad.
+template <class To, class T, class From>
+var<T, To> to(const var<T, From>& v) {
+  return var<T, To>(to<To>(v.value()), v.requires_grad());
+}
+
+}  // namespace bijgan

@@ -1,0 +1,18 @@
+// The umbrella header: everything a user needs with one include. Under nvcc it also brings the
+// CUDA backend; headers that nvcc cannot compile (range-v3 data pipelines) are skipped there.
+#pragma once
+
+#include "bijgan/config/config.hpp"
+#include "bijgan/config/errors.hpp"
+#include "bijgan/fwd.hpp"
+
+#include "bijgan/concepts/backend.hpp"
+#include "bijgan/backend/host/host.hpp"
+#include "bijgan/tensor/ops.hpp"
+#include "bijgan/tensor/tensor.hpp"
+
+#include "bijgan/autodiff/autodiff.hpp"
+
+#if defined(__CUDACC__)
+#include "bijgan/backend/cuda/cuda.hpp"
+#endif

@@ -1,0 +1,70 @@
+// The backend concept: a backend is a type (host, cuda) that supplies a buffer type and a fixed
+// set of primitive kernels. Every op of the library is written against this set, so a backend
+// that lacks a kernel fails to compile at the op that needs it, never falls back silently.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+
+#include "bijgan/tensor/functors.hpp"
+#include "bijgan/tensor/kernel_args.hpp"
+#include "bijgan/tensor/philox.hpp"
+
+namespace bijgan {
+
+/// Requirements on a backend B, checked for element type T.
+///   B::name                         a printable name ("host", "cuda")
+///   B::buffer<T>                    owning storage: buffer(n), data(), size()
+///   B::fill(p, n, v)                p[0..n) = v
+///   B::map(f, n, out, in)           out[i] = f(in[i]), contiguous
+///   B::transform(f, shape, out, in...)   out = f(in...) with strided (broadcast) inputs
+///   B::copy_strided(shape, in, out_ptr, out_strides)   strided gather/scatter copy
+///   B::reduce(kind, in, out, outer, n, inner)          reduce the middle axis
+///   B::gemm(gemm_args)              batched row-major GEMM with transposes
+///   B::random(draw, n, out)         out[i] = draw(i) for a philox_draw
+///   B::to_host(src, dst, n) / B::from_host(src, dst, n)   copies to and from host memory
+template <class B, class T = float>
+concept backend = requires(T* p, const T* cp, std::size_t n, index_t ni, const shape& s,
+                           strided_in<T> in, gemm_args<T> g, philox_draw<T> d,
+                           std::array<index_t, shape::max_rank> strides) {
+  { B::name } -> std::convertible_to<const char*>;
+  typename B::template buffer<T>;
+  requires requires(typename B::template buffer<T> b) {
+    { b.data() } -> std::same_as<T*>;
+    { b.size() } -> std::convertible_to<std::size_t>;
+  };
+  B::fill(p, ni, T{});
+  B::map(fn::exp{}, ni, p, cp);
+  B::transform(fn::add{}, s, p, in, in);
+  B::copy_strided(s, in, p, strides);
+  B::reduce(reduce_kind::sum, cp, p, ni, ni, ni);
+  B::gemm(g);
+  B::random(d, ni, p);
+  B::to_host(cp, p, n);
+  B::from_host(cp, p, n);
+};
+
+/// A type that models `backend` with the least it can: for checking generic code against the
+/// concept without any real backend (kernels are declared, never defined).
+struct archetype_backend {
+  static constexpr const char* name = "archetype";
+  template <class T>
+  struct buffer {
+    explicit buffer(std::size_t n);
+    T* data();
+    std::size_t size() const;
+  };
+  template <class T> static void fill(T*, index_t, T);
+  template <class F, class T> static void map(F, index_t, T*, const T*);
+  template <class F, class T, class... In> static void transform(F, const shape&, T*, In...);
+  template <class T> static void copy_strided(const shape&, strided_in<T>, T*, std::array<index_t, shape::max_rank>);
+  template <class T> static void reduce(reduce_kind, const T*, T*, index_t, index_t, index_t);
+  template <class T> static void gemm(const gemm_args<T>&);
+  template <class T> static void random(const philox_draw<T>&, index_t, T*);
+  template <class T> static void to_host(const T*, T*, std::size_t);
+  template <class T> static void from_host(const T*, T*, std::size_t);
+};
+static_assert(backend<archetype_backend, float>);
+
+}  // namespace bijgan

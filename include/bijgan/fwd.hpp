@@ -1,0 +1,9 @@
+// Forward declarations of the core types, for headers that only name them.
+#pragma once
+
+namespace bijgan {
+struct host;
+struct cuda;
+class shape;
+class generator;
+}  // namespace bijgan

@@ -1,0 +1,155 @@
+// Tests of the autodiff engine: accumulation, no_grad, grad() with create_graph (gradients of
+// gradients), a WGAN-GP-shaped penalty checked by finite differences, anomaly mode, to_dot.
+#include <boost/test/unit_test.hpp>
+
+#include <bijgan/bijgan.hpp>
+#include <bijgan/testing/gradcheck.hpp>
+
+#include <sstream>
+
+using namespace bijgan;
+using vd = var<double>;
+using td = tensor<double>;
+
+BOOST_AUTO_TEST_SUITE(autodiff_suite)
+
+BOOST_AUTO_TEST_CASE(backward_accumulates_on_leaves) {
+  auto x = parameter(td::from(std::vector<double>{1, 2, 3}, {3}));
+  auto y = sum(x * x);
+  backward(y);
+  BOOST_TEST(x.grad().to_vector() == (std::vector<double>{2, 4, 6}));
+  backward(y);  // the graph is kept: a second pass adds
+  BOOST_TEST(x.grad().to_vector() == (std::vector<double>{4, 8, 12}));
+  x.zero_grad();
+  BOOST_TEST(!x.grad().defined());
+  // Diamond: x feeds two paths; both contributions add.
+  auto z = sum(exp(x) + x * 3.0);
+  backward(z);
+  BOOST_TEST(std::abs(x.grad().to_vector()[0] - (std::exp(1.0) + 3.0)) < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(no_grad_and_constants_do_not_record) {
+  auto x = parameter(td::ones({2}));
+  {
+    no_grad ng;
+    auto y = x * 2.0;
+    BOOST_TEST(!y.requires_grad());
+    BOOST_TEST(y.is_leaf());
+  }
+  auto c = constant(td::ones({2}));
+  BOOST_TEST(!(c * 2.0).requires_grad());
+  BOOST_CHECK_THROW(backward(sum(c)), value_error);
+  BOOST_TEST((x * 2.0).requires_grad());
+  BOOST_TEST(!(x * 2.0).detach().requires_grad());
+}
+
+BOOST_AUTO_TEST_CASE(gradients_of_gradients) {
+  // f = x^3: f' = 3x^2, f'' = 6x, f''' = 6.
+  auto x = parameter(td::from(std::vector<double>{0.5, -2.0}, {2}));
+  auto f = sum(x * x * x);
+  auto g1 = grad(f, x, {.create_graph = true});
+  BOOST_TEST(g1.requires_grad());
+  BOOST_TEST(g1.value().to_vector() == (std::vector<double>{0.75, 12.0}));
+  auto g2 = grad(sum(g1), x, {.create_graph = true});
+  BOOST_TEST(g2.value().to_vector() == (std::vector<double>{3.0, -12.0}));
+  auto g3 = grad(sum(g2), x);
+  BOOST_TEST(g3.value().to_vector() == (std::vector<double>{6.0, 6.0}));
+  BOOST_TEST(!x.grad().defined());  // grad() leaves .grad() alone
+  // An input the output does not depend on gets zeros.
+  auto unused = parameter(td::ones({3}));
+  BOOST_TEST(grad(std::vector{f}, std::vector{x, unused})[1].value().to_vector() == (std::vector<double>{0, 0, 0}));
+}
+
+// A WGAN-GP penalty on a small MLP critic D(x) = act(x W1 + b1) W2 + b2:
+// GP = mean_i (||d D(x_i) / d x_i|| - 1)^2. Its gradient with respect to the critic's
+// parameters needs double backprop; finite differences on the parameters must agree. With
+// leaky_relu (the method's critic) the penalty does not depend on b1 (act'' = 0) nor on b2;
+// with tanh it depends on b1 too.
+BOOST_AUTO_TEST_CASE(wgan_gp_penalty_parameter_gradient) {
+  for (const bool smooth : {false, true}) {
+    BOOST_TEST_CONTEXT("activation " << (smooth ? "tanh" : "leaky_relu")) {
+      generator gen(11);
+      const auto xs = td::random({5, 3}, gen, {distribution::normal, 0, 1});
+      const std::vector<td> params{td::random({3, 8}, gen, {distribution::normal, 0, 0.7}),
+                                   td::random({8}, gen, {distribution::normal, 0, 0.3}),
+                                   td::random({8, 1}, gen, {distribution::normal, 0, 0.7}),
+                                   td::random({1}, gen, {distribution::normal, 0, 0.1})};
+      const auto penalty = [xs, smooth](const std::vector<vd>& p) {
+        auto x = parameter(xs);
+        auto h = matmul(x, p[0]) + p[1];
+        auto d = matmul(smooth ? tanh(h) : leaky_relu(h, 0.2), p[2]) + p[3];
+        auto gx = grad(sum(d), x, {.create_graph = true});
+        return mean(square(l2_norm(gx, {1}) - 1.0));
+      };
+      const auto r = testing::gradcheck(penalty, params);
+      BOOST_TEST(r.passed, r.message);
+      BOOST_TEST(r.checked > 40);
+      // The same through backward(): parameters' .grad() match grad().
+      std::vector<vd> p;
+      for (const auto& t : params) p.push_back(parameter(t));
+      backward(penalty(p));
+      const auto via_grad = grad(std::vector{penalty(p)}, p);
+      BOOST_TEST(p[1].grad().defined() == smooth);
+      BOOST_TEST(!p[3].grad().defined());
+      BOOST_CHECK_THROW((void)p[3].grad().to_vector(), value_error);
+      BOOST_TEST(via_grad[3].value().to_vector() == (std::vector<double>{0.0}));
+      for (std::size_t i : {std::size_t{0}, std::size_t{2}}) {
+        const auto a = p[i].grad().to_vector(), b = via_grad[i].value().to_vector();
+        for (std::size_t j = 0; j < a.size(); ++j) BOOST_TEST(std::abs(a[j] - b[j]) < 1e-12);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(anomaly_mode_names_the_op) {
+  auto x = parameter(td::from(std::vector<double>{1.0, -1.0}, {2}));
+  BOOST_CHECK_NO_THROW(log(x));  // off by default: NaN passes silently
+  detect_anomaly on;
+  BOOST_CHECK_EXCEPTION(log(x), value_error, [](const value_error& e) {
+    return std::string(e.what()).find("bijgan::log") != std::string::npos;
+  });
+  // Backward check: sqrt at 0 is finite forward, infinite gradient backward.
+  auto z = parameter(td::zeros({1}));
+  auto y = sum(sqrt(z));
+  BOOST_CHECK_EXCEPTION(backward(y), value_error, [](const value_error& e) {
+    // Either the backward rule's own op (div) or the sweep's check names the failure.
+    return std::string(e.what()).find("NaN or Inf") != std::string::npos;
+  });
+  // A failed sweep leaves no stale state: a later clean backward is exact.
+  auto w = parameter(td::ones({1}));
+  backward(sum(w * 3.0));
+  BOOST_TEST(w.grad().item() == 3.0);
+}
+
+BOOST_AUTO_TEST_CASE(to_dot_writes_the_graph) {
+  auto x = parameter(td::ones({2, 3}));
+  auto w = parameter(td::ones({3, 4}));
+  auto y = gelu(matmul(x, w));
+  std::ostringstream os;
+  to_dot(y, os);
+  const auto s = os.str();
+  BOOST_TEST(s.find("digraph bijgan") != std::string::npos);
+  BOOST_TEST(s.find("gelu\\n[2, 4]") != std::string::npos);
+  BOOST_TEST(s.find("matmul") != std::string::npos);
+  BOOST_TEST(s.find("fillcolor=lightblue") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(float_readme_example) {
+  generator gen(5);
+  auto x = constant(tensor<float>::random({16, 8}, gen, {distribution::normal, 0, 1}));
+  auto w = parameter(tensor<float>::random({8, 4}, gen, {distribution::normal, 0, 0.3f}));
+  auto b = parameter(tensor<float>::zeros({4}));
+  auto y = gelu(matmul(x, w) + b);
+  backward(sum(y));
+  BOOST_TEST(w.grad().shape() == (shape{8, 4}));
+  BOOST_TEST(b.grad().shape() == (shape{4}));
+  BOOST_TEST(!x.grad().defined());
+  // Gradient of sum(gelu(xw + b)) w.r.t. b equals the column sums of gelu'(xw + b).
+  const auto pre = matmul(x, w) + b;
+  const auto d = grad(sum(gelu(pre)), pre);
+  const auto colsum = reduce(reduce_kind::sum, d.value(), std::vector<index_t>{0}, false).to_vector();
+  const auto gb = b.grad().to_vector();
+  for (std::size_t i = 0; i < 4; ++i) BOOST_TEST(std::abs(colsum[i] - gb[i]) < 1e-5f);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

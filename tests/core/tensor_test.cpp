@@ -1,0 +1,135 @@
+// Tests of tensor<T, host> and the non-differentiable tensor ops: views vs copies, layout ops,
+// reductions and GEMM against naive loops, error messages.
+#include <boost/test/unit_test.hpp>
+
+#include <bijgan/bijgan.hpp>
+#include <bijgan/tensor/xtensor_view.hpp>
+
+#include <numeric>
+
+using namespace bijgan;
+
+namespace {
+tensor<double> iota(const shape& s) {
+  std::vector<double> v(static_cast<std::size_t>(s.numel()));
+  std::iota(v.begin(), v.end(), 0.0);
+  return tensor<double>::from(v, s);
+}
+bool contains(const std::string& m, std::initializer_list<const char*> parts) {
+  for (const char* p : parts)
+    if (m.find(p) == std::string::npos) return false;
+  return true;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(tensor_suite)
+
+BOOST_AUTO_TEST_CASE(views_share_storage_copies_do_not) {
+  auto t = iota({4, 3});
+  auto r = t.reshape({3, -1});
+  BOOST_TEST(r.shape() == (shape{3, 4}));
+  BOOST_TEST(r.shares_storage_with(t));
+  auto row = t[2];
+  BOOST_TEST(row.shape() == (shape{3}));
+  BOOST_TEST(row.to_vector() == (std::vector<double>{6, 7, 8}));
+  auto rows = t.slice_rows(1, 3);
+  BOOST_TEST(rows.to_vector().front() == 3.0);
+  BOOST_TEST(rows.shares_storage_with(t));
+  auto c = t.clone();
+  BOOST_TEST(!c.shares_storage_with(t));
+  t.data()[0] = 100;
+  BOOST_TEST(r.to_vector()[0] == 100.0);
+  BOOST_TEST(c.to_vector()[0] == 0.0);
+  BOOST_CHECK_THROW(t.slice_rows(2, 5), shape_error);
+  BOOST_CHECK_THROW((void)t.item(), shape_error);
+  BOOST_CHECK_THROW(tensor<double>::from(std::vector<double>{1, 2}, {3}), shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(layout_ops) {
+  const auto t = iota({2, 3, 4});
+  const std::vector<index_t> perm{2, 0, 1};
+  const auto p = permute(t, perm);
+  BOOST_TEST(p.shape() == (shape{4, 2, 3}));
+  const auto pv = p.to_vector(), tv = t.to_vector();
+  for (index_t a = 0; a < 2; ++a)
+    for (index_t b = 0; b < 3; ++b)
+      for (index_t c = 0; c < 4; ++c) BOOST_TEST(pv[static_cast<std::size_t>(c * 6 + a * 3 + b)] == tv[static_cast<std::size_t>(a * 12 + b * 4 + c)]);
+
+  const auto s = slice(t, 1, 1, 3);
+  BOOST_TEST(s.shape() == (shape{2, 2, 4}));
+  BOOST_TEST(s.to_vector()[0] == 4.0);
+  const std::vector<tensor<double>> parts{iota({2, 1}), iota({2, 2})};
+  const auto c = concat(std::span<const tensor<double>>(parts), 1);
+  BOOST_TEST(c.to_vector() == (std::vector<double>{0, 0, 1, 1, 2, 3}));
+  const std::vector<index_t> pads{1, 0, 0, 2};
+  const auto pd = pad(iota({1, 2}), pads, -1.0);
+  BOOST_TEST(pd.shape() == (shape{2, 4}));
+  BOOST_TEST(pd.to_vector() == (std::vector<double>{-1, -1, -1, -1, 0, 1, -1, -1}));
+  const auto b = broadcast_to(iota({3, 1}), {2, 3, 2});
+  BOOST_TEST(b.to_vector() == (std::vector<double>{0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2}));
+  BOOST_TEST(sum_to(b, {3, 1}).to_vector() == (std::vector<double>{0, 4, 8}));
+}
+
+BOOST_AUTO_TEST_CASE(reductions) {
+  const auto t = iota({2, 3, 4});
+  const std::vector<index_t> a02{0, 2}, a1{1}, none{};
+  const auto s = reduce(reduce_kind::sum, t, a02, false);
+  BOOST_TEST(s.shape() == (shape{3}));
+  // sum over a and c of a*12 + b*4 + c = 4*(0+12) + 2*4*4b + 2*(0+1+2+3)
+  for (index_t b = 0; b < 3; ++b) BOOST_TEST(s.to_vector()[static_cast<std::size_t>(b)] == 48.0 + 32.0 * b + 12.0);
+  const auto m = reduce(reduce_kind::max, t, a1, true);
+  BOOST_TEST(m.shape() == (shape{2, 1, 4}));
+  BOOST_TEST(m.to_vector()[0] == 8.0);
+  BOOST_TEST(reduce(reduce_kind::min, t, none, false).item() == 0.0);
+  BOOST_TEST(reduce(reduce_kind::sum, t, none, false).item() == 276.0);
+  BOOST_TEST(all_finite(t));
+  auto bad = t.clone();
+  bad.data()[5] = std::numeric_limits<double>::quiet_NaN();
+  BOOST_TEST(!all_finite(bad));
+}
+
+BOOST_AUTO_TEST_CASE(gemm_matches_naive_with_transposes_and_batches) {
+  generator gen(3);
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      const index_t m = 5, n = 7, k = 6;
+      const auto a = tensor<double>::random(ta ? shape{3, k, m} : shape{3, m, k}, gen, {});
+      const auto b = tensor<double>::random(tb ? shape{n, k} : shape{k, n}, gen, {});  // broadcast over batch
+      const auto c = matmul(a, b, ta, tb);
+      BOOST_TEST(c.shape() == (shape{3, m, n}));
+      const auto av = a.to_vector(), bv = b.to_vector(), cv = c.to_vector();
+      double worst = 0;
+      for (index_t z = 0; z < 3; ++z)
+        for (index_t i = 0; i < m; ++i)
+          for (index_t j = 0; j < n; ++j) {
+            double acc = 0;
+            for (index_t l = 0; l < k; ++l) {
+              const double x = av[static_cast<std::size_t>(z * m * k + (ta ? l * m + i : i * k + l))];
+              const double y = bv[static_cast<std::size_t>(tb ? j * k + l : l * n + j)];
+              acc += x * y;
+            }
+            worst = std::max(worst, std::abs(acc - cv[static_cast<std::size_t>(z * m * n + i * n + j)]));
+          }
+      BOOST_TEST(worst < 1e-12);
+    }
+  BOOST_CHECK_EXCEPTION(matmul(tensor<double>::zeros({2, 3}), tensor<double>::zeros({4, 5})), shape_error,
+                        [](const auto& e) { return contains(e.what(), {"matmul", "[2, 3]", "[4, 5]"}); });
+  BOOST_CHECK_THROW(matmul(tensor<double>::zeros({3}), tensor<double>::zeros({3, 1})), shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(float_and_to_host) {
+  const auto t = tensor<float>::full({2, 2}, 1.5f);
+  const auto u = to<host>(t);
+  BOOST_TEST(u.shares_storage_with(t));
+  BOOST_TEST(apply(fn::add{}, t, tensor<float>::scalar(1.0f)).to_vector() == (std::vector<float>{2.5f, 2.5f, 2.5f, 2.5f}));
+}
+
+BOOST_AUTO_TEST_CASE(xtensor_adaptor_views_host_memory) {
+  auto t = iota({2, 3});
+  auto x = as_xtensor(t);
+  BOOST_TEST(x(1, 2) == 5.0);
+  x(0, 0) = 42;
+  BOOST_TEST(t.to_vector()[0] == 42.0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
