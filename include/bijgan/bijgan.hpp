@@ -13,6 +13,15 @@
 
 #include "bijgan/autodiff/autodiff.hpp"
 
+#include "bijgan/data/fashion_mnist.hpp"
+#include "bijgan/data/idx.hpp"
+#include "bijgan/io/progress.hpp"
+#include "bijgan/tensor/xtensor_view.hpp"
+
+#if !defined(__CUDACC__)
+#include "bijgan/data/batches.hpp"  // range-v3: host compilers only (toolchain.md)
+#endif
+
 #if defined(__CUDACC__)
 #include "bijgan/backend/cuda/cuda.hpp"
 #endif

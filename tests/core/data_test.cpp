@@ -1,1 +1,111 @@
-// placeholder
+// Tests of the data loaders: IDX files written here (plain and gzip), their error cases
+// (missing, wrong magic, truncated, overlong), the real Fashion-MNIST files when installed,
+// and the shuffled batch pipeline.
+#include <boost/test/unit_test.hpp>
+
+#include <bijgan/bijgan.hpp>
+
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+using namespace bijgan;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<unsigned char> idx_bytes(std::vector<std::uint32_t> dims, std::size_t payload) {
+  std::vector<unsigned char> b{0, 0, 0x08, static_cast<unsigned char>(dims.size())};
+  for (auto d : dims)
+    for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<unsigned char>(d >> s));
+  for (std::size_t i = 0; i < payload; ++i) b.push_back(static_cast<unsigned char>(i % 256));
+  return b;
+}
+
+fs::path write_file(const std::string& name, const std::vector<unsigned char>& bytes, bool gzip) {
+  const auto p = fs::temp_directory_path() / ("bijgan_data_test_" + name);
+  if (gzip) {
+    gzFile f = gzopen(p.c_str(), "wb");
+    gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+    gzclose(f);
+  } else {
+    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  return p;
+}
+
+bool names_file(const io_error& e, const fs::path& p) { return std::string(e.what()).find(p.string()) != std::string::npos; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(data_suite)
+
+BOOST_AUTO_TEST_CASE(idx_round_trip_plain_and_gzip) {
+  for (bool gz : {false, true}) {
+    const auto p = write_file(gz ? "ok.gz" : "ok", idx_bytes({2, 3, 4}, 24), gz);
+    const auto imgs = data::load_idx_images(p);
+    BOOST_TEST(imgs.shape() == (shape{2, 1, 3, 4}));
+    BOOST_TEST(imgs.to_vector()[5] == 5.0f / 255.0f);
+    fs::remove(p);
+  }
+  const auto lp = write_file("labels.gz", idx_bytes({5}, 5), true);
+  BOOST_TEST(data::load_idx_labels(lp) == (std::vector<int>{0, 1, 2, 3, 4}));
+  fs::remove(lp);
+}
+
+BOOST_AUTO_TEST_CASE(idx_errors_name_the_file) {
+  const fs::path missing = fs::temp_directory_path() / "bijgan_no_such_file.gz";
+  BOOST_CHECK_EXCEPTION(data::read_idx(missing), io_error, [&](const io_error& e) { return names_file(e, missing); });
+  auto bad_magic = idx_bytes({4}, 4);
+  bad_magic[0] = 7;
+  const auto p1 = write_file("magic.gz", bad_magic, true);
+  BOOST_CHECK_EXCEPTION(data::read_idx(p1), io_error, [&](const io_error& e) { return names_file(e, p1); });
+  auto truncated = idx_bytes({10, 10}, 100);
+  truncated.resize(60);
+  const auto p2 = write_file("short.gz", truncated, true);
+  BOOST_CHECK_EXCEPTION(data::read_idx(p2), io_error, [&](const io_error& e) {
+    return names_file(e, p2) && std::string(e.what()).find("truncated") != std::string::npos;
+  });
+  const auto p3 = write_file("long", idx_bytes({3}, 5), false);
+  BOOST_CHECK_THROW(data::read_idx(p3), io_error);
+  // A gzip stream cut in the middle (corrupt compressed data) is an io_error too, not a crash.
+  const auto whole = write_file("cut.gz", idx_bytes({64, 64}, 4096), true);
+  fs::resize_file(whole, fs::file_size(whole) / 2);
+  BOOST_CHECK_THROW(data::read_idx(whole), io_error);
+  const auto labels_as_images = write_file("rank.gz", idx_bytes({4}, 4), true);
+  BOOST_CHECK_THROW(data::load_idx_images(labels_as_images), io_error);
+  for (const auto& p : {p1, p2, p3, whole, labels_as_images}) fs::remove(p);
+}
+
+BOOST_AUTO_TEST_CASE(real_fashion_mnist) {
+  if (!fs::exists(data::fashion_mnist_dir() / "t10k-images-idx3-ubyte.gz")) {
+    BOOST_TEST_MESSAGE("SKIPPED real_fashion_mnist: " << data::fashion_mnist_dir() << " absent (apt-get install dataset-fashion-mnist)");
+    return;
+  }
+  const auto test = data::load_fashion_mnist("t10k");
+  BOOST_TEST(test.images.shape() == (shape{10000, 1, 28, 28}));
+  BOOST_TEST(test.labels.size() == 10000u);
+  BOOST_TEST(std::set<int>(test.labels.begin(), test.labels.end()).size() == 10u);
+  BOOST_TEST(test.labels[0] == 9);  // the first test image is an ankle boot
+  const auto v = test.images.to_vector();
+  BOOST_TEST(*std::max_element(v.begin(), v.end()) == 1.0f);
+  BOOST_CHECK_THROW(data::load_fashion_mnist("validation"), value_error);
+}
+
+BOOST_AUTO_TEST_CASE(shuffled_batches_cover_every_index_once) {
+  const auto batches = data::shuffled_batches(10, 4, 1);
+  BOOST_TEST(batches.size() == 3u);
+  BOOST_TEST(batches.back().size() == 2u);
+  std::set<index_t> seen;
+  for (const auto& b : batches) seen.insert(b.begin(), b.end());
+  BOOST_TEST(seen.size() == 10u);
+  BOOST_TEST(data::shuffled_batches(10, 4, 1) == batches);
+  const auto t = tensor<float>::from(std::vector<float>{0, 1, 2, 3, 4, 5}, {3, 2});
+  BOOST_TEST(data::gather_rows(t, {2, 0}).to_vector() == (std::vector<float>{4, 5, 0, 1}));
+  BOOST_CHECK_THROW(data::gather_rows(t, {3}), shape_error);
+  BOOST_CHECK_THROW(data::shuffled_batches(10, 0, 1), value_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages bijgan needs when they are missing: with apt-get as root,
+# otherwise prints the exact command to run and fails. Sourced by tools/demo.sh and tools/test.sh.
+set -euo pipefail
+bijgan_packages=(cmake ninja-build g++ pkg-config libeigen3-dev libxtensor-dev libxsimd-dev xtl-dev
+  librange-v3-dev libboost-test-dev libbenchmark-dev libstb-dev libopenblas-dev zlib1g-dev
+  dataset-fashion-mnist)
+missing=()
+for p in "${bijgan_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  line="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "bijgan: installing missing packages: ${missing[*]}"
+    bash -c "$line"
+  else
+    echo "bijgan: missing Debian packages. Run as root:" >&2
+    echo "  $line" >&2
+    exit 1
+  fi
+fi
