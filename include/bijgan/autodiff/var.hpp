@@ -80,25 +80,36 @@ class var {
   [[nodiscard]] const void* id() const noexcept { return n_.get(); }
 
   /// Records a result of op `name` with the given inputs and backward rule, unless recording is
-  /// off or no input requires grad: then a plain leaf. Checks for NaN/Inf in anomaly mode.
-  static var make(tensor_type value, const char* name, std::vector<var> inputs, backward_rule<T, B> rule) {
+  /// off or no input requires grad: then a plain leaf, and neither the input list nor the rule
+  /// is stored (the fast path under no_grad). Checks for NaN/Inf in anomaly mode.
+  template <class Rule>
+  static var make(tensor_type value, const char* name, std::initializer_list<var> inputs, Rule&& rule) {
+    return make_from(std::move(value), name, inputs.begin(), inputs.end(), std::forward<Rule>(rule));
+  }
+  template <class Rule>
+  static var make(tensor_type value, const char* name, const std::vector<var>& inputs, Rule&& rule) {
+    return make_from(std::move(value), name, inputs.data(), inputs.data() + inputs.size(), std::forward<Rule>(rule));
+  }
+
+ private:
+  using node_t = detail::node<T, B>;
+
+  template <class Rule>
+  static var make_from(tensor_type value, const char* name, const var* first, const var* last, Rule&& rule) {
     if (anomaly_enabled() && !all_finite(value))
       fail<value_error>(name, "produced NaN or Inf (shape ", value.shape(), ") [anomaly mode]");
     var out(std::move(value), false);
     bool needs = false;
     if (grad_enabled())
-      for (const auto& i : inputs) needs = needs || i.requires_grad();
+      for (const var* i = first; i != last && !needs; ++i) needs = i->requires_grad();
     if (needs) {
       out.n_->requires_grad = true;
       out.n_->op = name;
-      out.n_->inputs = std::move(inputs);
-      out.n_->backward = std::move(rule);
+      out.n_->inputs.assign(first, last);
+      out.n_->backward = std::forward<Rule>(rule);
     }
     return out;
   }
-
- private:
-  using node_t = detail::node<T, B>;
   std::shared_ptr<node_t> n_;
 
   template <class U, class C>

@@ -10,6 +10,7 @@
 #include <limits>
 #include <new>
 #include <utility>
+#include <vector>
 
 #include "bijgan/backend/host/threads.hpp"
 #include "bijgan/concepts/backend.hpp"
@@ -19,6 +20,30 @@ BIJGAN_THIRD_PARTY_BEGIN
 BIJGAN_THIRD_PARTY_END
 
 namespace bijgan {
+
+/// Functors whose host loop runs as an Eigen array expression (SIMD exp/log/tanh...). The
+/// scalar functor defines the result; Eigen's kernels agree with it to a few ulp.
+template <class F>
+struct eigen_unary {
+  static constexpr bool available = false;
+};
+#define BIJGAN_EIGEN_UNARY(functor, expr)                 \
+  template <>                                             \
+  struct eigen_unary<fn::functor> {                       \
+    static constexpr bool available = true;               \
+    template <class A>                                    \
+    static auto eval(const A& a) {                        \
+      return expr;                                        \
+    }                                                     \
+  };
+BIJGAN_EIGEN_UNARY(exp, a.exp())
+BIJGAN_EIGEN_UNARY(log, a.log())
+BIJGAN_EIGEN_UNARY(log1p, a.log1p())
+BIJGAN_EIGEN_UNARY(sqrt, a.sqrt())
+BIJGAN_EIGEN_UNARY(rsqrt, a.rsqrt())
+BIJGAN_EIGEN_UNARY(tanh, a.tanh())
+BIJGAN_EIGEN_UNARY(sigmoid, a.logistic())
+#undef BIJGAN_EIGEN_UNARY
 
 /// The CPU backend.
 struct host {
@@ -47,16 +72,48 @@ struct host {
     std::size_t n_ = 0;
   };
 
+  /// Runs body(lo, hi) over [0, count) split into contiguous ranges: on this thread when the
+  /// work (in elements touched) is small, else across the OpenMP team. Small work never enters
+  /// a parallel region (that alone costs more than a tiny op).
+  template <class Body>
+  static void parallel_for(index_t count, index_t work, Body body) {
+    if (count <= 0) return;
+    const int threads = work > parallel_grain && count > 1 ? num_threads() : 1;
+    if (threads == 1) {
+      body(index_t{0}, count);
+      return;
+    }
+    const index_t parts = std::min<index_t>(count, 4 * threads), step = (count + parts - 1) / parts;
+#pragma omp parallel for schedule(static)
+    for (index_t p = 0; p < parts; ++p) {
+      const index_t lo = p * step;
+      if (lo < count) body(lo, std::min(count, lo + step));
+    }
+  }
+
   template <class T>
   static void fill(T* p, index_t n, T v) {
-#pragma omp parallel for simd if (n > parallel_grain)
-    for (index_t i = 0; i < n; ++i) p[i] = v;
+    parallel_for(n, n, [&](index_t lo, index_t hi) {
+#pragma omp simd
+      for (index_t i = lo; i < hi; ++i) p[i] = v;
+    });
   }
 
   template <class F, class T>
   static void map(F f, index_t n, T* out, const T* in) {
-#pragma omp parallel for simd if (n > parallel_grain)
-    for (index_t i = 0; i < n; ++i) out[i] = f(in[i]);
+    if constexpr (eigen_unary<F>::available) {
+      // Transcendentals through Eigen's SIMD implementations (exp, log, tanh, ...), in blocks
+      // so that threads split the work.
+      using arr = Eigen::Array<T, Eigen::Dynamic, 1>;
+      parallel_for(n, 8 * n, [&](index_t lo, index_t hi) {
+        Eigen::Map<arr>(out + lo, hi - lo) = eigen_unary<F>::eval(Eigen::Map<const arr>(in + lo, hi - lo));
+      });
+    } else {
+      parallel_for(n, n, [&](index_t lo, index_t hi) {
+#pragma omp simd
+        for (index_t i = lo; i < hi; ++i) out[i] = f(in[i]);
+      });
+    }
   }
 
   /// out (contiguous, shape s) = f(in...) where each input is read through its strides.
@@ -69,25 +126,28 @@ struct host {
     // Contiguous inputs: one flat loop the compiler vectorises.
     const bool flat = ((same_strides(in.strides, cs, r)) && ...);
     if (flat || r == 0) {
-#pragma omp parallel for simd if (total > parallel_grain)
-      for (index_t i = 0; i < total; ++i) out[i] = f(in.data[i]...);
+      parallel_for(total, total, [&](index_t lo, index_t hi) {
+#pragma omp simd
+        for (index_t i = lo; i < hi; ++i) out[i] = f(in.data[i]...);
+      });
       return;
     }
     // Otherwise: an outer odometer over all but the last axis, a strided inner loop.
     const index_t inner = s[r - 1];
     const index_t outer = total / inner;
-#pragma omp parallel for if (total > parallel_grain)
-    for (index_t o = 0; o < outer; ++o) {
-      index_t rem = o;
-      std::array<index_t, sizeof...(In)> off{};
-      for (std::size_t ax = r - 1; ax-- > 0;) {
-        const index_t idx = rem % s[ax];
-        rem /= s[ax];
-        std::size_t j = 0;
-        ((off[j++] += idx * in.strides[ax]), ...);
+    parallel_for(outer, total, [&](index_t lo, index_t hi) {
+      for (index_t o = lo; o < hi; ++o) {
+        index_t rem = o;
+        std::array<index_t, sizeof...(In)> off{};
+        for (std::size_t ax = r - 1; ax-- > 0;) {
+          const index_t idx = rem % s[ax];
+          rem /= s[ax];
+          std::size_t j = 0;
+          ((off[j++] += idx * in.strides[ax]), ...);
+        }
+        inner_loop(f, inner, out + o * inner, r - 1, off, std::index_sequence_for<In...>{}, in...);
       }
-      inner_loop(f, inner, out + o * inner, r - 1, off, std::index_sequence_for<In...>{}, in...);
-    }
+    });
   }
 
   /// out (strides out_strides) = in (strides in.strides), both indexed by shape s.
@@ -104,53 +164,37 @@ struct host {
     const index_t inner = s[r - 1];
     const index_t outer = total / inner;
     const index_t si = in.strides[r - 1], so = out_strides[r - 1];
-#pragma omp parallel for if (total > parallel_grain)
-    for (index_t o = 0; o < outer; ++o) {
-      index_t rem = o, oi = 0, oo = 0;
-      for (std::size_t ax = r - 1; ax-- > 0;) {
-        const index_t idx = rem % s[ax];
-        rem /= s[ax];
-        oi += idx * in.strides[ax];
-        oo += idx * out_strides[ax];
+    parallel_for(outer, total, [&](index_t lo, index_t hi) {
+      for (index_t o = lo; o < hi; ++o) {
+        index_t rem = o, oi = 0, oo = 0;
+        for (std::size_t ax = r - 1; ax-- > 0;) {
+          const index_t idx = rem % s[ax];
+          rem /= s[ax];
+          oi += idx * in.strides[ax];
+          oo += idx * out_strides[ax];
+        }
+        const T* src = in.data + oi;
+        T* dst = out + oo;
+        if (si == 1 && so == 1) {
+          std::memcpy(dst, src, static_cast<std::size_t>(inner) * sizeof(T));
+        } else {
+          for (index_t j = 0; j < inner; ++j) dst[j * so] = src[j * si];
+        }
       }
-      const T* src = in.data + oi;
-      T* dst = out + oo;
-      if (si == 1 && so == 1) {
-        std::memcpy(dst, src, static_cast<std::size_t>(inner) * sizeof(T));
-      } else {
-        for (index_t j = 0; j < inner; ++j) dst[j * so] = src[j * si];
-      }
-    }
+    });
   }
 
   /// out[o, i] = reduce_k in[o, k, i] over an (outer, n, inner) row-major layout.
   template <class T>
   static void reduce(reduce_kind kind, const T* in, T* out, index_t outer, index_t n, index_t inner) {
-    using vec = Eigen::Array<T, Eigen::Dynamic, 1>;
-    using mat = Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    if (inner == 1) {
-#pragma omp parallel for if (outer * n > parallel_grain && outer > 1)
-      for (index_t o = 0; o < outer; ++o) {
-        Eigen::Map<const vec> row(in + o * n, n);
-        out[o] = n == 0 ? identity_of<T>(kind)
-                        : (kind == reduce_kind::sum ? row.sum()
-                                                    : (kind == reduce_kind::max ? row.maxCoeff() : row.minCoeff()));
-      }
-      return;
-    }
-#pragma omp parallel for if (outer * n * inner > parallel_grain && outer > 1)
-    for (index_t o = 0; o < outer; ++o) {
-      Eigen::Map<vec> acc(out + o * inner, inner);
-      if (n == 0) {
-        acc.setConstant(identity_of<T>(kind));
-        continue;
-      }
-      Eigen::Map<const mat> block(in + o * n * inner, n, inner);
-      switch (kind) {
-        case reduce_kind::sum: acc = block.colwise().sum().transpose(); break;
-        case reduce_kind::max: acc = block.colwise().maxCoeff().transpose(); break;
-        case reduce_kind::min: acc = block.colwise().minCoeff().transpose(); break;
-      }
+    switch (kind) {
+      case reduce_kind::sum: return reduce_with(in, out, outer, n, inner, T(0), fn::add{}, [](const auto& a) { return a.sum(); });
+      case reduce_kind::max:
+        return reduce_with(in, out, outer, n, inner, -std::numeric_limits<T>::infinity(), fn::maximum{},
+                           [](const auto& a) { return a.maxCoeff(); });
+      case reduce_kind::min:
+        return reduce_with(in, out, outer, n, inner, std::numeric_limits<T>::infinity(), fn::minimum{},
+                           [](const auto& a) { return a.minCoeff(); });
     }
   }
 
@@ -161,8 +205,9 @@ struct host {
 
   template <class T>
   static void random(const philox_draw<T>& draw, index_t n, T* out) {
-#pragma omp parallel for if (n > parallel_grain / 4)
-    for (index_t i = 0; i < n; ++i) out[i] = draw(static_cast<std::uint64_t>(i));
+    parallel_for(n, 8 * n, [&](index_t lo, index_t hi) {
+      for (index_t i = lo; i < hi; ++i) out[i] = draw(static_cast<std::uint64_t>(i));
+    });
   }
 
   template <class T>
@@ -184,20 +229,82 @@ struct host {
 
   template <class F, class T, std::size_t... I, class... In>
   static void inner_loop(F f, index_t n, T* out, std::size_t last,
-                         const std::array<index_t, sizeof...(In)>& off, std::index_sequence<I...>,
+                         const std::array<index_t, sizeof...(In)>& off, std::index_sequence<I...> seq,
                          In... in) {
     const std::array<index_t, sizeof...(In)> st{in.strides[last]...};
+    // Inner strides of 0 (broadcast) or 1 (contiguous) become compile-time constants so the
+    // loop vectorises; anything else takes the general strided loop.
+    unsigned mask = 0;
+    bool unit = true;
+    for (std::size_t i = 0; i < st.size(); ++i) {
+      unit = unit && (st[i] == 0 || st[i] == 1);
+      mask |= (st[i] == 1 ? 1u : 0u) << i;
+    }
+    if (unit && sizeof...(In) <= 3) {
+      dispatch_mask<0>(mask, f, n, out, off, seq, in...);
+      return;
+    }
     for (index_t j = 0; j < n; ++j) out[j] = f(in.data[off[I] + j * st[I]]...);
   }
 
-  template <class T>
-  static T identity_of(reduce_kind k) {
-    switch (k) {
-      case reduce_kind::sum: return T(0);
-      case reduce_kind::max: return -std::numeric_limits<T>::infinity();
-      case reduce_kind::min: return std::numeric_limits<T>::infinity();
+  template <unsigned M, class F, class T, std::size_t... I, class... In>
+  static void dispatch_mask(unsigned mask, F f, index_t n, T* out, const std::array<index_t, sizeof...(In)>& off,
+                            std::index_sequence<I...> seq, In... in) {
+    if constexpr (M < (1u << sizeof...(In))) {
+      if (mask != M) return dispatch_mask<M + 1>(mask, f, n, out, off, seq, in...);
+      const T* base[] = {(in.data + off[I])...};
+#pragma omp simd
+      for (index_t j = 0; j < n; ++j) out[j] = f(base[I][((M >> I) & 1u) ? j : 0]...);
     }
-    return T(0);
+  }
+
+  /// One reduction: `combine` is the binary op, `whole` reduces a contiguous Eigen array
+  /// (vectorised, several accumulators), `init` is the identity.
+  template <class T, class Combine, class Whole>
+  static void reduce_with(const T* in, T* out, index_t outer, index_t n, index_t inner, T init, Combine combine, Whole whole) {
+    using vec = Eigen::Array<T, Eigen::Dynamic, 1>;
+    if (n == 0) {
+      fill(out, outer * inner, init);
+      return;
+    }
+    if (inner == 1) {
+      if (outer >= 2 * num_threads() || n <= parallel_grain) {
+        parallel_for(outer, outer * n, [&](index_t lo, index_t hi) {
+          for (index_t o = lo; o < hi; ++o) out[o] = whole(Eigen::Map<const vec>(in + o * n, n));
+        });
+        return;
+      }
+      // Few long rows: split each row across threads and combine the partial results.
+      for (index_t o = 0; o < outer; ++o) {
+        const index_t chunk = 1 << 16, chunks = (n + chunk - 1) / chunk;
+        std::vector<T> part(static_cast<std::size_t>(chunks));
+#pragma omp parallel for
+        for (index_t c = 0; c < chunks; ++c) {
+          const index_t lo = c * chunk;
+          part[static_cast<std::size_t>(c)] = whole(Eigen::Map<const vec>(in + o * n + lo, std::min(chunk, n - lo)));
+        }
+        T acc = init;
+        for (T p : part) acc = combine(acc, p);
+        out[o] = acc;
+      }
+      return;
+    }
+    // Reduce over the middle axis: rows of `inner` contiguous values combined elementwise, so
+    // the inner loop vectorises; threads split the (outer, inner-block) pairs.
+    const index_t block = std::min<index_t>(inner, 4096), blocks = (inner + block - 1) / block;
+    parallel_for(outer * blocks, outer * n * inner, [&](index_t first, index_t last) {
+      for (index_t ob = first; ob < last; ++ob) {
+        const index_t o = ob / blocks, lo = (ob % blocks) * block, len = std::min(block, inner - lo);
+        T* acc = out + o * inner + lo;
+        const T* src = in + o * n * inner + lo;
+        for (index_t j = 0; j < len; ++j) acc[j] = src[j];
+        for (index_t k = 1; k < n; ++k) {
+          const T* row = src + k * inner;
+#pragma omp simd
+          for (index_t j = 0; j < len; ++j) acc[j] = combine(acc[j], row[j]);
+        }
+      }
+    });
   }
 
   template <class T>
