@@ -95,7 +95,7 @@ double accuracy(const mlp& net, const data::labelled_images& split) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int epochs = 6;
+  int epochs = 10;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) epochs = 1;
     else if (!std::strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = std::stoi(argv[++i]);
