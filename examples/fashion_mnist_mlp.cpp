@@ -2,15 +2,17 @@
 // Debian's Fashion-MNIST. A 784-256-128-10 GELU network, softmax cross-entropy, Adam, a few
 // epochs on 2 cores; prints progress and the test accuracy.
 //
-//   fashion_mnist_mlp [--epochs N] [--quick]
+//   fashion_mnist_mlp [--epochs N] [--quick] [--out DIR]   (writes DIR/fashion_mnist_test_grid.png; default out/)
 #include <bijgan/bijgan.hpp>
 #include <bijgan/data/batches.hpp>
 #include <bijgan/data/fashion_mnist.hpp>
+#include <bijgan/io/png.hpp>
 #include <bijgan/io/progress.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -96,11 +98,13 @@ double accuracy(const mlp& net, const data::labelled_images& split) {
 
 int main(int argc, char** argv) {
   int epochs = 10;
+  std::filesystem::path out_dir = "out";
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) epochs = 1;
+    else if (!std::strcmp(argv[i], "--out") && i + 1 < argc) out_dir = argv[++i];
     else if (!std::strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = std::stoi(argv[++i]);
     else {
-      std::cerr << "usage: fashion_mnist_mlp [--epochs N] [--quick]\n";
+      std::cerr << "usage: fashion_mnist_mlp [--epochs N] [--quick] [--out DIR]\n";
       return 2;
     }
   }
@@ -134,6 +138,10 @@ int main(int argc, char** argv) {
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double acc = accuracy(net, test);
+    // The first 64 test images, as a picture of what the network was asked to classify.
+    std::filesystem::create_directories(out_dir);
+    io::write_png(out_dir / "fashion_mnist_test_grid.png", io::make_grid(test.images.slice_rows(0, 64), 8));
+    std::cout << "wrote " << (out_dir / "fashion_mnist_test_grid.png").string() << "\n";
     std::cout << "final test accuracy " << std::setprecision(2) << 100 * acc << "% after " << epochs << " epochs in "
               << std::setprecision(1) << secs << " s\n";
     return acc > 0.80 ? 0 : 1;

@@ -15,6 +15,8 @@
 
 #include "bijgan/data/fashion_mnist.hpp"
 #include "bijgan/data/idx.hpp"
+#include "bijgan/io/atomic_file.hpp"
+#include "bijgan/io/png.hpp"
 #include "bijgan/io/progress.hpp"
 #include "bijgan/tensor/xtensor_view.hpp"
 

@@ -132,4 +132,45 @@ BOOST_AUTO_TEST_CASE(xtensor_adaptor_views_host_memory) {
   BOOST_TEST(t.to_vector()[0] == 42.0);
 }
 
+BOOST_AUTO_TEST_CASE(host_block_cache_reuses_large_blocks) {
+  auto& cache = host_block_cache::instance();
+  const float* first = nullptr;
+  {
+    auto t = tensor<float>::zeros({1 << 16});  // 256 KiB: cached size class
+    first = t.data();
+    BOOST_TEST(cache.bytes_in_use() >= std::size_t{1} << 18);
+  }
+  const auto cached = cache.bytes_cached();
+  BOOST_TEST(cached >= std::size_t{1} << 18);
+  {
+    auto u = tensor<float>::ones({1 << 16});  // same class: the freed block comes back
+    BOOST_TEST(u.data() == first);
+    BOOST_TEST(u.to_vector()[123] == 1.0f);
+  }
+  cache.set_limit(0);  // no caching: frees go straight back to the system
+  BOOST_TEST(cache.bytes_cached() == 0u);
+  { auto v = tensor<float>::zeros({1 << 16}); }
+  BOOST_TEST(cache.bytes_cached() == 0u);
+  cache.set_limit(std::size_t{4} << 30);
+  BOOST_TEST(cache.peak_bytes_in_use() >= std::size_t{1} << 18);
+}
+
+BOOST_AUTO_TEST_CASE(transpose_tiles_match_plain_copy) {
+  // Shapes that take the tiled transpose path (both extents >= 16) and ragged edges.
+  for (const shape s : {shape{37, 53}, shape{3, 64, 17}, shape{16, 16}}) {
+    const auto t = iota(s);
+    std::vector<index_t> perm(s.rank());
+    std::iota(perm.begin(), perm.end(), index_t{0});
+    std::swap(perm[s.rank() - 1], perm[s.rank() - 2]);
+    const auto p = permute(t, perm).to_vector(), v = t.to_vector();
+    const index_t rows = s[s.rank() - 2], cols = s[s.rank() - 1], outer = s.numel() / (rows * cols);
+    bool same = true;
+    for (index_t o = 0; o < outer; ++o)
+      for (index_t i = 0; i < rows; ++i)
+        for (index_t j = 0; j < cols; ++j)
+          same = same && p[static_cast<std::size_t>(o * rows * cols + j * rows + i)] == v[static_cast<std::size_t>(o * rows * cols + i * cols + j)];
+    BOOST_TEST(same, "transpose of " << s);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -12,11 +12,13 @@
 #include <utility>
 #include <vector>
 
+#include "bijgan/backend/host/block_cache.hpp"
 #include "bijgan/backend/host/threads.hpp"
 #include "bijgan/concepts/backend.hpp"
 
 BIJGAN_THIRD_PARTY_BEGIN
 #include <Eigen/Core>
+#include <unsupported/Eigen/SpecialFunctions>
 BIJGAN_THIRD_PARTY_END
 
 namespace bijgan {
@@ -43,6 +45,8 @@ BIJGAN_EIGEN_UNARY(sqrt, a.sqrt())
 BIJGAN_EIGEN_UNARY(rsqrt, a.rsqrt())
 BIJGAN_EIGEN_UNARY(tanh, a.tanh())
 BIJGAN_EIGEN_UNARY(sigmoid, a.logistic())
+BIJGAN_EIGEN_UNARY(erf, a.erf())
+BIJGAN_EIGEN_UNARY(gelu, (a * typename A::Scalar(0.5)) * ((a * typename A::Scalar(0.70710678118654752440)).erf() + typename A::Scalar(1)))
 #undef BIJGAN_EIGEN_UNARY
 
 /// The CPU backend.
@@ -51,25 +55,21 @@ struct host {
   /// Elements below which loops stay on one thread (thread start-up costs more than the work).
   static constexpr index_t parallel_grain = index_t{1} << 15;
 
-  /// 64-byte aligned, uninitialised storage of n elements.
+  /// 64-byte aligned, uninitialised storage of n elements (large blocks from host_block_cache).
   template <class T>
   class buffer {
    public:
-    explicit buffer(std::size_t n) : n_(n) {
-      if (n == 0) return;
-      const std::size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
-      p_.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
-      if (!p_) throw std::bad_alloc();
-    }
-    T* data() noexcept { return p_.get(); }
+    explicit buffer(std::size_t n)
+        : p_(n ? static_cast<T*>(host_block_cache::instance().allocate(n * sizeof(T))) : nullptr), n_(n) {}
+    ~buffer() { host_block_cache::instance().deallocate(p_, n_ * sizeof(T)); }
+    buffer(const buffer&) = delete;
+    buffer& operator=(const buffer&) = delete;
+    T* data() noexcept { return p_; }
     [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
    private:
-    struct freer {
-      void operator()(T* p) const noexcept { std::free(p); }
-    };
-    std::unique_ptr<T, freer> p_;
-    std::size_t n_ = 0;
+    T* p_;
+    std::size_t n_;
   };
 
   /// Runs body(lo, hi) over [0, count) split into contiguous ranges: on this thread when the
@@ -164,6 +164,10 @@ struct host {
     const index_t inner = s[r - 1];
     const index_t outer = total / inner;
     const index_t si = in.strides[r - 1], so = out_strides[r - 1];
+    if (r >= 2 && si != 1 && in.strides[r - 2] == 1 && s[r - 2] >= 16 && inner >= 16) {
+      transpose_tiles(s, in, out, out_strides);
+      return;
+    }
     parallel_for(outer, total, [&](index_t lo, index_t hi) {
       for (index_t o = lo; o < hi; ++o) {
         index_t rem = o, oi = 0, oo = 0;
@@ -179,6 +183,47 @@ struct host {
           std::memcpy(dst, src, static_cast<std::size_t>(inner) * sizeof(T));
         } else {
           for (index_t j = 0; j < inner; ++j) dst[j * so] = src[j * si];
+        }
+      }
+    });
+  }
+
+  /// copy_strided when the last two axes are swapped relative to memory (a transpose): small
+  /// tiles so that both the reads and the writes stay within a few cache lines.
+  template <class T>
+  static void transpose_tiles(const shape& s, strided_in<T> in, T* out, std::array<index_t, shape::max_rank> out_strides) {
+    const std::size_t r = s.rank();
+    const index_t rows = s[r - 2], cols = s[r - 1], outer = s.numel() / (rows * cols);
+    // 32 rows x 8 columns: the 8 strided source lines of a tile fit one L1 set's 8 ways even
+    // when the stride is a power of two (a 32-wide tile thrashes: 4 KiB apart = same set).
+    const index_t row_tile = 32, col_tile = 8;
+    const index_t row_tiles = (rows + row_tile - 1) / row_tile, col_tiles = (cols + col_tile - 1) / col_tile;
+    const index_t in_row = in.strides[r - 2], in_col = in.strides[r - 1];
+    const index_t out_row = out_strides[r - 2], out_col = out_strides[r - 1];
+    parallel_for(outer * row_tiles * col_tiles, s.numel(), [&](index_t first, index_t last) {
+      for (index_t t = first; t < last; ++t) {
+        const index_t o = t / (row_tiles * col_tiles), rt = (t / col_tiles) % row_tiles, ct = t % col_tiles;
+        index_t rem = o, oi = 0, oo = 0;
+        for (std::size_t ax = r - 2; ax-- > 0;) {
+          const index_t idx = rem % s[ax];
+          rem /= s[ax];
+          oi += idx * in.strides[ax];
+          oo += idx * out_strides[ax];
+        }
+        const index_t r0 = rt * row_tile, r1 = std::min(rows, r0 + row_tile);
+        const index_t c0 = ct * col_tile, c1 = std::min(cols, c0 + col_tile);
+        const T* __restrict src = in.data + oi;
+        T* __restrict dst = out + oo;
+        if (in_row == 1 && out_col == 1) {
+          // The plain 2-D transpose: read columns of the source tile, write rows of the output.
+          for (index_t i = r0; i < r1; ++i) {
+            T* __restrict d = dst + i * out_row;
+            const T* __restrict c = src + i;
+            for (index_t j = c0; j < c1; ++j) d[j] = c[j * in_col];
+          }
+        } else {
+          for (index_t i = r0; i < r1; ++i)
+            for (index_t j = c0; j < c1; ++j) dst[i * out_row + j * out_col] = src[i * in_row + j * in_col];
         }
       }
     });
