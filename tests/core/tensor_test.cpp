@@ -157,7 +157,7 @@ BOOST_AUTO_TEST_CASE(host_block_cache_reuses_large_blocks) {
 
 BOOST_AUTO_TEST_CASE(transpose_tiles_match_plain_copy) {
   // Shapes that take the tiled transpose path (both extents >= 16) and ragged edges.
-  for (const shape s : {shape{37, 53}, shape{3, 64, 17}, shape{16, 16}}) {
+  for (const shape& s : {shape{37, 53}, shape{3, 64, 17}, shape{16, 16}}) {
     const auto t = iota(s);
     std::vector<index_t> perm(s.rank());
     std::iota(perm.begin(), perm.end(), index_t{0});
