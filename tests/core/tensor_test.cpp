@@ -133,7 +133,7 @@ BOOST_AUTO_TEST_CASE(xtensor_adaptor_views_host_memory) {
 }
 
 BOOST_AUTO_TEST_CASE(host_block_cache_reuses_large_blocks) {
-  auto& cache = host_block_cache::instance();
+  auto& cache = host_block_cache::get();
   const float* first = nullptr;
   {
     auto t = tensor<float>::zeros({1 << 16});  // 256 KiB: cached size class

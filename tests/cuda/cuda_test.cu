@@ -39,9 +39,9 @@ BOOST_AUTO_TEST_CASE(round_trip_and_allocator_reuse) {
   const auto d = to<device>(h);
   BOOST_TEST(max_diff(d, h) == 0.0);
   BOOST_TEST(to<host>(d).to_vector() == h.to_vector());
-  const auto before = cuda_detail::caching_allocator::instance().bytes_cached();
+  const auto before = cuda_detail::caching_allocator::get().bytes_cached();
   { auto tmp = tensor<float, device>::zeros({1024}); }
-  BOOST_TEST(cuda_detail::caching_allocator::instance().bytes_cached() >= before + 4096);
+  BOOST_TEST(cuda_detail::caching_allocator::get().bytes_cached() >= before + 4096);
 }
 
 BOOST_AUTO_TEST_CASE(elementwise_reductions_gemm_match_host) {

@@ -142,24 +142,11 @@ struct cuda {
   /// Waits for all queued work on the backend's stream.
   static void synchronize() { BIJGAN_CUDA_CHECK(cudaStreamSynchronize(cuda_detail::context::get().stream())); }
 
-  /// Device storage of n elements from the caching allocator.
+  /// Device storage of n elements from the caching allocator. All work runs on one stream, so
+  /// a block handed out again is only touched by kernels queued after every kernel that used
+  /// it before: freeing needs no synchronisation.
   template <class T>
-  class buffer {
-   public:
-    explicit buffer(std::size_t n)
-        : p_(static_cast<T*>(cuda_detail::caching_allocator::instance().allocate(n * sizeof(T)))), n_(n) {}
-    // All work runs on one stream, so a block handed out again is only touched by kernels
-    // queued after every kernel that used it before: no synchronisation is needed here.
-    ~buffer() { cuda_detail::caching_allocator::instance().deallocate(p_); }
-    buffer(const buffer&) = delete;
-    buffer& operator=(const buffer&) = delete;
-    T* data() noexcept { return p_; }
-    [[nodiscard]] std::size_t size() const noexcept { return n_; }
-
-   private:
-    T* p_;
-    std::size_t n_;
-  };
+  using buffer = detail::cached_buffer<T, cuda_detail::caching_allocator>;
 
   template <class T>
   static void fill(T* p, index_t n, T v) {

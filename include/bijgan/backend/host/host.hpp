@@ -57,20 +57,7 @@ struct host {
 
   /// 64-byte aligned, uninitialised storage of n elements (large blocks from host_block_cache).
   template <class T>
-  class buffer {
-   public:
-    explicit buffer(std::size_t n)
-        : p_(n ? static_cast<T*>(host_block_cache::instance().allocate(n * sizeof(T))) : nullptr), n_(n) {}
-    ~buffer() { host_block_cache::instance().deallocate(p_, n_ * sizeof(T)); }
-    buffer(const buffer&) = delete;
-    buffer& operator=(const buffer&) = delete;
-    T* data() noexcept { return p_; }
-    [[nodiscard]] std::size_t size() const noexcept { return n_; }
-
-   private:
-    T* p_;
-    std::size_t n_;
-  };
+  using buffer = detail::cached_buffer<T, host_block_cache>;
 
   /// Runs body(lo, hi) over [0, count) split into contiguous ranges: on this thread when the
   /// work (in elements touched) is small, else across the OpenMP team. Small work never enters
@@ -137,14 +124,11 @@ struct host {
     const index_t outer = total / inner;
     parallel_for(outer, total, [&](index_t lo, index_t hi) {
       for (index_t o = lo; o < hi; ++o) {
-        index_t rem = o;
         std::array<index_t, sizeof...(In)> off{};
-        for (std::size_t ax = r - 1; ax-- > 0;) {
-          const index_t idx = rem % s[ax];
-          rem /= s[ax];
+        unravel(s, r - 1, o, [&](std::size_t ax, index_t idx) {
           std::size_t j = 0;
           ((off[j++] += idx * in.strides[ax]), ...);
-        }
+        });
         inner_loop(f, inner, out + o * inner, r - 1, off, std::index_sequence_for<In...>{}, in...);
       }
     });
@@ -170,13 +154,11 @@ struct host {
     }
     parallel_for(outer, total, [&](index_t lo, index_t hi) {
       for (index_t o = lo; o < hi; ++o) {
-        index_t rem = o, oi = 0, oo = 0;
-        for (std::size_t ax = r - 1; ax-- > 0;) {
-          const index_t idx = rem % s[ax];
-          rem /= s[ax];
+        index_t oi = 0, oo = 0;
+        unravel(s, r - 1, o, [&](std::size_t ax, index_t idx) {
           oi += idx * in.strides[ax];
           oo += idx * out_strides[ax];
-        }
+        });
         const T* src = in.data + oi;
         T* dst = out + oo;
         if (si == 1 && so == 1) {
@@ -203,13 +185,11 @@ struct host {
     parallel_for(outer * row_tiles * col_tiles, s.numel(), [&](index_t first, index_t last) {
       for (index_t t = first; t < last; ++t) {
         const index_t o = t / (row_tiles * col_tiles), rt = (t / col_tiles) % row_tiles, ct = t % col_tiles;
-        index_t rem = o, oi = 0, oo = 0;
-        for (std::size_t ax = r - 2; ax-- > 0;) {
-          const index_t idx = rem % s[ax];
-          rem /= s[ax];
+        index_t oi = 0, oo = 0;
+        unravel(s, r - 2, o, [&](std::size_t ax, index_t idx) {
           oi += idx * in.strides[ax];
           oo += idx * out_strides[ax];
-        }
+        });
         const index_t r0 = rt * row_tile, r1 = std::min(rows, r0 + row_tile);
         const index_t c0 = ct * col_tile, c1 = std::min(cols, c0 + col_tile);
         const T* __restrict src = in.data + oi;
@@ -265,6 +245,16 @@ struct host {
   }
 
  private:
+  /// Calls f(axis, index) for each axis of the multi-index of flat position o over the first
+  /// `axes` axes of s (the odometer of the strided loops).
+  template <class F>
+  static void unravel(const shape& s, std::size_t axes, index_t o, F f) {
+    for (std::size_t ax = axes; ax-- > 0;) {
+      f(ax, o % s[ax]);
+      o /= s[ax];
+    }
+  }
+
   static bool same_strides(const std::array<index_t, shape::max_rank>& a,
                            const std::array<index_t, shape::max_rank>& b, std::size_t r) {
     for (std::size_t i = 0; i < r; ++i)
