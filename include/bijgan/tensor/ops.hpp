@@ -17,7 +17,6 @@ template <class T, class B>
 void require_defined(const tensor<T, B>& t, const char* op) {
   if (!t.defined()) fail<value_error>(op, "undefined tensor");
 }
-inline std::array<index_t, shape::max_rank> contiguous_strides(const shape& s) { return s.strides(); }
 }  // namespace detail
 
 /// out[i] = f(a[i]).

@@ -96,9 +96,12 @@ struct host {
         Eigen::Map<arr>(out + lo, hi - lo) = eigen_unary<F>::eval(Eigen::Map<const arr>(in + lo, hi - lo));
       });
     } else {
+      // No simd pragma on loops over arbitrary functors: clang warns when one cannot be
+      // vectorised (branches); restrict lets both compilers vectorise the ones that can.
       parallel_for(n, n, [&](index_t lo, index_t hi) {
-#pragma omp simd
-        for (index_t i = lo; i < hi; ++i) out[i] = f(in[i]);
+        T* __restrict o = out;
+        const T* __restrict a = in;
+        for (index_t i = lo; i < hi; ++i) o[i] = f(a[i]);
       });
     }
   }
@@ -113,10 +116,7 @@ struct host {
     // Contiguous inputs: one flat loop the compiler vectorises.
     const bool flat = ((same_strides(in.strides, cs, r)) && ...);
     if (flat || r == 0) {
-      parallel_for(total, total, [&](index_t lo, index_t hi) {
-#pragma omp simd
-        for (index_t i = lo; i < hi; ++i) out[i] = f(in.data[i]...);
-      });
+      parallel_for(total, total, [&](index_t lo, index_t hi) { flat_loop(f, lo, hi, out, in.data...); });
       return;
     }
     // Otherwise: an outer odometer over all but the last axis, a strided inner loop.
@@ -245,6 +245,11 @@ struct host {
   }
 
  private:
+  template <class F, class T, class... P>
+  static void flat_loop(F f, index_t lo, index_t hi, T* __restrict out, const P* __restrict... in) {
+    for (index_t i = lo; i < hi; ++i) out[i] = f(in[i]...);
+  }
+
   /// Calls f(axis, index) for each axis of the multi-index of flat position o over the first
   /// `axes` axes of s (the odometer of the strided loops).
   template <class F>
@@ -288,8 +293,8 @@ struct host {
     if constexpr (M < (1u << sizeof...(In))) {
       if (mask != M) return dispatch_mask<M + 1>(mask, f, n, out, off, seq, in...);
       const T* base[] = {(in.data + off[I])...};
-#pragma omp simd
-      for (index_t j = 0; j < n; ++j) out[j] = f(base[I][((M >> I) & 1u) ? j : 0]...);
+      T* __restrict o = out;
+      for (index_t j = 0; j < n; ++j) o[j] = f(base[I][((M >> I) & 1u) ? j : 0]...);
     }
   }
 
