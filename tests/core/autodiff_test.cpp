@@ -101,6 +101,42 @@ BOOST_AUTO_TEST_CASE(wgan_gp_penalty_parameter_gradient) {
   }
 }
 
+// [docs:custom-op]
+// A user-defined op: softsign(x) = x / (1 + |x|), with its derivative 1 / (1 + |x|)^2 written
+// with differentiable ops, so it also has a second derivative.
+template <class T, class B>
+var<T, B> softsign(const var<T, B>& x) {
+  auto value = apply(fn::div{}, x.value(), apply(fn::add_scalar<T>{1}, apply(fn::abs{}, x.value())));
+  return var<T, B>::make(std::move(value), "softsign", {x}, [](const auto& out, const auto& g, auto gr) {
+    const auto& in = out.inputs()[0];
+    gr[0] = g / square(abs(in) + T(1));
+  });
+}
+// [docs:custom-op]
+
+BOOST_AUTO_TEST_CASE(user_defined_op_passes_gradcheck) {
+  generator gen(4);
+  const auto r = testing::gradcheck([](const auto& v) { return softsign(v[0]); },
+                                    {td::random({3, 4}, gen, {distribution::normal, 0, 1})}, {.second_order = true});
+  BOOST_TEST(r.passed, r.message);
+}
+
+BOOST_AUTO_TEST_CASE(grad_visits_only_what_leads_to_its_inputs) {
+  int calls = 0;
+  auto x = parameter(td::ones({3}));
+  auto w = parameter(td::ones({3}));
+  auto probe = var<double>::make(w.value().clone(), "probe", {w}, [&calls](const auto&, const auto& g, auto gr) {
+    ++calls;
+    gr[0] = g;
+  });
+  auto loss = sum(x * x) + sum(probe);
+  BOOST_TEST(grad(loss, x).value().to_vector() == (std::vector<double>{2, 2, 2}));
+  BOOST_TEST(calls == 0);  // w's branch does not lead to x: its rule never runs
+  backward(loss);
+  BOOST_TEST(calls == 1);
+  BOOST_TEST(w.grad().to_vector() == (std::vector<double>{1, 1, 1}));
+}
+
 BOOST_AUTO_TEST_CASE(anomaly_mode_names_the_op) {
   auto x = parameter(td::from(std::vector<double>{1.0, -1.0}, {2}));
   BOOST_CHECK_NO_THROW(log(x));  // off by default: NaN passes silently

@@ -50,54 +50,58 @@ std::vector<var<T, B>> reverse_topological(const std::vector<var<T, B>>& roots) 
   return {order.rbegin(), order.rend()};  // post-order reversed: consumers before producers
 }
 
-template <class T, class B>
-void accumulate(const std::vector<var<T, B>>& roots, const std::vector<var<T, B>>& seeds,
-                const std::vector<var<T, B>>& order, const std::unordered_set<const void*>& keep);
-
 /// Runs the backward sweep from seeded roots, leaving each reached node's total gradient in
-/// its `pending` slot. The caller reads and clears them.
-/// Gradients of the vars in `keep` stay in their pending slot even when they are interior.
+/// its `pending` slot; the caller reads and clears them. With `targets` (grad()), only nodes
+/// that lead to a target are visited and only gradients toward targets are computed; targets
+/// keep their gradient even when they are interior nodes. Without targets (backward()), every
+/// node that requires grad is visited.
 template <class T, class B>
 std::vector<var<T, B>> sweep(const std::vector<var<T, B>>& roots, const std::vector<var<T, B>>& seeds, bool create_graph,
-                             const std::unordered_set<const void*>& keep = {}) {
+                             const std::unordered_set<const void*>& targets = {}) {
   enable_grad mode(create_graph);
   auto order = reverse_topological(roots);
+  std::unordered_set<const void*> needed;
+  if (!targets.empty()) {
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {  // producers before consumers
+      bool need = targets.contains(it->id());
+      for (const auto& in : it->inputs()) need = need || needed.contains(in.id());
+      if (need) needed.insert(it->id());
+    }
+  }
+  const auto is_needed = [&](const var<T, B>& v) { return targets.empty() ? v.requires_grad() : needed.contains(v.id()); };
   try {
-    accumulate(roots, seeds, order, keep);
+    for (std::size_t i = 0; i < roots.size(); ++i) {
+      if (!roots[i].requires_grad()) continue;
+      auto& p = graph_access<T, B>::node(roots[i]).pending;
+      p = p.defined() ? p + seeds[i] : seeds[i];
+    }
+    std::vector<var<T, B>> grads;
+    std::vector<char> wanted;
+    for (const auto& v : order) {
+      auto& nd = graph_access<T, B>::node(v);
+      if (!nd.backward || !nd.pending.defined() || !is_needed(v)) continue;
+      grads.assign(nd.inputs.size(), var<T, B>());
+      wanted.assign(nd.inputs.size(), 0);
+      for (std::size_t i = 0; i < nd.inputs.size(); ++i) wanted[i] = nd.inputs[i].requires_grad() && is_needed(nd.inputs[i]);
+      nd.backward(v, nd.pending, grad_slots<T, B>(grads, wanted));
+      for (std::size_t i = 0; i < nd.inputs.size(); ++i) {
+        const auto& in = nd.inputs[i];
+        if (!grads[i].defined() || !wanted[i]) continue;
+        if (!(grads[i].shape() == in.shape()))
+          fail<shape_error>(nd.op, "backward produced a gradient of shape ", grads[i].shape(), " for input ", i,
+                            " of shape ", in.shape());
+        if (anomaly_enabled() && !all_finite(grads[i].value()))
+          fail<value_error>(nd.op, "backward produced NaN or Inf for input ", i, " [anomaly mode]");
+        auto& p = graph_access<T, B>::node(in).pending;
+        p = p.defined() ? p + grads[i] : grads[i];
+      }
+      if (!nd.inputs.empty() && !targets.contains(v.id())) nd.pending = var<T, B>();  // interior gradients are not kept
+    }
   } catch (...) {
     for (const auto& v : order) graph_access<T, B>::node(v).pending = var<T, B>();
     throw;
   }
   return order;
-}
-
-template <class T, class B>
-void accumulate(const std::vector<var<T, B>>& roots, const std::vector<var<T, B>>& seeds,
-                const std::vector<var<T, B>>& order, const std::unordered_set<const void*>& keep) {
-  for (std::size_t i = 0; i < roots.size(); ++i) {
-    if (!roots[i].requires_grad()) continue;
-    auto& p = graph_access<T, B>::node(roots[i]).pending;
-    p = p.defined() ? p + seeds[i] : seeds[i];
-  }
-  std::vector<var<T, B>> grads;
-  for (const auto& v : order) {
-    auto& nd = graph_access<T, B>::node(v);
-    if (!nd.backward || !nd.pending.defined()) continue;
-    grads.assign(nd.inputs.size(), var<T, B>());
-    nd.backward(v, nd.pending, std::span<var<T, B>>(grads));
-    for (std::size_t i = 0; i < nd.inputs.size(); ++i) {
-      const auto& in = nd.inputs[i];
-      if (!grads[i].defined() || !in.requires_grad()) continue;
-      if (!(grads[i].shape() == in.shape()))
-        fail<shape_error>(nd.op, "backward produced a gradient of shape ", grads[i].shape(), " for input ", i,
-                          " of shape ", in.shape());
-      if (anomaly_enabled() && !all_finite(grads[i].value()))
-        fail<value_error>(nd.op, "backward produced NaN or Inf for input ", i, " [anomaly mode]");
-      auto& p = graph_access<T, B>::node(in).pending;
-      p = p.defined() ? p + grads[i] : grads[i];
-    }
-    if (!nd.inputs.empty() && !keep.contains(v.id())) nd.pending = var<T, B>();  // interior gradients are not kept
-  }
 }
 
 template <class T, class B>

@@ -17,10 +17,26 @@ namespace bijgan {
 template <element T = float, class B = host>
 class var;
 
-/// Backward rule: given the output var and the gradient flowing into it, writes one gradient
-/// per input into `grads` (left undefined for inputs that need none). Written with var ops.
+/// The gradient slots a backward rule fills: one per input of the node, and whether each is
+/// wanted (its input requires grad and leads to a var the sweep differentiates for).
 template <class T, class B>
-using backward_rule = std::function<void(const var<T, B>& out, const var<T, B>& grad_out, std::span<var<T, B>> grads)>;
+class grad_slots {
+ public:
+  grad_slots(std::span<var<T, B>> grads, std::span<const char> wanted) : grads_(grads), wanted_(wanted) {}
+  var<T, B>& operator[](std::size_t i) const { return grads_[i]; }
+  [[nodiscard]] bool wanted(std::size_t i) const { return wanted_[i] != 0; }
+  [[nodiscard]] std::size_t size() const noexcept { return grads_.size(); }
+
+ private:
+  std::span<var<T, B>> grads_;
+  std::span<const char> wanted_;
+};
+
+/// Backward rule: given the output var and the gradient flowing into it, writes one gradient
+/// per wanted input into `grads` (slots left undefined mean "no gradient"). Written with var
+/// ops, so the gradients are differentiable again.
+template <class T, class B>
+using backward_rule = std::function<void(const var<T, B>& out, const var<T, B>& grad_out, grad_slots<T, B> grads)>;
 
 namespace detail {
 template <class T, class B>

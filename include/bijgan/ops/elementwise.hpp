@@ -51,16 +51,16 @@ template <class T, class B>
 var<T, B> operator*(const var<T, B>& a, const var<T, B>& b) {
   return detail::binary("mul", fn::mul{}, a, b, [](const auto& out, const auto& g, auto gr) {
     const auto& in = out.inputs();
-    if (in[0].requires_grad()) gr[0] = sum_to(g * in[1], in[0].shape());
-    if (in[1].requires_grad()) gr[1] = sum_to(g * in[0], in[1].shape());
+    if (gr.wanted(0)) gr[0] = sum_to(g * in[1], in[0].shape());
+    if (gr.wanted(1)) gr[1] = sum_to(g * in[0], in[1].shape());
   });
 }
 template <class T, class B>
 var<T, B> operator/(const var<T, B>& a, const var<T, B>& b) {
   return detail::binary("div", fn::div{}, a, b, [](const auto& out, const auto& g, auto gr) {
     const auto& in = out.inputs();
-    if (in[0].requires_grad()) gr[0] = sum_to(g / in[1], in[0].shape());
-    if (in[1].requires_grad()) gr[1] = sum_to(-(g * out) / in[1], in[1].shape());
+    if (gr.wanted(0)) gr[0] = sum_to(g / in[1], in[0].shape());
+    if (gr.wanted(1)) gr[1] = sum_to(-(g * out) / in[1], in[1].shape());
   });
 }
 template <class T, class B>
@@ -138,8 +138,8 @@ template <class T, class B>
 var<T, B> pow(const var<T, B>& a, const var<T, B>& b) {
   return detail::binary("pow", fn::pow{}, a, b, [](const auto& out, const auto& g, auto gr) {
     const auto& in = out.inputs();
-    if (in[0].requires_grad()) gr[0] = sum_to(g * in[1] * pow(in[0], in[1] - T(1)), in[0].shape());
-    if (in[1].requires_grad()) gr[1] = sum_to(g * out * log(in[0]), in[1].shape());
+    if (gr.wanted(0)) gr[0] = sum_to(g * in[1] * pow(in[0], in[1] - T(1)), in[0].shape());
+    if (gr.wanted(1)) gr[1] = sum_to(g * out * log(in[0]), in[1].shape());
   });
 }
 /// |x|; the gradient at 0 is 0.

@@ -17,12 +17,12 @@ var<T, B> matmul(const var<T, B>& a, const var<T, B>& b, bool trans_a = false, b
     const auto& A = out.inputs()[0];
     const auto& Bm = out.inputs()[1];
     // C = op(A) op(B): each case is the product rule with the transposes folded into the GEMM.
-    if (A.requires_grad()) {
+    if (gr.wanted(0)) {
       const auto ga = !trans_a ? (!trans_b ? matmul(g, Bm, false, true) : matmul(g, Bm, false, false))
                                : (!trans_b ? matmul(Bm, g, false, true) : matmul(Bm, g, true, true));
       gr[0] = sum_to(ga, A.shape());
     }
-    if (Bm.requires_grad()) {
+    if (gr.wanted(1)) {
       const auto gb = !trans_b ? (!trans_a ? matmul(A, g, true, false) : matmul(A, g, false, false))
                                : (!trans_a ? matmul(g, A, true, false) : matmul(g, A, true, true));
       gr[1] = sum_to(gb, Bm.shape());

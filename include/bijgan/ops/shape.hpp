@@ -129,7 +129,7 @@ var<T, B> concat(const std::vector<var<T, B>>& xs, index_t axis) {
     const auto& in = out.inputs();
     for (std::size_t i = 0; i < in.size(); ++i) {
       const index_t n = in[i].shape()[ax];
-      if (in[i].requires_grad()) gr[i] = slice(g, static_cast<index_t>(ax), at, at + n);
+      if (gr.wanted(i)) gr[i] = slice(g, static_cast<index_t>(ax), at, at + n);
       at += n;
     }
   });
@@ -155,8 +155,8 @@ var<T, B> where(const tensor<T, B>& mask, const var<T, B>& a, const var<T, B>& b
   return var<T, B>::make(std::move(v), "where", {a, b}, [mask](const auto& out, const auto& g, auto gr) {
     const auto& in = out.inputs();
     const auto zero = constant(tensor<T, B>::zeros(shape{}));
-    if (in[0].requires_grad()) gr[0] = sum_to(where(mask, g, zero), in[0].shape());
-    if (in[1].requires_grad()) gr[1] = sum_to(where(mask, zero, g), in[1].shape());
+    if (gr.wanted(0)) gr[0] = sum_to(where(mask, g, zero), in[0].shape());
+    if (gr.wanted(1)) gr[1] = sum_to(where(mask, zero, g), in[1].shape());
   });
 }
 
