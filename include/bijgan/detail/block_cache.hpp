@@ -70,12 +70,16 @@ class block_cache {
     limit_ = bytes;
     if (cached_ > limit_) release_locked();
   }
-  [[nodiscard]] std::size_t bytes_in_use() const { return in_use_; }
-  [[nodiscard]] std::size_t bytes_cached() const { return cached_; }
+  [[nodiscard]] std::size_t bytes_in_use() const { return locked(in_use_); }
+  [[nodiscard]] std::size_t bytes_cached() const { return locked(cached_); }
   /// Highest bytes_in_use() seen (cached size classes only).
-  [[nodiscard]] std::size_t peak_bytes_in_use() const { return peak_; }
+  [[nodiscard]] std::size_t peak_bytes_in_use() const { return locked(peak_); }
 
  private:
+  std::size_t locked(const std::size_t& field) const {
+    std::lock_guard lock(mutex_);
+    return field;
+  }
   static bool bypasses(std::size_t bytes) {
     if constexpr (Source::min_cached > 0) return bytes < Source::min_cached;
     return false;
@@ -97,7 +101,7 @@ class block_cache {
     }
     cached_ = 0;
   }
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::unordered_map<std::size_t, std::vector<void*>> free_;
   std::size_t in_use_ = 0, cached_ = 0, peak_ = 0, limit_ = std::size_t{4} << 30;
 };
