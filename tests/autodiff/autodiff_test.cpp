@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <bijgan/bijgan.hpp>
+#include <bijgan/testing/backend_parity.hpp>
 #include <bijgan/testing/gradcheck.hpp>
 
 #include <sstream>
@@ -135,6 +136,20 @@ BOOST_AUTO_TEST_CASE(grad_visits_only_what_leads_to_its_inputs) {
   backward(loss);
   BOOST_TEST(calls == 1);
   BOOST_TEST(w.grad().to_vector() == (std::vector<double>{1, 1, 1}));
+}
+
+// The parity helper itself, with the host as the "other" backend: it must pass on identical
+// computations and report a difference when the two sides compute different things.
+BOOST_AUTO_TEST_CASE(backend_parity_helper) {
+  generator gen(8);
+  const std::vector<tensor<float>> in{tensor<float>::random({4, 3}, gen, {distribution::normal, 0, 1})};
+  const auto same = testing::compare_backends<host>([](const auto& v) { return gelu(v[0]); }, in);
+  BOOST_TEST(same.passed, same.message);
+  BOOST_TEST(same.max_grad_error == 0.0);
+  int call = 0;
+  const auto differ = testing::compare_backends<host>([&](const auto& v) { return ++call == 1 ? gelu(v[0]) : tanh(v[0]); }, in);
+  BOOST_TEST(!differ.passed);
+  BOOST_TEST(differ.message.find("value") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(anomaly_mode_names_the_op) {
