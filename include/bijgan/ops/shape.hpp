@@ -138,12 +138,13 @@ var<T, B> concat(const std::vector<var<T, B>>& xs, index_t axis) {
 /// Stacks equally shaped vars along a new axis.
 template <class T, class B>
 var<T, B> stack(const std::vector<var<T, B>>& xs, index_t axis = 0) {
+  if (xs.empty()) fail<shape_error>("stack", "no tensors");
   std::vector<var<T, B>> u;
   u.reserve(xs.size());
-  for (const auto& x : xs) u.push_back(unsqueeze(x, axis));
-  if (xs.empty()) fail<shape_error>("stack", "no tensors");
-  for (const auto& x : xs)
+  for (const auto& x : xs) {
     if (!(x.shape() == xs[0].shape())) fail<shape_error>("stack", "shape ", x.shape(), " differs from ", xs[0].shape());
+    u.push_back(unsqueeze(x, axis));
+  }
   return concat(u, axis);
 }
 
