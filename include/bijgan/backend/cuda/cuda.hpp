@@ -184,19 +184,15 @@ struct cuda {
     if (inner == 1 && n > 0 && outer < n) {
       // Few long rows: a segmented reduction over all threads.
       auto keys = thrust::make_transform_iterator(thrust::counting_iterator<index_t>(0), cuda_detail::segment_of{n});
-      auto first = thrust::device_pointer_cast(in);
-      auto dst = thrust::device_pointer_cast(out);
-      const auto eq = thrust::equal_to<index_t>();
+      const auto segmented = [&](auto combine) {
+        thrust::reduce_by_key(cuda_detail::policy(), keys, keys + outer * n, thrust::device_pointer_cast(in),
+                              thrust::make_discard_iterator(), thrust::device_pointer_cast(out), thrust::equal_to<index_t>(),
+                              combine);
+      };
       switch (kind) {
-        case reduce_kind::sum:
-          thrust::reduce_by_key(cuda_detail::policy(), keys, keys + outer * n, first, thrust::make_discard_iterator(), dst, eq, thrust::plus<T>());
-          break;
-        case reduce_kind::max:
-          thrust::reduce_by_key(cuda_detail::policy(), keys, keys + outer * n, first, thrust::make_discard_iterator(), dst, eq, thrust::maximum<T>());
-          break;
-        case reduce_kind::min:
-          thrust::reduce_by_key(cuda_detail::policy(), keys, keys + outer * n, first, thrust::make_discard_iterator(), dst, eq, thrust::minimum<T>());
-          break;
+        case reduce_kind::sum: segmented(thrust::plus<T>()); break;
+        case reduce_kind::max: segmented(thrust::maximum<T>()); break;
+        case reduce_kind::min: segmented(thrust::minimum<T>()); break;
       }
       return;
     }

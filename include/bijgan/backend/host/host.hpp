@@ -4,11 +4,9 @@
 #pragma once
 
 #include <algorithm>
-#include <cstdlib>
+#include <array>
 #include <cstring>
-#include <memory>
 #include <limits>
-#include <new>
 #include <utility>
 #include <vector>
 
