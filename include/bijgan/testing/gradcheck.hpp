@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bijgan/autodiff/backward.hpp"
+#include "bijgan/ops/reduce.hpp"
 
 namespace bijgan::testing {
 
