@@ -50,6 +50,13 @@ std::vector<var<T, B>> reverse_topological(const std::vector<var<T, B>>& roots) 
   return {order.rbegin(), order.rend()};  // post-order reversed: consumers before producers
 }
 
+/// Adds g to the gradient being accumulated on v during a sweep.
+template <class T, class B>
+void add_pending(const var<T, B>& v, const var<T, B>& g) {
+  auto& p = graph_access<T, B>::node(v).pending;
+  p = p.defined() ? p + g : g;
+}
+
 /// Runs the backward sweep from seeded roots, leaving each reached node's total gradient in
 /// its `pending` slot; the caller reads and clears them. With `targets` (grad()), only nodes
 /// that lead to a target are visited and only gradients toward targets are computed; targets
@@ -71,9 +78,7 @@ std::vector<var<T, B>> sweep(const std::vector<var<T, B>>& roots, const std::vec
   const auto is_needed = [&](const var<T, B>& v) { return targets.empty() ? v.requires_grad() : needed.contains(v.id()); };
   try {
     for (std::size_t i = 0; i < roots.size(); ++i) {
-      if (!roots[i].requires_grad()) continue;
-      auto& p = graph_access<T, B>::node(roots[i]).pending;
-      p = p.defined() ? p + seeds[i] : seeds[i];
+      if (roots[i].requires_grad()) add_pending(roots[i], seeds[i]);
     }
     std::vector<var<T, B>> grads;
     std::vector<char> wanted;
@@ -92,8 +97,7 @@ std::vector<var<T, B>> sweep(const std::vector<var<T, B>>& roots, const std::vec
                             " of shape ", in.shape());
         if (anomaly_enabled() && !all_finite(grads[i].value()))
           fail<value_error>(nd.op, "backward produced NaN or Inf for input ", i, " [anomaly mode]");
-        auto& p = graph_access<T, B>::node(in).pending;
-        p = p.defined() ? p + grads[i] : grads[i];
+        add_pending(in, grads[i]);
       }
       if (!nd.inputs.empty() && !targets.contains(v.id())) nd.pending = var<T, B>();  // interior gradients are not kept
     }

@@ -20,41 +20,38 @@ inline bool grad_enabled() { return detail::grad_enabled_flag(); }
 /// Whether anomaly detection is on for this thread.
 inline bool anomaly_enabled() { return detail::anomaly_flag(); }
 
-/// Scope in which ops do not record (inference, optimizer steps, the fast backward path).
-class no_grad {
+namespace detail {
+/// Sets a thread-local flag for the lifetime of the scope and restores it afterwards.
+class scoped_flag {
  public:
-  no_grad() : prev_(detail::grad_enabled_flag()) { detail::grad_enabled_flag() = false; }
-  ~no_grad() { detail::grad_enabled_flag() = prev_; }
-  no_grad(const no_grad&) = delete;
-  no_grad& operator=(const no_grad&) = delete;
+  scoped_flag(bool& flag, bool value) : flag_(flag), prev_(flag) { flag_ = value; }
+  ~scoped_flag() { flag_ = prev_; }
+  scoped_flag(const scoped_flag&) = delete;
+  scoped_flag& operator=(const scoped_flag&) = delete;
 
  private:
+  bool& flag_;
   bool prev_;
+};
+}  // namespace detail
+
+/// Scope in which ops do not record (inference, optimizer steps, the fast backward path).
+class no_grad : detail::scoped_flag {
+ public:
+  no_grad() : scoped_flag(detail::grad_enabled_flag(), false) {}
 };
 
 /// Scope in which recording is on (and, with the argument, set explicitly).
-class enable_grad {
+class enable_grad : detail::scoped_flag {
  public:
-  explicit enable_grad(bool on = true) : prev_(detail::grad_enabled_flag()) { detail::grad_enabled_flag() = on; }
-  ~enable_grad() { detail::grad_enabled_flag() = prev_; }
-  enable_grad(const enable_grad&) = delete;
-  enable_grad& operator=(const enable_grad&) = delete;
-
- private:
-  bool prev_;
+  explicit enable_grad(bool on = true) : scoped_flag(detail::grad_enabled_flag(), on) {}
 };
 
 /// Scope with anomaly detection: every op checks its result (and backward its gradients) for
 /// NaN/Inf and throws value_error naming the op. Costs a reduction per op: for debugging only.
-class detect_anomaly {
+class detect_anomaly : detail::scoped_flag {
  public:
-  detect_anomaly() : prev_(detail::anomaly_flag()) { detail::anomaly_flag() = true; }
-  ~detect_anomaly() { detail::anomaly_flag() = prev_; }
-  detect_anomaly(const detect_anomaly&) = delete;
-  detect_anomaly& operator=(const detect_anomaly&) = delete;
-
- private:
-  bool prev_;
+  detect_anomaly() : scoped_flag(detail::anomaly_flag(), true) {}
 };
 
 }  // namespace bijgan

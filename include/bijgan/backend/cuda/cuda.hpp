@@ -234,16 +234,19 @@ struct cuda {
 
   template <class T>
   static void to_host(const T* src, T* dst, std::size_t n) {
-    if (n == 0) return;
-    auto s = cuda_detail::context::get().stream();
-    BIJGAN_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(T), cudaMemcpyDeviceToHost, s));
-    BIJGAN_CUDA_CHECK(cudaStreamSynchronize(s));
+    copy_sync(dst, src, n * sizeof(T), cudaMemcpyDeviceToHost);
   }
   template <class T>
   static void from_host(const T* src, T* dst, std::size_t n) {
-    if (n == 0) return;
+    copy_sync(dst, src, n * sizeof(T), cudaMemcpyHostToDevice);
+  }
+
+ private:
+  /// A copy on the backend's stream, waited for (host memory is then safe to read or free).
+  static void copy_sync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
+    if (bytes == 0) return;
     auto s = cuda_detail::context::get().stream();
-    BIJGAN_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(T), cudaMemcpyHostToDevice, s));
+    BIJGAN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, s));
     BIJGAN_CUDA_CHECK(cudaStreamSynchronize(s));
   }
 };

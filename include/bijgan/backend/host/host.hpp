@@ -96,11 +96,7 @@ struct host {
     } else {
       // No simd pragma on loops over arbitrary functors: clang warns when one cannot be
       // vectorised (branches); restrict lets both compilers vectorise the ones that can.
-      parallel_for(n, n, [&](index_t lo, index_t hi) {
-        T* __restrict o = out;
-        const T* __restrict a = in;
-        for (index_t i = lo; i < hi; ++i) o[i] = f(a[i]);
-      });
+      parallel_for(n, n, [&](index_t lo, index_t hi) { flat_loop(f, lo, hi, out, in); });
     }
   }
 
@@ -146,7 +142,7 @@ struct host {
     const index_t inner = s[r - 1];
     const index_t outer = total / inner;
     const index_t si = in.strides[r - 1], so = out_strides[r - 1];
-    if (r >= 2 && si != 1 && in.strides[r - 2] == 1 && s[r - 2] >= 16 && inner >= 16) {
+    if (r >= 2 && si != 1 && so == 1 && in.strides[r - 2] == 1 && s[r - 2] >= 16 && inner >= 16) {
       transpose_tiles(s, in, out, out_strides);
       return;
     }
@@ -168,8 +164,9 @@ struct host {
     });
   }
 
-  /// copy_strided when the last two axes are swapped relative to memory (a transpose): small
-  /// tiles so that both the reads and the writes stay within a few cache lines.
+  /// copy_strided when the last two axes are swapped relative to memory (a transpose: the
+  /// source's row axis and the destination's column axis are contiguous): small tiles so that
+  /// both the reads and the writes stay within a few cache lines.
   template <class T>
   static void transpose_tiles(const shape& s, strided_in<T> in, T* out, std::array<index_t, shape::max_rank> out_strides) {
     const std::size_t r = s.rank();
@@ -178,8 +175,7 @@ struct host {
     // when the stride is a power of two (a 32-wide tile thrashes: 4 KiB apart = same set).
     const index_t row_tile = 32, col_tile = 8;
     const index_t row_tiles = (rows + row_tile - 1) / row_tile, col_tiles = (cols + col_tile - 1) / col_tile;
-    const index_t in_row = in.strides[r - 2], in_col = in.strides[r - 1];
-    const index_t out_row = out_strides[r - 2], out_col = out_strides[r - 1];
+    const index_t in_col = in.strides[r - 1], out_row = out_strides[r - 2];
     parallel_for(outer * row_tiles * col_tiles, s.numel(), [&](index_t first, index_t last) {
       for (index_t t = first; t < last; ++t) {
         const index_t o = t / (row_tiles * col_tiles), rt = (t / col_tiles) % row_tiles, ct = t % col_tiles;
@@ -192,16 +188,10 @@ struct host {
         const index_t c0 = ct * col_tile, c1 = std::min(cols, c0 + col_tile);
         const T* __restrict src = in.data + oi;
         T* __restrict dst = out + oo;
-        if (in_row == 1 && out_col == 1) {
-          // The plain 2-D transpose: read columns of the source tile, write rows of the output.
-          for (index_t i = r0; i < r1; ++i) {
-            T* __restrict d = dst + i * out_row;
-            const T* __restrict c = src + i;
-            for (index_t j = c0; j < c1; ++j) d[j] = c[j * in_col];
-          }
-        } else {
-          for (index_t i = r0; i < r1; ++i)
-            for (index_t j = c0; j < c1; ++j) dst[i * out_row + j * out_col] = src[i * in_row + j * in_col];
+        for (index_t i = r0; i < r1; ++i) {
+          T* __restrict d = dst + i * out_row;
+          const T* __restrict c = src + i;
+          for (index_t j = c0; j < c1; ++j) d[j] = c[j * in_col];
         }
       }
     });
