@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "bijgan/tensor/conv_geometry.hpp"
 #include "bijgan/tensor/functors.hpp"
 #include "bijgan/tensor/kernel_args.hpp"
 #include "bijgan/tensor/philox.hpp"
@@ -22,12 +23,13 @@ namespace bijgan {
 ///   B::copy_strided(shape, in, out_ptr, out_strides)   strided gather/scatter copy
 ///   B::reduce(kind, in, out, outer, n, inner)          reduce the middle axis
 ///   B::gemm(gemm_args)              batched row-major GEMM with transposes
+///   B::im2col(geometry, img, cols) / B::col2im(geometry, cols, img)   windows to columns and back
 ///   B::random(draw, n, out)         out[i] = draw(i) for a philox_draw
 ///   B::to_host(src, dst, n) / B::from_host(src, dst, n)   copies to and from host memory
 template <class B, class T = float>
 concept backend = requires(T* p, const T* cp, std::size_t n, index_t ni, const shape& s,
                            strided_in<T> in, gemm_args<T> g, philox_draw<T> d,
-                           std::array<index_t, shape::max_rank> strides) {
+                           std::array<index_t, shape::max_rank> strides, const conv_geometry& geo) {
   { B::name } -> std::convertible_to<const char*>;
   typename B::template buffer<T>;
   requires requires(typename B::template buffer<T> b) {
@@ -40,6 +42,8 @@ concept backend = requires(T* p, const T* cp, std::size_t n, index_t ni, const s
   B::copy_strided(s, in, p, strides);
   B::reduce(reduce_kind::sum, cp, p, ni, ni, ni);
   B::gemm(g);
+  B::im2col(geo, cp, p);
+  B::col2im(geo, cp, p);
   B::random(d, ni, p);
   B::to_host(cp, p, n);
   B::from_host(cp, p, n);
@@ -61,6 +65,8 @@ struct archetype_backend {
   template <class T> static void copy_strided(const shape&, strided_in<T>, T*, std::array<index_t, shape::max_rank>);
   template <class T> static void reduce(reduce_kind, const T*, T*, index_t, index_t, index_t);
   template <class T> static void gemm(const gemm_args<T>&);
+  template <class T> static void im2col(const conv_geometry&, const T*, T*);
+  template <class T> static void col2im(const conv_geometry&, const T*, T*);
   template <class T> static void random(const philox_draw<T>&, index_t, T*);
   template <class T> static void to_host(const T*, T*, std::size_t);
   template <class T> static void from_host(const T*, T*, std::size_t);

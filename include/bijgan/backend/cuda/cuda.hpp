@@ -117,6 +117,30 @@ struct segment_of {
 };
 
 template <class T>
+struct im2col_element {
+  conv_geometry g;
+  const T* img;
+  T* cols;
+  __device__ void operator()(index_t idx) const {
+    const index_t L = g.col_cols(), rows = g.col_rows();
+    const index_t col = idx % L, row = (idx / L) % rows, n = idx / (L * rows);
+    cols[idx] = g.read_col(img, n, row, col);
+  }
+};
+
+template <class T>
+struct col2im_element {
+  conv_geometry g;
+  const T* cols;
+  T* img;
+  __device__ void operator()(index_t idx) const {
+    const index_t x = idx % g.width, y = (idx / g.width) % g.height, c = (idx / (g.width * g.height)) % g.channels;
+    const index_t n = idx / g.image_size();
+    img[idx] = g.gather_pixel(cols, n, c, y, x);
+  }
+};
+
+template <class T>
 struct apply_draw {
   philox_draw<T> draw;
   __device__ T operator()(index_t i) const { return draw(static_cast<std::uint64_t>(i)); }
@@ -223,6 +247,22 @@ struct cuda {
                                                   g.a, static_cast<int>(g.lda), g.stride_a, &g.beta, g.c,
                                                   static_cast<int>(g.ldc), g.stride_c, static_cast<int>(g.batch)));
     }
+  }
+
+  template <class T>
+  static void im2col(const conv_geometry& g, const T* img, T* cols) {
+    const index_t total = g.images * g.col_rows() * g.col_cols();
+    if (total > 0)
+      thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), total,
+                         cuda_detail::im2col_element<T>{g, img, cols});
+  }
+  /// Gather form (one thread per pixel, no atomics): deterministic.
+  template <class T>
+  static void col2im(const conv_geometry& g, const T* cols, T* img) {
+    const index_t total = g.images * g.image_size();
+    if (total > 0)
+      thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), total,
+                         cuda_detail::col2im_element<T>{g, cols, img});
   }
 
   template <class T>

@@ -13,6 +13,7 @@
 #include "bijgan/backend/host/block_cache.hpp"
 #include "bijgan/backend/host/threads.hpp"
 #include "bijgan/concepts/backend.hpp"
+#include "bijgan/tensor/conv_geometry.hpp"
 
 BIJGAN_THIRD_PARTY_BEGIN
 #include <Eigen/Core>
@@ -216,6 +217,68 @@ struct host {
     for (index_t b = 0; b < g.batch; ++b) gemm_one(g, b);
   }
 
+  /// cols (images x col_rows x col_cols) = the windows of img (images x C x H x W), zero padded.
+  template <class T>
+  static void im2col(const conv_geometry& g, const T* img, T* cols) {
+    const index_t L = g.col_cols();
+    parallel_for(g.images * g.channels, g.images * g.col_rows() * L, [&](index_t lo, index_t hi) {
+      for (index_t nc = lo; nc < hi; ++nc) {
+        const index_t n = nc / g.channels, c = nc % g.channels;
+        const T* plane = img + nc * g.height * g.width;
+        T* rows = cols + (n * g.col_rows() + c * g.kernel_h * g.kernel_w) * L;
+        for (index_t i = 0; i < g.kernel_h; ++i)
+          for (index_t j = 0; j < g.kernel_w; ++j) {
+            T* row = rows + (i * g.kernel_w + j) * L;
+            const auto [x0, x1] = valid_range(g.out_w, g.width, g.stride_w, j * g.dilation_w - g.pad_w);
+            for (index_t oy = 0; oy < g.out_h; ++oy) {
+              T* dst = row + oy * g.out_w;
+              const index_t y = oy * g.stride_h - g.pad_h + i * g.dilation_h;
+              if (y < 0 || y >= g.height || x0 >= x1) {
+                std::fill(dst, dst + g.out_w, T(0));
+                continue;
+              }
+              const T* src = plane + y * g.width + j * g.dilation_w - g.pad_w;
+              std::fill(dst, dst + x0, T(0));
+              if (g.stride_w == 1) std::memcpy(dst + x0, src + x0, static_cast<std::size_t>(x1 - x0) * sizeof(T));
+              else
+                for (index_t ox = x0; ox < x1; ++ox) dst[ox] = src[ox * g.stride_w];
+              std::fill(dst + x1, dst + g.out_w, T(0));
+            }
+          }
+      }
+    });
+  }
+
+  /// img = the adjoint of im2col: each column element added back to the pixel it was read from.
+  template <class T>
+  static void col2im(const conv_geometry& g, const T* cols, T* img) {
+    const index_t L = g.col_cols();
+    parallel_for(g.images * g.channels, g.images * g.col_rows() * L, [&](index_t lo, index_t hi) {
+      for (index_t nc = lo; nc < hi; ++nc) {
+        const index_t n = nc / g.channels, c = nc % g.channels;
+        T* plane = img + nc * g.height * g.width;
+        std::fill(plane, plane + g.height * g.width, T(0));
+        const T* rows = cols + (n * g.col_rows() + c * g.kernel_h * g.kernel_w) * L;
+        for (index_t i = 0; i < g.kernel_h; ++i)
+          for (index_t j = 0; j < g.kernel_w; ++j) {
+            const T* row = rows + (i * g.kernel_w + j) * L;
+            const auto [x0, x1] = valid_range(g.out_w, g.width, g.stride_w, j * g.dilation_w - g.pad_w);
+            if (x0 >= x1) continue;
+            for (index_t oy = 0; oy < g.out_h; ++oy) {
+              const index_t y = oy * g.stride_h - g.pad_h + i * g.dilation_h;
+              if (y < 0 || y >= g.height) continue;
+              T* __restrict dst = plane + y * g.width + j * g.dilation_w - g.pad_w;
+              const T* __restrict src = row + oy * g.out_w;
+              if (g.stride_w == 1)
+                for (index_t ox = x0; ox < x1; ++ox) dst[ox] += src[ox];
+              else
+                for (index_t ox = x0; ox < x1; ++ox) dst[ox * g.stride_w] += src[ox];
+            }
+          }
+      }
+    });
+  }
+
   template <class T>
   static void random(const philox_draw<T>& draw, index_t n, T* out) {
     parallel_for(n, 8 * n, [&](index_t lo, index_t hi) {
@@ -233,6 +296,16 @@ struct host {
   }
 
  private:
+  /// Output positions [x0, x1) of a window row whose input index ox*stride + offset lies in
+  /// [0, width).
+  static std::pair<index_t, index_t> valid_range(index_t out, index_t width, index_t stride, index_t offset) {
+    index_t x0 = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    index_t x1 = width - offset <= 0 ? 0 : (width - offset + stride - 1) / stride;
+    x0 = std::min(x0, out);
+    x1 = std::min(x1, out);
+    return {x0, std::max(x0, x1)};
+  }
+
   template <class F, class T, class... P>
   static void flat_loop(F f, index_t lo, index_t hi, T* __restrict out, const P* __restrict... in) {
     for (index_t i = lo; i < hi; ++i) out[i] = f(in[i]...);
