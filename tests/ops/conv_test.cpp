@@ -14,7 +14,7 @@ using vd = var<double>;
 using td = tensor<double>;
 using args = std::vector<vd>;
 
-namespace {
+namespace conv_test {
 
 td randn(const shape& s, std::uint64_t seed) {
   generator g(seed);
@@ -63,7 +63,7 @@ double dot(const td& a, const td& b) {
   return s;
 }
 
-}  // namespace
+
 
 BOOST_AUTO_TEST_SUITE(conv_suite)
 
@@ -183,3 +183,5 @@ BOOST_AUTO_TEST_CASE(shape_errors_say_what_is_required) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace conv_test

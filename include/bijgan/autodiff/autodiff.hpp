@@ -7,6 +7,7 @@
 #include "bijgan/autodiff/var.hpp"
 #include "bijgan/ops/conv.hpp"
 #include "bijgan/ops/elementwise.hpp"
+#include "bijgan/ops/index.hpp"
 #include "bijgan/ops/linalg.hpp"
 #include "bijgan/ops/reduce.hpp"
 #include "bijgan/ops/resample.hpp"

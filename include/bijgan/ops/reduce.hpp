@@ -83,10 +83,17 @@ var<T, B> logsumexp(const var<T, B>& x, axes_t axes = {}, bool keepdim = false) 
   return keepdim ? r : reshape(r, reduced_shape(x.shape(), normalize_axes(x.shape(), axes, "logsumexp"), false));
 }
 
-/// Softmax along one axis.
+/// Softmax along one axis: one fused forward (max, exp, sum, divide) and the backward
+/// y * (g - sum(g * y)), itself written with var ops (so second order works).
 template <class T, class B>
 var<T, B> softmax(const var<T, B>& x, index_t axis = -1) {
-  return exp(x - logsumexp(x, {axis}, true));
+  const axes_t ax{axis};
+  const auto m = reduce(reduce_kind::max, x.value(), ax, true, "softmax");
+  const auto e = apply(fn::exp{}, apply(fn::sub{}, x.value(), m));
+  auto y = apply(fn::div{}, e, reduce(reduce_kind::sum, e, ax, true, "softmax"));
+  return var<T, B>::make(std::move(y), "softmax", {x}, [axis](const auto& out, const auto& g, auto gr) {
+    gr[0] = out * (g - sum(g * out, {axis}, true));
+  });
 }
 
 /// log(softmax(x)) along one axis, computed stably.

@@ -86,6 +86,8 @@ struct equal { template <class T> BIJGAN_HD T operator()(T a, T b) const { retur
 struct xlogy {
   template <class T> BIJGAN_HD T operator()(T x, T y) const { return x == T(0) ? T(0) : x * math::log(y); }
 };
+/// a + t * (b - a): exponential moving averages (running statistics, weight EMA).
+template <class T> struct lerp { T t; BIJGAN_HD T operator()(T a, T b) const { return a + t * (b - a); } };
 
 // ---- ternary -----------------------------------------------------------------------------
 /// mask != 0 ? a : b. NaN or Inf in the branch not taken does not leak (unlike m*a + (1-m)*b).

@@ -141,6 +141,24 @@ struct col2im_element {
 };
 
 template <class T>
+struct gather_element {
+  const T* src;
+  const index_t* idx;
+  index_t row;
+  T* out;
+  __device__ void operator()(index_t k) const { out[k] = src[idx[k / row] * row + k % row]; }
+};
+
+template <class T>
+struct scatter_add_element {
+  const T* src;
+  const index_t* idx;
+  index_t row;
+  T* out;
+  __device__ void operator()(index_t k) const { atomicAdd(out + idx[k / row] * row + k % row, src[k]); }
+};
+
+template <class T>
 struct apply_draw {
   philox_draw<T> draw;
   __device__ T operator()(index_t i) const { return draw(static_cast<std::uint64_t>(i)); }
@@ -263,6 +281,21 @@ struct cuda {
     if (total > 0)
       thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), total,
                          cuda_detail::col2im_element<T>{g, cols, img});
+  }
+
+  template <class T>
+  static void gather_rows(const T* src, const index_t* idx, index_t n, index_t row, T* out) {
+    if (n * row > 0)
+      thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), n * row,
+                         cuda_detail::gather_element<T>{src, idx, row, out});
+  }
+  /// Atomic adds: repeated indices accumulate in an unspecified order (float sums may differ
+  /// from the host's in the last bits).
+  template <class T>
+  static void scatter_add_rows(const T* src, const index_t* idx, index_t n, index_t row, T* out) {
+    if (n * row > 0)
+      thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), n * row,
+                         cuda_detail::scatter_add_element<T>{src, idx, row, out});
   }
 
   template <class T>

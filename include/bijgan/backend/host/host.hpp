@@ -279,6 +279,27 @@ struct host {
     });
   }
 
+  /// out row i = src row idx[i] (rows of `row` elements).
+  template <class T>
+  static void gather_rows(const T* src, const index_t* idx, index_t n, index_t row, T* out) {
+    parallel_for(n, n * row, [&](index_t lo, index_t hi) {
+      for (index_t i = lo; i < hi; ++i)
+        std::memcpy(out + i * row, src + idx[i] * row, static_cast<std::size_t>(row) * sizeof(T));
+    });
+  }
+  /// out row idx[i] += src row i; repeated indices accumulate in index order (deterministic:
+  /// threads split the columns, never the rows).
+  template <class T>
+  static void scatter_add_rows(const T* src, const index_t* idx, index_t n, index_t row, T* out) {
+    parallel_for(row, n * row, [&](index_t lo, index_t hi) {
+      for (index_t i = 0; i < n; ++i) {
+        T* __restrict d = out + idx[i] * row;
+        const T* __restrict s = src + i * row;
+        for (index_t j = lo; j < hi; ++j) d[j] += s[j];
+      }
+    });
+  }
+
   template <class T>
   static void random(const philox_draw<T>& draw, index_t n, T* out) {
     parallel_for(n, 8 * n, [&](index_t lo, index_t hi) {

@@ -1,0 +1,154 @@
+// Composition: nn::chain(a, b, c) (also written a | b | c) applies its layers in order; layers
+// are modules or plain callables (activations from nn::act, lambdas). nn::residual(body) is
+// x + body(x). Both are modules: visit numbers the module layers by position ("3.weight").
+#pragma once
+
+#include <array>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "bijgan/nn/module.hpp"
+#include "bijgan/ops/conv.hpp"
+#include "bijgan/ops/elementwise.hpp"
+
+namespace bijgan::nn {
+
+namespace detail {
+/// "0", "1", ...: stable names for positional members.
+inline const char* index_name(std::size_t i) {
+  static const auto names = [] {
+    std::array<std::string, 256> n;
+    for (std::size_t k = 0; k < n.size(); ++k) n[k] = std::to_string(k);
+    return n;
+  }();
+  if (i >= names.size()) fail<value_error>("nn::chain", "more than ", names.size(), " layers");
+  return names[i].c_str();
+}
+
+template <class... Ms>
+struct first_module {
+  using value_type = float;
+  using backend_type = host;
+};
+template <class M, class... Ms>
+struct first_module<M, Ms...> : std::conditional_t<module<M>, M, first_module<Ms...>> {};
+}  // namespace detail
+
+/// Layers applied in order: chain(a, b)(x) = b(a(x)).
+template <class... Layers>
+struct chain {
+  using value_type = typename detail::first_module<Layers...>::value_type;
+  using backend_type = typename detail::first_module<Layers...>::backend_type;
+  std::tuple<Layers...> layers;
+
+  explicit chain(Layers... ls) : layers(std::move(ls)...) {}
+
+  template <class X>
+  auto operator()(const X& x) const {
+    return std::apply([&](const auto&... l) { return run(x, l...); }, layers);
+  }
+  template <std::size_t I>
+  auto& get() { return std::get<I>(layers); }
+  template <std::size_t I>
+  const auto& get() const { return std::get<I>(layers); }
+
+  template <class F>
+  void visit(F&& f) {
+    visit_each(f, std::index_sequence_for<Layers...>{});
+  }
+
+ private:
+  template <class X>
+  static X run(const X& x) { return x; }
+  template <class X, class L, class... Rest>
+  static auto run(const X& x, const L& l, const Rest&... rest) {
+    return run(l(x), rest...);
+  }
+  template <class F, std::size_t... I>
+  void visit_each(F& f, std::index_sequence<I...>) {
+    (visit_one<I>(f), ...);
+  }
+  template <std::size_t I, class F>
+  void visit_one(F& f) {
+    if constexpr (module<std::tuple_element_t<I, std::tuple<Layers...>>>) f(detail::index_name(I), std::get<I>(layers));
+  }
+};
+template <class... Layers>
+chain(Layers...) -> chain<Layers...>;
+
+namespace detail {
+template <class X>
+struct is_chain : std::false_type {};
+template <class... L>
+struct is_chain<chain<L...>> : std::true_type {};
+template <class X>
+auto as_tuple(X x) {
+  if constexpr (is_chain<X>::value) return x.layers;
+  else return std::tuple<X>(std::move(x));
+}
+}  // namespace detail
+
+/// a | b: a chain running a, then b (chains are flattened). One side must be a module.
+template <class A, class C>
+  requires(module<std::remove_cvref_t<A>> || module<std::remove_cvref_t<C>>)
+auto operator|(A a, C c) {
+  return std::apply([](auto... l) { return chain<decltype(l)...>(std::move(l)...); },
+                    std::tuple_cat(detail::as_tuple(std::move(a)), detail::as_tuple(std::move(c))));
+}
+
+/// x + body(x): the body must keep the shape.
+template <class Body>
+struct residual {
+  using value_type = typename Body::value_type;
+  using backend_type = typename Body::backend_type;
+  Body body;
+
+  explicit residual(Body b) : body(std::move(b)) {}
+  template <class X>
+  X operator()(const X& x) const {
+    auto y = body(x);
+    if (y.shape() != x.shape())
+      fail<shape_error>("nn::residual", "body maps ", x.shape(), " to ", y.shape(), "; a residual body must keep the shape");
+    return x + y;
+  }
+  template <class F>
+  void visit(F&& f) {
+    f("body", body);
+  }
+};
+
+/// Activations and reshapes as layers for chains.
+namespace act {
+struct relu {
+  template <class X> X operator()(const X& x) const { return bijgan::relu(x); }
+};
+struct gelu {
+  template <class X> X operator()(const X& x) const { return bijgan::gelu(x); }
+};
+struct tanh {
+  template <class X> X operator()(const X& x) const { return bijgan::tanh(x); }
+};
+struct sigmoid {
+  template <class X> X operator()(const X& x) const { return bijgan::sigmoid(x); }
+};
+struct leaky_relu {
+  double slope = 0.2;
+  template <class X> X operator()(const X& x) const { return bijgan::leaky_relu(x, static_cast<typename X::value_type>(slope)); }
+};
+/// (N, ...) -> (N, prod(...)).
+struct flatten {
+  template <class X> X operator()(const X& x) const { return bijgan::flatten(x, 1, -1); }
+};
+struct max_pool2d {
+  pool2d_options options{};
+  template <class X> X operator()(const X& x) const { return bijgan::max_pool2d(x, options); }
+};
+struct avg_pool2d {
+  pool2d_options options{};
+  template <class X> X operator()(const X& x) const { return bijgan::avg_pool2d(x, options); }
+};
+}  // namespace act
+
+}  // namespace bijgan::nn

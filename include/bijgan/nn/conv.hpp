@@ -1,0 +1,100 @@
+// Convolution modules: nn::conv2d and nn::conv_transpose2d over NCHW images (square kernels),
+// with PyTorch's default initialisation or the equalised learning rate.
+#pragma once
+
+#include <tuple>
+
+#include "bijgan/nn/linear.hpp"
+#include "bijgan/ops/conv.hpp"
+
+namespace bijgan::nn {
+
+struct conv2d_options {
+  index_t in = 0;
+  index_t out = 0;
+  index_t kernel = 3;
+  index_t stride = 1;
+  index_t padding = 0;
+  index_t dilation = 1;
+  index_t groups = 1;
+  bool bias = true;
+  nn::equalized_lr equalized{};
+};
+
+/// (N, in, H, W) -> (N, out, H', W'). weight (out, in/groups, k, k), bias (out).
+template <class T = float, class B = host>
+struct conv2d {
+  using value_type = T;
+  using backend_type = B;
+  conv2d_options options;
+  var<T, B> weight, bias;
+
+  explicit conv2d(const conv2d_options& o, generator& g = default_generator()) : options(o) {
+    if (o.in < 1 || o.out < 1 || o.kernel < 1 || o.groups < 1 || o.in % o.groups || o.out % o.groups)
+      fail<value_error>("nn::conv2d", "in = ", o.in, ", out = ", o.out, ", kernel = ", o.kernel, ", groups = ", o.groups,
+                        " (need positive sizes and channels divisible by groups)");
+    std::tie(weight, bias) =
+        detail::make_weights<T, B>(shape{o.out, o.in / o.groups, o.kernel, o.kernel}, o.out, o.bias, o.equalized, g);
+  }
+
+  var<T, B> operator()(const var<T, B>& x) const {
+    const auto [ws, bs] = detail::runtime_scales(options.equalized, init::fans_of(weight.shape()).in);
+    return bijgan::conv2d(x, detail::scaled(weight, ws), bias.defined() ? detail::scaled(bias, bs) : var<T, B>(),
+                          {.stride = options.stride, .padding = options.padding, .dilation = options.dilation, .groups = options.groups});
+  }
+
+  template <class F>
+  void visit(F&& f) {
+    f("weight", weight);
+    f("bias", bias);
+  }
+};
+conv2d(const conv2d_options&) -> conv2d<float, host>;
+
+struct conv_transpose2d_options {
+  index_t in = 0;
+  index_t out = 0;
+  index_t kernel = 3;
+  index_t stride = 1;
+  index_t padding = 0;
+  index_t output_padding = 0;
+  index_t dilation = 1;
+  index_t groups = 1;
+  bool bias = true;
+  nn::equalized_lr equalized{};
+};
+
+/// (N, in, H, W) -> (N, out, (H-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1, ...).
+/// weight (in, out/groups, k, k), bias (out).
+template <class T = float, class B = host>
+struct conv_transpose2d {
+  using value_type = T;
+  using backend_type = B;
+  conv_transpose2d_options options;
+  var<T, B> weight, bias;
+
+  explicit conv_transpose2d(const conv_transpose2d_options& o, generator& g = default_generator()) : options(o) {
+    if (o.in < 1 || o.out < 1 || o.kernel < 1 || o.groups < 1 || o.in % o.groups || o.out % o.groups)
+      fail<value_error>("nn::conv_transpose2d", "in = ", o.in, ", out = ", o.out, ", kernel = ", o.kernel,
+                        ", groups = ", o.groups, " (need positive sizes and channels divisible by groups)");
+    // PyTorch computes the fans of the (in, out/groups, k, k) weight as stored.
+    std::tie(weight, bias) =
+        detail::make_weights<T, B>(shape{o.in, o.out / o.groups, o.kernel, o.kernel}, o.out, o.bias, o.equalized, g);
+  }
+
+  var<T, B> operator()(const var<T, B>& x) const {
+    const auto [ws, bs] = detail::runtime_scales(options.equalized, init::fans_of(weight.shape()).in);
+    return bijgan::conv_transpose2d(x, detail::scaled(weight, ws), bias.defined() ? detail::scaled(bias, bs) : var<T, B>(),
+                                    {.stride = options.stride, .padding = options.padding, .output_padding = options.output_padding,
+                                     .dilation = options.dilation, .groups = options.groups});
+  }
+
+  template <class F>
+  void visit(F&& f) {
+    f("weight", weight);
+    f("bias", bias);
+  }
+};
+conv_transpose2d(const conv_transpose2d_options&) -> conv_transpose2d<float, host>;
+
+}  // namespace bijgan::nn

@@ -1,0 +1,79 @@
+// Row indexing: index_select (gather rows along axis 0 by a list of indices) and its adjoint
+// index_add (scatter-add rows into a zero tensor). Indices live on the backend in an
+// index_list, uploaded once and shared (relative position tables, embedding lookups).
+#pragma once
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "bijgan/ops/shape.hpp"
+
+namespace bijgan {
+
+/// A list of row indices stored on backend B, with a host copy for bounds checks.
+template <class B>
+class index_list {
+ public:
+  index_list() = default;
+  explicit index_list(std::vector<index_t> indices)
+      : host_(std::make_shared<const std::vector<index_t>>(std::move(indices))),
+        device_(std::make_shared<typename B::template buffer<index_t>>(host_->size())) {
+    B::from_host(host_->data(), device_->data(), host_->size());
+  }
+  [[nodiscard]] index_t size() const noexcept { return host_ ? static_cast<index_t>(host_->size()) : 0; }
+  [[nodiscard]] const index_t* data() const noexcept { return device_ ? device_->data() : nullptr; }
+  [[nodiscard]] std::span<const index_t> host() const { return host_ ? std::span<const index_t>(*host_) : std::span<const index_t>(); }
+  /// Throws shape_error unless every index is in [0, rows).
+  void check(index_t rows, const char* op) const {
+    for (index_t i : host())
+      if (i < 0 || i >= rows) fail<shape_error>(op, "index ", i, " out of range for ", rows, " rows");
+  }
+
+ private:
+  std::shared_ptr<const std::vector<index_t>> host_;
+  std::shared_ptr<typename B::template buffer<index_t>> device_;
+};
+
+/// Tensor gather: out[i, ...] = x[idx[i], ...].
+template <class T, class B>
+tensor<T, B> index_select(const tensor<T, B>& x, const index_list<B>& idx) {
+  if (x.rank() < 1) fail<shape_error>("index_select", "needs rank >= 1, got ", x.shape());
+  idx.check(x.size(0), "index_select");
+  shape os = x.shape();
+  os[0] = idx.size();
+  tensor<T, B> out(os);
+  B::gather_rows(x.data(), idx.data(), idx.size(), x.size(0) ? x.numel() / x.size(0) : 0, out.data());
+  return out;
+}
+/// Tensor scatter-add: out (rows, ...) zero, then out[idx[i], ...] += src[i, ...].
+template <class T, class B>
+tensor<T, B> index_add(const tensor<T, B>& src, const index_list<B>& idx, index_t rows) {
+  if (src.rank() < 1 || src.size(0) != idx.size())
+    fail<shape_error>("index_add", "source ", src.shape(), " needs ", idx.size(), " rows (one per index)");
+  idx.check(rows, "index_add");
+  shape os = src.shape();
+  os[0] = rows;
+  auto out = tensor<T, B>::zeros(os);
+  B::scatter_add_rows(src.data(), idx.data(), idx.size(), src.size(0) ? src.numel() / src.size(0) : 0, out.data());
+  return out;
+}
+
+template <class T, class B>
+var<T, B> index_add(const var<T, B>& src, const index_list<B>& idx, index_t rows);
+
+/// Rows of x picked by idx (repeats allowed): (R, ...) -> (len(idx), ...).
+template <class T, class B>
+var<T, B> index_select(const var<T, B>& x, const index_list<B>& idx) {
+  return var<T, B>::make(index_select(x.value(), idx), "index_select", {x}, [idx](const auto& out, const auto& g, auto gr) {
+    gr[0] = index_add(g, idx, out.inputs()[0].size(0));
+  });
+}
+/// The adjoint of index_select: a (rows, ...) zero tensor with src's rows added at idx.
+template <class T, class B>
+var<T, B> index_add(const var<T, B>& src, const index_list<B>& idx, index_t rows) {
+  return var<T, B>::make(index_add(src.value(), idx, rows), "index_add", {src},
+                         [idx](const auto&, const auto& g, auto gr) { gr[0] = index_select(g, idx); });
+}
+
+}  // namespace bijgan
