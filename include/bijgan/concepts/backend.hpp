@@ -26,6 +26,7 @@ namespace bijgan {
 ///   B::im2col(geometry, img, cols) / B::col2im(geometry, cols, img)   windows to columns and back
 ///   B::gather_rows(src, idx, n, row, out) / B::scatter_add_rows(src, idx, n, row, out)
 ///                                   row gathers (index_select) and their adjoint
+///   B::for_each(n, f)               f(i) for i in [0, n): fused elementwise updates (optimizers)
 ///   B::random(draw, n, out)         out[i] = draw(i) for a philox_draw
 ///   B::to_host(src, dst, n) / B::from_host(src, dst, n)   copies to and from host memory
 template <class B, class T = float>
@@ -48,6 +49,7 @@ concept backend = requires(T* p, const T* cp, std::size_t n, index_t ni, const s
   B::col2im(geo, cp, p);
   B::gather_rows(cp, static_cast<const index_t*>(nullptr), ni, ni, p);
   B::scatter_add_rows(cp, static_cast<const index_t*>(nullptr), ni, ni, p);
+  B::for_each(ni, fn::identity{});
   B::random(d, ni, p);
   B::to_host(cp, p, n);
   B::from_host(cp, p, n);
@@ -73,6 +75,7 @@ struct archetype_backend {
   template <class T> static void col2im(const conv_geometry&, const T*, T*);
   template <class T> static void gather_rows(const T*, const index_t*, index_t, index_t, T*);
   template <class T> static void scatter_add_rows(const T*, const index_t*, index_t, index_t, T*);
+  template <class F> static void for_each(index_t, F);
   template <class T> static void random(const philox_draw<T>&, index_t, T*);
   template <class T> static void to_host(const T*, T*, std::size_t);
   template <class T> static void from_host(const T*, T*, std::size_t);

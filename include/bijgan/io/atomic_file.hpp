@@ -1,5 +1,6 @@
-// Atomic file writes: data goes to a temporary file beside the target, is flushed to disk
-// (fsync), then renamed over the target, so an interrupted run never leaves a half-written file.
+// Whole-file reads and atomic file writes: data goes to a temporary file beside the target, is
+// flushed to disk (fsync), then renamed over the target, so an interrupted run never leaves a
+// half-written file.
 #pragma once
 
 #include <fcntl.h>
@@ -8,8 +9,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "bijgan/config/errors.hpp"
 
@@ -49,6 +52,19 @@ inline void write_file_atomic(const std::filesystem::path& path, std::span<const
     std::filesystem::remove(tmp, ec);
     fail<io_error>("write_file_atomic", "cannot rename ", tmp, " to ", path, ": ", std::strerror(err));
   }
+}
+
+/// The whole of a file; io_error naming the file when it cannot be opened or read.
+inline std::vector<unsigned char> read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail<io_error>("read_file", "cannot open ", path);
+  in.seekg(0, std::ios::end);
+  const auto size = in.tellg();
+  if (size < 0) fail<io_error>("read_file", "cannot size ", path);
+  in.seekg(0, std::ios::beg);
+  std::vector<unsigned char> bytes(static_cast<std::size_t>(size));
+  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) fail<io_error>("read_file", "cannot read ", path);
+  return bytes;
 }
 
 }  // namespace bijgan::io

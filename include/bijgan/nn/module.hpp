@@ -147,4 +147,17 @@ void zero_grad(const M& m) {
   for (const auto& p : parameters(m)) p.zero_grad();
 }
 
+/// A deep copy of m: the same structure with its own parameter and buffer storage (modules
+/// are handles to shared nodes, so a plain copy shares its parameters with the original).
+template <module M>
+M clone(const M& m) {
+  M c = m;
+  walk(c, std::string(), [](const std::string&, auto& x) {
+    using X = std::remove_cvref_t<decltype(x)>;
+    if constexpr (detail::is_var<X>::value) x = X(x.value().clone(), x.requires_grad());
+    else if constexpr (detail::is_tensor<X>::value) x = x.clone();
+  });
+  return c;
+}
+
 }  // namespace bijgan::nn

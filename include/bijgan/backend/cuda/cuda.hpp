@@ -283,6 +283,11 @@ struct cuda {
                          cuda_detail::col2im_element<T>{g, cols, img});
   }
 
+  template <class F>
+  static void for_each(index_t n, F f) {
+    if (n > 0) thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), n, f);
+  }
+
   template <class T>
   static void gather_rows(const T* src, const index_t* idx, index_t n, index_t row, T* out) {
     if (n * row > 0)

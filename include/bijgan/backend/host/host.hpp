@@ -279,6 +279,15 @@ struct host {
     });
   }
 
+  /// f(i) for every i in [0, n), split across threads for large n. f is a BIJGAN_HD functor
+  /// holding raw pointers (fused multi-output updates such as an optimizer step).
+  template <class F>
+  static void for_each(index_t n, F f) {
+    parallel_for(n, 4 * n, [&](index_t lo, index_t hi) {
+      for (index_t i = lo; i < hi; ++i) f(i);
+    });
+  }
+
   /// out row i = src row idx[i] (rows of `row` elements).
   template <class T>
   static void gather_rows(const T* src, const index_t* idx, index_t n, index_t row, T* out) {

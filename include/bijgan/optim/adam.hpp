@@ -1,0 +1,127 @@
+// Adam (Kingma & Ba 2015) and its variants as one template: L2 weight decay added to the
+// gradient (adam), decoupled weight decay (adamw, Loshchilov & Hutter 2019), and AMSGrad
+// (Reddi et al. 2018: the running maximum of the second moment). One fused kernel per
+// parameter reads p, g, m, v once and writes p, m, v once (the bandwidth floor).
+#pragma once
+
+#include <cmath>
+
+#include "bijgan/optim/optimizer.hpp"
+
+namespace bijgan::optim {
+
+/// Which Adam: how weight decay enters, and whether the second moment is a running maximum.
+struct adam_policy {
+  bool decoupled_weight_decay = false;
+  bool amsgrad = false;
+};
+
+struct adam_options {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0;
+};
+
+namespace detail {
+template <class T>
+struct adam_kernel {
+  T* p;
+  const T* g;
+  T* m;
+  T* v;
+  T* vmax;  ///< AMSGrad only
+  T beta1, beta2, step_size, bias2_sqrt_inv, eps, l2, decay;
+  bool amsgrad;
+  BIJGAN_HD void operator()(index_t i) const {
+    const T grad = g[i] + l2 * p[i];
+    const T mi = beta1 * m[i] + (T(1) - beta1) * grad;
+    const T vi = beta2 * v[i] + (T(1) - beta2) * grad * grad;
+    m[i] = mi;
+    v[i] = vi;
+    T second = vi;
+    if (amsgrad) {
+      second = vmax[i] > vi ? vmax[i] : vi;
+      vmax[i] = second;
+    }
+    p[i] = p[i] * decay - step_size * mi / (math::sqrt(second) * bias2_sqrt_inv + eps);
+  }
+};
+}  // namespace detail
+
+/// Per-parameter state: first and second moments (and their running maximum for AMSGrad).
+template <class T, class B>
+struct adam_state {
+  using value_type = T;
+  using backend_type = B;
+  tensor<T, B> exp_avg, exp_avg_sq, max_exp_avg_sq;
+  template <class F>
+  void visit(F&& f) {
+    f("exp_avg", exp_avg);
+    f("exp_avg_sq", exp_avg_sq);
+    if (max_exp_avg_sq.defined()) f("max_exp_avg_sq", max_exp_avg_sq);
+  }
+};
+
+/// The Adam family; see the aliases adam, adamw, amsgrad.
+template <adam_policy Policy, class T = float, class B = host>
+class basic_adam : public optimizer_base<T, B> {
+ public:
+  basic_adam(std::vector<var<T, B>> params, const adam_options& o = {})
+      : basic_adam(std::vector<param_group<T, B>>{{std::move(params), {}, {}}}, o) {}
+  basic_adam(std::vector<param_group<T, B>> groups, const adam_options& o)
+      : optimizer_base<T, B>(detail::resolve(std::move(groups), o.lr, o.weight_decay, "optim::adam")), options_(o) {
+    if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1 && o.eps >= 0))
+      fail<value_error>("optim::adam", "betas (", o.beta1, ", ", o.beta2, ") must lie in [0, 1) and eps ", o.eps, " >= 0");
+    for (const auto& g : this->groups_)
+      for (const auto& p : g.params)
+        state_.push_back({tensor<T, B>::zeros(p.shape()), tensor<T, B>::zeros(p.shape()),
+                          Policy.amsgrad ? tensor<T, B>::zeros(p.shape()) : tensor<T, B>()});
+  }
+
+  /// One update of every parameter that has a gradient.
+  void step() {
+    const long t = this->advance();
+    const double bc1 = 1 - std::pow(options_.beta1, static_cast<double>(t));
+    const double bc2 = 1 - std::pow(options_.beta2, static_cast<double>(t));
+    std::size_t k = 0;
+    for (const auto& g : this->groups_) {
+      for (const auto& p : g.params) {
+        auto& s = state_[k++];
+        if (!p.grad().defined()) continue;
+        if (p.grad().shape() != p.shape())
+          fail<shape_error>("optim::adam", "gradient ", p.grad().shape(), " for a parameter of shape ", p.shape());
+        const detail::adam_kernel<T> kern{p.value().data(), p.grad().data(), s.exp_avg.data(), s.exp_avg_sq.data(),
+                                          s.max_exp_avg_sq.data(), static_cast<T>(options_.beta1), static_cast<T>(options_.beta2),
+                                          static_cast<T>(g.lr / bc1), static_cast<T>(1 / std::sqrt(bc2)), static_cast<T>(options_.eps),
+                                          static_cast<T>(Policy.decoupled_weight_decay ? 0 : g.weight_decay),
+                                          static_cast<T>(Policy.decoupled_weight_decay ? 1 - g.lr * g.weight_decay : 1),
+                                          Policy.amsgrad};
+        B::for_each(p.numel(), kern);
+      }
+    }
+  }
+
+  [[nodiscard]] const adam_options& options() const { return options_; }
+
+  /// Names the state for checkpoints: "step", "state.<i>.exp_avg", ...
+  template <class F>
+  void visit(F&& f) {
+    f("step", this->step_);
+    f("state", state_);
+  }
+
+ private:
+  adam_options options_;
+  std::vector<adam_state<T, B>> state_;
+};
+
+template <class T = float, class B = host>
+using adam = basic_adam<adam_policy{}, T, B>;
+template <class T = float, class B = host>
+using adamw = basic_adam<adam_policy{.decoupled_weight_decay = true}, T, B>;
+template <class T = float, class B = host>
+using amsgrad = basic_adam<adam_policy{.amsgrad = true}, T, B>;
+
+}  // namespace bijgan::optim

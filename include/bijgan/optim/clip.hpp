@@ -1,0 +1,28 @@
+// Gradient-norm clipping over a set of parameters (the global L2 norm of all gradients).
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include "bijgan/autodiff/var.hpp"
+
+namespace bijgan::optim {
+
+/// Scales every gradient by min(1, max_norm / (norm + 1e-6)) where norm is the L2 norm of all
+/// gradients together (PyTorch's clip_grad_norm_). Returns the norm before clipping.
+/// Parameters without a gradient are skipped.
+template <class T, class B>
+double clip_grad_norm(const std::vector<var<T, B>>& params, double max_norm) {
+  if (!(max_norm > 0)) fail<value_error>("optim::clip_grad_norm", "max_norm ", max_norm, " must be > 0");
+  double ss = 0;
+  for (const auto& p : params)
+    if (p.grad().defined()) ss += static_cast<double>(reduce(reduce_kind::sum, apply(fn::square{}, p.grad()), {}, false).item());
+  const double norm = std::sqrt(ss);
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef < 1)
+    for (const auto& p : params)
+      if (p.grad().defined()) p.set_grad(apply(fn::mul_scalar<T>{static_cast<T>(coef)}, p.grad()));
+  return norm;
+}
+
+}  // namespace bijgan::optim

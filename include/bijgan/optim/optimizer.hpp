@@ -1,0 +1,84 @@
+// What every optimizer shares: parameter groups (each with its own learning rate and weight
+// decay), the learning-rate factor a schedule sets, zero_grad, and the step counter. Optimizer
+// state is named through visit(), so checkpoints save and load it like a module's buffers.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "bijgan/nn/module.hpp"
+
+namespace bijgan::optim {
+
+/// Parameters sharing hyper-parameters; unset values take the optimizer's defaults.
+template <class T = float, class B = host>
+struct param_group {
+  std::vector<var<T, B>> params;
+  std::optional<double> lr;
+  std::optional<double> weight_decay;
+};
+
+namespace detail {
+/// A group with resolved hyper-parameters.
+template <class T, class B>
+struct resolved_group {
+  std::vector<var<T, B>> params;
+  double base_lr;
+  double lr;
+  double weight_decay;
+};
+
+template <class T, class B>
+std::vector<resolved_group<T, B>> resolve(std::vector<param_group<T, B>> groups, double lr, double wd, const char* op) {
+  std::vector<resolved_group<T, B>> out;
+  for (auto& g : groups) {
+    for (const auto& p : g.params)
+      if (!p.defined() || !p.requires_grad()) fail<value_error>(op, "parameters must be defined vars that require grad");
+    const double l = g.lr.value_or(lr), w = g.weight_decay.value_or(wd);
+    if (!(l >= 0) || !(w >= 0)) fail<value_error>(op, "learning rate ", l, " and weight decay ", w, " must be >= 0");
+    out.push_back({std::move(g.params), l, l, w});
+  }
+  return out;
+}
+}  // namespace detail
+
+/// Base of the optimizers: groups, learning-rate factor, step count, zero_grad.
+template <class T, class B>
+class optimizer_base {
+ public:
+  using value_type = T;
+  using backend_type = B;
+
+  /// Sets every group's learning rate to factor * its base rate (what schedules call).
+  void set_lr_factor(double factor) {
+    for (auto& g : groups_) g.lr = g.base_lr * factor;
+  }
+  /// Learning rate of group i (after the schedule's factor).
+  [[nodiscard]] double lr(std::size_t group = 0) const { return groups_.at(group).lr; }
+  /// Steps taken (restored from checkpoints).
+  [[nodiscard]] long steps() const { return static_cast<long>(step_.item()); }
+  /// Drops the gradients of every parameter.
+  void zero_grad() const {
+    for (const auto& g : groups_)
+      for (const auto& p : g.params) p.zero_grad();
+  }
+  /// All parameters, group after group.
+  [[nodiscard]] std::vector<var<T, B>> parameters() const {
+    std::vector<var<T, B>> out;
+    for (const auto& g : groups_) out.insert(out.end(), g.params.begin(), g.params.end());
+    return out;
+  }
+
+ protected:
+  explicit optimizer_base(std::vector<detail::resolved_group<T, B>> groups)
+      : groups_(std::move(groups)), step_(tensor<T, B>::zeros(shape{1})) {}
+  long advance() {
+    const long t = steps() + 1;
+    step_ = tensor<T, B>::scalar(static_cast<T>(t)).reshape(shape{1});
+    return t;
+  }
+  std::vector<detail::resolved_group<T, B>> groups_;
+  tensor<T, B> step_;
+};
+
+}  // namespace bijgan::optim
