@@ -1,5 +1,6 @@
-// PNG images in and out (stb_image / stb_image_write, compiled static into each translation
-// unit so the header-only library needs no separate object) and image grids for reports.
+// Images in (PNG, JPEG) and out (PNG) with stb (stb_image / stb_image_write, compiled static
+// into each translation unit so the header-only library needs no separate object) and image
+// grids for reports.
 #pragma once
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -57,12 +59,13 @@ inline void write_png(const std::filesystem::path& path, const tensor<float, hos
   write_file_atomic(path, encoded);
 }
 
-/// Reads a PNG as [C, H, W] floats in [0, 1] (C = channels in the file: 1, 2, 3 or 4).
-/// Throws io_error naming the file and stb's reason for a missing or malformed file.
-inline tensor<float, host> read_png(const std::filesystem::path& path) {
+/// Reads a PNG or JPEG (any format stb decodes) as [C, H, W] floats in [0, 1] (C = channels
+/// in the file: 1, 2, 3 or 4). Throws io_error naming the file and stb's reason for a missing
+/// or malformed file.
+inline tensor<float, host> read_image(const std::filesystem::path& path) {
   int w = 0, h = 0, c = 0;
   unsigned char* data = stbi_load(path.c_str(), &w, &h, &c, 0);
-  if (!data) fail<io_error>("read_png", "cannot read ", path, ": ", stbi_failure_reason());
+  if (!data) fail<io_error>("read_image", "cannot read ", path, ": ", stbi_failure_reason());
   tensor<float, host> t({c, h, w});
   float* dst = t.data();
   for (int y = 0; y < h; ++y)
@@ -71,6 +74,8 @@ inline tensor<float, host> read_png(const std::filesystem::path& path) {
   stbi_image_free(data);
   return t;
 }
+/// read_image for PNG files (kept for symmetry with write_png).
+inline tensor<float, host> read_png(const std::filesystem::path& path) { return read_image(path); }
 
 /// Tiles images [N, C, H, W] into one [C, H', W'] image, `columns` per row, separated by
 /// `padding` pixels of `pad_value`.

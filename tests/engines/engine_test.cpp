@@ -1,0 +1,156 @@
+// The face engine against ../shared/data/face-engine-reference (every stage's activations and
+// the 8 descriptors face-api's own TensorFlow.js computes), the LFW pairs reader and crop, and
+// the verification metrics on cases with known answers. Cases needing ../shared/data report
+// themselves skipped where it is absent.
+#include <boost/test/unit_test.hpp>
+
+#include <bijgan/bijgan.hpp>
+#include <bijgan/data/lfw.hpp>
+#include <bijgan/engines/dlib_resnet.hpp>
+#include <bijgan/eval/verification.hpp>
+#include <bijgan/io/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+using namespace bijgan;
+namespace fs = std::filesystem;
+
+namespace engine_test {
+
+const fs::path shared_data = fs::path(BIJGAN_SHARED_DIR) / "data";
+
+struct data_present {
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
+    boost::test_tools::assertion_result r(fs::exists(shared_data / "face-recognition-model") &&
+                                          fs::exists(shared_data / "face-engine-reference"));
+    r.message() << "../shared/data (face engine and references) absent: skipped";
+    return r;
+  }
+};
+
+const engines::dlib_resnet& engine() {
+  static const auto e = engines::dlib_resnet::load(shared_data / "face-recognition-model");
+  return e;
+}
+
+/// The 8 reference images (HWC uint8) as (8, 3, 150, 150) in [0, 1].
+tensor<float> reference_images() {
+  const auto bytes = io::read_file(shared_data / "face-engine-reference" / "imgs_8x150x150x3_u8.bin");
+  BOOST_REQUIRE(bytes.size() == 8u * 150 * 150 * 3);
+  std::vector<float> v(bytes.size());
+  for (std::size_t n = 0; n < 8; ++n)
+    for (std::size_t c = 0; c < 3; ++c)
+      for (std::size_t p = 0; p < 150 * 150; ++p) v[(n * 3 + c) * 22500 + p] = static_cast<float>(bytes[(n * 22500 + p) * 3 + c]) / 255.0f;
+  return tensor<float>::from(v, {8, 3, 150, 150});
+}
+
+}  // namespace engine_test
+
+BOOST_AUTO_TEST_SUITE(engine_suite)
+using namespace engine_test;
+
+BOOST_AUTO_TEST_CASE(every_stage_matches_the_reference, *boost::unit_test::precondition(data_present())) {
+  const auto imgs = reference_images();
+  const auto stages = engine().stages(imgs.slice_rows(0, 1));
+  BOOST_TEST(stages.size() == 13u);
+  for (const auto& [name, act] : stages) {
+    BOOST_TEST_CONTEXT("stage " << name << " " << act.shape()) {
+      const auto ref = io::read_file(shared_data / "face-engine-reference" / "intermediates" / (name + ".f32"));
+      BOOST_REQUIRE(ref.size() == static_cast<std::size_t>(act.numel()) * 4);
+      std::vector<float> want(ref.size() / 4);
+      std::memcpy(want.data(), ref.data(), ref.size());
+      // Reference is HWC; ours NCHW (or (1, C) after pooling).
+      const auto a = act.to_vector();
+      const index_t c = act.size(1), hw = act.numel() / c;
+      double err = 0;
+      for (index_t k = 0; k < c; ++k)
+        for (index_t p = 0; p < hw; ++p)
+          err = std::max(err, std::abs(static_cast<double>(a[static_cast<std::size_t>(k * hw + p)]) - want[static_cast<std::size_t>(p * c + k)]));
+      BOOST_TEST_MESSAGE("stage " << name << ": max abs error " << err);
+      BOOST_TEST(err < 1e-4, "max abs error " << err);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(descriptors_match_face_api, *boost::unit_test::precondition(data_present())) {
+  const auto ref_text = io::read_file(shared_data / "face-engine-reference" / "faceapi_descriptors.json");
+  const auto names_text = io::read_file(shared_data / "face-engine-reference" / "imgs.json");
+  const auto ref = io::json::parse(std::string_view(reinterpret_cast<const char*>(ref_text.data()), ref_text.size()));
+  const auto names = io::json::parse(std::string_view(reinterpret_cast<const char*>(names_text.data()), names_text.size()));
+  const auto d = engine().features(reference_images(), 3).to_vector();  // 3 batches: batching must not matter
+  double err = 0;
+  for (std::size_t n = 0; n < 8; ++n) {
+    const auto& want = ref.at(names.items()[n].string()).items();
+    BOOST_REQUIRE(want.size() == 128u);
+    for (std::size_t k = 0; k < 128; ++k) err = std::max(err, std::abs(d[n * 128 + k] - want[k].number()));
+  }
+  BOOST_TEST_MESSAGE("descriptors: max abs error over 8 x 128 values " << err);
+  BOOST_TEST(err < 1e-4, "max abs error over 8 x 128 descriptors " << err);
+  BOOST_CHECK_THROW(engine().features(tensor<float>::zeros({1, 3, 64, 64})), shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(engine_loading_errors) {
+  BOOST_CHECK_EXCEPTION(engines::dlib_resnet::load("/nonexistent"), io_error, [](const io_error& e) {
+    return std::string(e.what()).find("npm pack @vladmandic/face-api") != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(lfw_pairs_and_crop, *boost::unit_test::precondition(data_present())) {
+  const auto root = shared_data / "lfw";
+  const auto pairs = data::read_lfw_pairs(root / "pairs.txt");
+  BOOST_TEST(pairs.size() == 6000u);
+  BOOST_TEST(pairs[0].same);
+  BOOST_TEST(!pairs[300].same);
+  BOOST_TEST(pairs[5999].fold == 9);
+  // Folds are identity-disjoint.
+  std::map<std::string, int> fold_of;
+  bool disjoint = true;
+  for (const auto& p : pairs)
+    for (const auto* n : {&p.name1, &p.name2}) {
+      const auto [it, fresh] = fold_of.emplace(*n, p.fold);
+      disjoint = disjoint && (fresh || it->second == p.fold);
+    }
+  BOOST_TEST(disjoint);
+  const auto face = data::load_lfw_face(root, pairs[0].name1, pairs[0].image1);
+  BOOST_TEST(face.shape() == (shape{3, 150, 150}));
+  const auto bad = fs::temp_directory_path() / "bijgan_pairs.txt";
+  io::write_file_atomic(bad, std::vector<unsigned char>{'1', ' ', '1', '\n', 'A', ' ', 'x', '\n'});
+  BOOST_CHECK_THROW(data::read_lfw_pairs(bad), io_error);
+  fs::remove(bad);
+}
+
+BOOST_AUTO_TEST_CASE(verification_metrics) {
+  // Two folds; distances separate perfectly at any threshold in (0.3, 0.6].
+  const std::vector<double> d{0.1, 0.3, 0.7, 0.9, 0.2, 0.3, 0.6, 0.8};
+  const std::vector<bool> same{true, true, false, false, true, true, false, false};
+  const std::vector<int> folds{0, 0, 0, 0, 1, 1, 1, 1};
+  const auto r = eval::k_fold_accuracy(d, same, folds);
+  BOOST_TEST(r.mean_accuracy == 1.0);
+  BOOST_TEST(r.std_accuracy == 0.0);
+  // Each fold's threshold comes from the other: the smallest grid point of the best range.
+  BOOST_TEST(std::abs(r.thresholds[0] - 0.31) < 1e-9);
+  BOOST_TEST(std::abs(r.thresholds[1] - 0.31) < 1e-9);
+  // Moving one same pair of fold 1 past the threshold learnt on fold 0 costs fold 1 a pair.
+  auto d3 = d;
+  d3[5] = 0.5;
+  const auto r3 = eval::k_fold_accuracy(d3, same, folds);
+  BOOST_TEST(r3.fold_accuracy[1] == 0.75);
+  BOOST_TEST(r3.mean_accuracy == 0.875);
+  BOOST_TEST(r3.std_accuracy == 0.125);
+  // One same pair beyond every different pair: 7/8 at best.
+  const std::vector<double> d2{0.1, 0.95, 0.7, 0.9};
+  const auto t = eval::tar_at_far(d2, {true, true, false, false}, 0.5);
+  BOOST_TEST(t.false_accepts == 1);
+  BOOST_TEST(t.tar == 0.5);
+  BOOST_TEST(t.threshold == 0.9);
+  const auto u = eval::tar_at_far(d2, {true, true, false, false}, 0.0);
+  BOOST_TEST(u.false_accepts == 0);
+  BOOST_TEST(u.tar == 0.5);
+  // Normalised distance: orthogonal unit vectors are sqrt(2) apart whatever their lengths.
+  const auto a = tensor<float>::from(std::vector<float>{3, 0}, {1, 2}), b = tensor<float>::from(std::vector<float>{0, 0.5f}, {1, 2});
+  BOOST_TEST(std::abs(eval::normalized_distances(a, b)[0] - std::sqrt(2.0)) < 1e-6);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
