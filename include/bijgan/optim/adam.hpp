@@ -4,9 +4,16 @@
 // parameter reads p, g, m, v once and writes p, m, v once (the bandwidth floor).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 
 #include "bijgan/optim/optimizer.hpp"
+
+#if !defined(__CUDACC__)
+BIJGAN_THIRD_PARTY_BEGIN
+#include <Eigen/Core>
+BIJGAN_THIRD_PARTY_END
+#endif
 
 namespace bijgan::optim {
 
@@ -47,6 +54,28 @@ struct adam_kernel {
     }
     p[i] = p[i] * decay - step_size * mi / (math::sqrt(second) * bias2_sqrt_inv + eps);
   }
+#if !defined(__CUDACC__)
+  /// The same update over [lo, hi) on the host, in L1-sized blocks of Eigen array expressions
+  /// (SIMD sqrt and division; a scalar loop with std::sqrt does not vectorise because of errno).
+  void run(index_t lo, index_t hi) const {
+    using arr = Eigen::Array<T, Eigen::Dynamic, 1>;
+    constexpr index_t block = 1024;
+    for (index_t b = lo; b < hi; b += block) {
+      const index_t n = std::min(block, hi - b);
+      Eigen::Map<arr> pp(p + b, n), mp(m + b, n), vp(v + b, n);
+      const Eigen::Map<const arr> gp(g + b, n);
+      mp = beta1 * mp + (T(1) - beta1) * (gp + l2 * pp);
+      vp = beta2 * vp + (T(1) - beta2) * (gp + l2 * pp).square();
+      if (amsgrad) {
+        Eigen::Map<arr> xp(vmax + b, n);
+        xp = xp.max(vp);
+        pp = pp * decay - step_size * mp / (xp.sqrt() * bias2_sqrt_inv + eps);
+      } else {
+        pp = pp * decay - step_size * mp / (vp.sqrt() * bias2_sqrt_inv + eps);
+      }
+    }
+  }
+#endif
 };
 }  // namespace detail
 

@@ -281,10 +281,16 @@ struct host {
 
   /// f(i) for every i in [0, n), split across threads for large n. f is a BIJGAN_HD functor
   /// holding raw pointers (fused multi-output updates such as an optimizer step).
+  /// A functor may also offer run(lo, hi), a loop over a range written so the compiler can
+  /// vectorise it (restrict-qualified pointers); the host calls that instead.
   template <class F>
   static void for_each(index_t n, F f) {
     parallel_for(n, 4 * n, [&](index_t lo, index_t hi) {
-      for (index_t i = lo; i < hi; ++i) f(i);
+      if constexpr (requires { f.run(lo, hi); }) {
+        f.run(lo, hi);
+      } else {
+        for (index_t i = lo; i < hi; ++i) f(i);
+      }
     });
   }
 
