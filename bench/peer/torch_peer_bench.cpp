@@ -5,6 +5,57 @@
 
 #include "../harness.hpp"
 
+namespace {
+
+// dlib's face descriptor network (the architecture of bijgan::engines::dlib_resnet) with
+// random weights: the same work per image, for the images/s comparison.
+struct face_net {
+  struct unit {
+    torch::Tensor w, b;
+    long stride;
+  };
+  std::vector<std::pair<unit, unit>> blocks;
+  std::vector<bool> down;
+  unit stem;
+  torch::Tensor fc;
+  static unit make(long cin, long cout, long k, long stride) {
+    return {torch::randn({cout, cin, k, k}) * std::sqrt(2.0 / double(cin * k * k)), torch::zeros({cout}), stride};
+  }
+  face_net() {
+    stem = make(3, 32, 7, 2);
+    long c = 32;
+    for (auto [cout, n] : {std::pair<long, int>{32, 3}, {64, 4}, {128, 3}, {256, 3}, {256, 1}}) {
+      for (int i = 0; i < n; ++i) {
+        const bool d = (i == 0 && cout != 32);
+        blocks.push_back({make(c, cout, 3, d ? 2 : 1), make(cout, cout, 3, 1)});
+        down.push_back(d);
+        c = cout;
+      }
+    }
+    fc = torch::randn({256, 128}) / 16;
+  }
+  static torch::Tensor run(const unit& u, const torch::Tensor& x) {
+    return torch::conv2d(x, u.w, u.b, u.stride, u.stride == 1 ? 1 : 0);
+  }
+  torch::Tensor forward(const torch::Tensor& img) const {
+    auto x = torch::relu(run(stem, img));
+    x = torch::max_pool2d(x, 3, 2);
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      auto main = run(blocks[i].second, torch::relu(run(blocks[i].first, x)));
+      auto sc = x;
+      if (down[i]) {
+        sc = torch::avg_pool2d(x, 2, 2);
+        if (main.size(1) > sc.size(1)) sc = torch::constant_pad_nd(sc, {0, 0, 0, 0, 0, main.size(1) - sc.size(1)});
+        main = torch::constant_pad_nd(main, {0, sc.size(3) - main.size(3), 0, sc.size(2) - main.size(2)});
+      }
+      x = torch::relu(main + sc);
+    }
+    return torch::matmul(x.mean({2, 3}), fc);
+  }
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
   const int threads = bench::threads_arg(argc, argv);
   torch::set_num_threads(threads);
@@ -40,6 +91,52 @@ int main(int argc, char** argv) {
     });
     bench::report("autodiff_fwd_per_node_us", "libtorch", threads, {fwd.median_ms * 1e3 / nodes, fwd.min_ms * 1e3 / nodes}, 0, "us");
     bench::report("autodiff_fwdbwd_per_node_us", "libtorch", threads, {both.median_ms * 1e3 / nodes, both.min_ms * 1e3 / nodes}, 0, "us");
+  }
+  // The nn workloads of ../shared/anchors (bench/nn_bench.cpp runs the same in bijgan).
+  for (auto [name, n, cin, cout, h, input_grad] :
+       {std::tuple<const char*, long, long, long, long, bool>{"conv64", 32, 64, 64, 32, true}, {"conv3", 32, 3, 64, 64, false}}) {
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(cin, cout, 3).padding(1));
+    auto x = torch::randn({n, cin, h, h}), gy = torch::randn({n, cout, h, h});
+    const double f = 2.0 * n * cin * cout * 9 * h * h;
+    bench::report(std::string(name) + "_fwd", "libtorch", threads, bench::time_it([&] { (void)conv(x); }), f, "GFLOP/s-e9");
+    torch::AutoGradMode on(true);
+    x.requires_grad_(input_grad);
+    bench::report(std::string(name) + "_fwdbwd", "libtorch", threads, bench::time_it([&] {
+                    for (auto& p : conv->parameters()) p.mutable_grad() = torch::Tensor();
+                    if (input_grad) x.mutable_grad() = torch::Tensor();
+                    conv(x).backward(gy);
+                  }), f * (input_grad ? 3 : 2), "GFLOP/s-e9");
+  }
+  {
+    const long B = 16, L = 256, D = 256;
+    torch::nn::MultiheadAttention attn(torch::nn::MultiheadAttentionOptions(D, 4));
+    auto x = torch::randn({L, B, D}), g = torch::randn({L, B, D});
+    const double fwd = 2.0 * B * L * (4.0 * D * D + 2.0 * L * D);
+    bench::report("mha_fwd", "libtorch", threads, bench::time_it([&] { (void)std::get<0>(attn->forward(x, x, x, {}, false)); }), fwd,
+                  "GFLOP/s-e9");
+    torch::AutoGradMode on(true);
+    x.requires_grad_(true);
+    bench::report("mha_fwdbwd", "libtorch", threads, bench::time_it([&] {
+                    for (auto& p : attn->parameters()) p.mutable_grad() = torch::Tensor();
+                    x.mutable_grad() = torch::Tensor();
+                    std::get<0>(attn->forward(x, x, x, {}, false)).backward(g);
+                  }), 3 * fwd, "GFLOP/s-e9");
+  }
+  for (auto [name, count] : {std::pair<const char*, long>{"adam_10M_1x10M", 1}, {"adam_10M_100x100k", 100}}) {
+    const long total = 10'000'000, each = total / count;
+    std::vector<torch::Tensor> params;
+    for (long i = 0; i < count; ++i) {
+      auto p = torch::randn({each}).requires_grad_();
+      p.mutable_grad() = torch::randn({each}) * 1e-3;
+      params.push_back(p);
+    }
+    torch::optim::Adam opt(params, torch::optim::AdamOptions(1e-3));
+    bench::report(name, "libtorch", threads, bench::time_it([&] { opt.step(); }), 7.0 * 4 * total, "GB/s-e9");
+  }
+  {
+    face_net net;
+    auto imgs = torch::rand({16, 3, 150, 150});
+    bench::report("face_engine_150_b16", "libtorch", threads, bench::time_it([&] { (void)net.forward(imgs); }, 5), 16, "images/s");
   }
   {
     const int nodes = 100;

@@ -12,16 +12,27 @@
 #include "bijgan/tensor/tensor.hpp"
 
 #include "bijgan/autodiff/autodiff.hpp"
+#include "bijgan/concepts/engine.hpp"
+#include "bijgan/nn/nn.hpp"
+#include "bijgan/optim/optim.hpp"
 
 #include "bijgan/data/fashion_mnist.hpp"
 #include "bijgan/data/idx.hpp"
+#include "bijgan/engines/lenet.hpp"
+#include "bijgan/eval/verification.hpp"
 #include "bijgan/io/atomic_file.hpp"
+#include "bijgan/io/json.hpp"
+#include "bijgan/io/npy.hpp"
 #include "bijgan/io/png.hpp"
 #include "bijgan/io/progress.hpp"
+#include "bijgan/io/safetensors.hpp"
+#include "bijgan/io/tfjs.hpp"
 #include "bijgan/tensor/xtensor_view.hpp"
 
 #if !defined(__CUDACC__)
 #include "bijgan/data/batches.hpp"  // range-v3: host compilers only (toolchain.md)
+#include "bijgan/data/lfw.hpp"
+#include "bijgan/engines/dlib_resnet.hpp"
 #endif
 
 #if defined(__CUDACC__)

@@ -13,7 +13,10 @@
 #include <vector>
 
 #include <range/v3/algorithm/shuffle.hpp>
+#include <memory>
+
 #include <range/v3/view/chunk.hpp>
+#include <range/v3/view/iota.hpp>
 #include <range/v3/view/transform.hpp>
 
 #include "bijgan/tensor/tensor.hpp"
@@ -45,6 +48,29 @@ inline auto shuffled_batches(index_t n, index_t batch_size, std::uint64_t seed) 
   std::vector<std::vector<index_t>> out;
   for (auto chunk : order | ranges::views::chunk(batch_size)) out.emplace_back(chunk.begin(), chunk.end());
   return out;
+}
+
+/// One mini-batch of a labelled image set.
+struct labelled_batch {
+  tensor<float, host> images;
+  std::vector<int> labels;
+};
+
+/// A lazy range-v3 pipeline over a labelled set: the indices shuffled with `seed`, cut into
+/// batches, each mapped to its (images, labels) when the loop reaches it. The range owns what
+/// it needs (the set's tensor is shared, not copied).
+inline auto labelled_batches(const tensor<float, host>& images, std::vector<int> labels, index_t batch_size, std::uint64_t seed) {
+  if (static_cast<index_t>(labels.size()) != images.size(0))
+    fail<shape_error>("labelled_batches", images.size(0), " images but ", labels.size(), " labels");
+  auto order = std::make_shared<const std::vector<std::vector<index_t>>>(shuffled_batches(images.size(0), batch_size, seed));
+  auto all_labels = std::make_shared<const std::vector<int>>(std::move(labels));
+  return ranges::views::iota(std::size_t{0}, order->size()) |
+         ranges::views::transform([order, all_labels, images](std::size_t b) {
+           const auto& rows = (*order)[b];
+           labelled_batch out{gather_rows(images, rows), {}};
+           for (index_t r : rows) out.labels.push_back((*all_labels)[static_cast<std::size_t>(r)]);
+           return out;
+         });
 }
 
 }  // namespace bijgan::data

@@ -124,6 +124,46 @@ BOOST_AUTO_TEST_CASE(every_op_matches_host_forward_and_backward) {
   }, ops);
 }
 
+BOOST_AUTO_TEST_CASE(window_resampling_and_index_ops_match_host) {
+  const auto ops = std::make_tuple(
+      [](const auto& v) { return conv2d(v[0], v[1], {}, {.stride = 2, .padding = 1}); },
+      [](const auto& v) { return conv2d(v[0], v[1], {}, {.padding = 1}); },
+      [](const auto& v) { return conv_transpose2d(v[0], permute(v[1], {1, 0, 2, 3}), {}, {.stride = 2, .padding = 1, .output_padding = 1}); },
+      [](const auto& v) { return max_pool2d(v[0], {.kernel = 3, .stride = 2, .padding = 1}) + avg_pool2d(v[0], {.kernel = 3, .stride = 2, .padding = 1}); },
+      [](const auto& v) { return resize(v[0], 9, 5, interpolation::bicubic) + upsample(slice(v[0], 2, 0, 3), 3); },
+      [](const auto& v) { return pixel_unshuffle(pixel_shuffle(v[0], 1), 2); },
+      [](const auto& v) {
+        using B = typename std::decay_t<decltype(v[0])>::backend_type;
+        return index_select(reshape(v[1], {4, 27}), index_list<B>({3, 0, 0, 2}));
+      });
+  generator g(41);
+  const std::vector<tensor<float, host>> inputs{tensor<float, host>::random({2, 3, 6, 6}, g, {distribution::normal, 0, 1}),
+                                                tensor<float, host>::random({4, 3, 3, 3}, g, {distribution::normal, 0, 1})};
+  std::size_t index = 0;
+  std::apply([&](const auto&... op) {
+    ([&] {
+      const auto r = testing::compare_backends<device>(op, inputs);
+      BOOST_TEST(r.passed, "window op " << index << ": " << r.message);
+      ++index;
+    }(), ...);
+  }, ops);
+}
+
+BOOST_AUTO_TEST_CASE(modules_and_optimizers_run_on_device) {
+  nn::manual_seed(5);
+  nn::multi_head_attention<float, host> hm({.dim = 8, .heads = 2});
+  nn::manual_seed(5);
+  nn::multi_head_attention<float, device> dm({.dim = 8, .heads = 2});
+  const auto x = normal({2, 5, 8}, 6);
+  const auto yh = hm(constant(x));
+  const auto yd = dm(constant(to<device>(x)));
+  BOOST_TEST(max_diff(yd.value(), yh.value()) < 1e-4);
+  optim::adam<float, device> opt(nn::parameters(dm), {.lr = 0.1});
+  backward(sum(square(dm(constant(to<device>(x))))));
+  opt.step();
+  BOOST_TEST(opt.steps() == 1);
+}
+
 int main(int argc, char* argv[]) {
   if (device::device_count() == 0) {
     std::printf("test_cuda: no CUDA device or driver here; all CUDA test cases skipped\n");

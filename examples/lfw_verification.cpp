@@ -1,0 +1,138 @@
+// The face engine on real faces: LFW's official 10-fold verification protocol (View 2, 6,000
+// pairs) with dlib's ResNet as the recognition engine, on the engine's crop of the deep-funneled
+// images. Features are computed once and cached as NPY, keyed by the weights' checksum.
+// Expect about 97.6% (../shared/data/README.md). --resolution R also scores each pair with the
+// second image reduced to R x R and enlarged back, the comparison a generator working at R x R
+// is measured against.
+//
+//   lfw_verification [--data DIR] [--resolution R] [--out DIR]
+#include <bijgan/bijgan.hpp>
+#include <bijgan/data/lfw.hpp>
+#include <bijgan/engines/dlib_resnet.hpp>
+#include <bijgan/eval/verification.hpp>
+#include <bijgan/io/npy.hpp>
+#include <bijgan/io/progress.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <map>
+
+using namespace bijgan;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct image_key {
+  std::string name;
+  int index;
+  auto operator<=>(const image_key&) const = default;
+};
+
+/// Engine features of every image, rows in the order of `keys`; cached under out_dir.
+tensor<float> features_of(const engines::dlib_resnet& engine, const fs::path& root, const std::vector<image_key>& keys,
+                          index_t resolution, const fs::path& out_dir) {
+  const auto cache = out_dir / ("lfw_features_" + std::to_string(engine.checksum()) + "_crop65-75-185-195_r" +
+                                std::to_string(resolution) + "_n" + std::to_string(keys.size()) + ".npy");
+  if (fs::exists(cache)) {
+    auto t = io::read_npy(cache);
+    if (t.rank() == 2 && t.size(0) == static_cast<index_t>(keys.size())) {
+      std::cout << "features from cache " << cache.string() << "\n";
+      return t;
+    }
+  }
+  const index_t batch = 32;
+  std::vector<tensor<float>> parts;
+  io::progress_bar bar(static_cast<long>((keys.size() + batch - 1) / batch),
+                       resolution ? "features @" + std::to_string(resolution) : std::string("features"), batch, std::cout);
+  for (std::size_t s = 0; s < keys.size(); s += batch) {
+    const std::size_t e = std::min(keys.size(), s + batch);
+    tensor<float> imgs({static_cast<index_t>(e - s), 3, 150, 150});
+    for (std::size_t i = s; i < e; ++i) {
+      const auto face = data::load_lfw_face(root, keys[i].name, keys[i].index);
+      std::memcpy(imgs.data() + (i - s) * 3 * 150 * 150, face.data(), sizeof(float) * 3 * 150 * 150);
+    }
+    if (resolution > 0) {
+      // Down to R x R and back up, both bilinear: what a generator at R x R could at best show the engine.
+      no_grad ng;
+      const auto small = resize(constant(imgs), resolution, resolution, interpolation::bilinear);
+      imgs = resize(small, 150, 150, interpolation::bilinear).value();
+    }
+    parts.push_back(engine.features(imgs));
+    bar.update(static_cast<long>(s / batch + 1), {});
+  }
+  auto all = concat(std::span<const tensor<float>>(parts), 0);
+  fs::create_directories(out_dir);
+  io::write_npy(cache, all);
+  return all;
+}
+
+void report(const char* label, const std::vector<data::lfw_pair>& pairs, const std::vector<double>& d) {
+  std::vector<bool> same;
+  std::vector<int> folds;
+  for (const auto& p : pairs) {
+    same.push_back(p.same);
+    folds.push_back(p.fold);
+  }
+  const auto r = eval::k_fold_accuracy(d, same, folds);
+  const auto t = eval::tar_at_far(d, same, 1e-3);
+  std::cout << std::fixed << std::setprecision(2) << label << ": 10-fold accuracy " << 100 * r.mean_accuracy << "% +- "
+            << 100 * r.std_accuracy << "%, TAR " << 100 * t.tar << "% at FAR " << std::setprecision(4) << t.far << " ("
+            << t.false_accepts << " false accepts of " << pairs.size() / 2 << ")\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  fs::path data = std::getenv("BIJGAN_DATA_DIR") ? fs::path(std::getenv("BIJGAN_DATA_DIR")) : fs::path("../shared/data");
+  fs::path out_dir = "out";
+  index_t resolution = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
+    else if (!std::strcmp(argv[i], "--resolution") && i + 1 < argc) resolution = std::stol(argv[++i]);
+    else if (!std::strcmp(argv[i], "--out") && i + 1 < argc) out_dir = argv[++i];
+    else {
+      std::cerr << "usage: lfw_verification [--data DIR] [--resolution R] [--out DIR]\n";
+      return 2;
+    }
+  }
+  try {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto engine = engines::dlib_resnet::load(data / "face-recognition-model");
+    const auto pairs = data::read_lfw_pairs(data / "lfw" / "pairs.txt");
+    std::map<image_key, index_t> row;
+    std::vector<image_key> keys;
+    for (const auto& p : pairs)
+      for (const auto& k : {image_key{p.name1, p.image1}, image_key{p.name2, p.image2}})
+        if (row.emplace(k, static_cast<index_t>(keys.size())).second) keys.push_back(k);
+    std::cout << pairs.size() << " pairs over " << keys.size() << " images; engine dlib_resnet (" << num_threads() << " threads)\n";
+    const auto full = features_of(engine, data / "lfw", keys, 0, out_dir);
+    auto distances = [&](const tensor<float>& second) {
+      std::vector<index_t> a, b;
+      for (const auto& p : pairs) {
+        a.push_back(row.at({p.name1, p.image1}));
+        b.push_back(row.at({p.name2, p.image2}));
+      }
+      tensor<float> A({static_cast<index_t>(a.size()), full.size(1)}), B(A.shape());
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        std::memcpy(A.data() + i * 128, full.data() + a[i] * 128, 128 * sizeof(float));
+        std::memcpy(B.data() + i * 128, second.data() + b[i] * 128, 128 * sizeof(float));
+      }
+      return eval::normalized_distances(A, B);
+    };
+    report("real 150 vs real 150", pairs, distances(full));
+    if (resolution > 0) {
+      const auto reduced = features_of(engine, data / "lfw", keys, resolution, out_dir);
+      report(("real 150 vs real reduced to " + std::to_string(resolution) + " and back").c_str(), pairs, distances(reduced));
+    }
+    std::cout << "done in " << std::setprecision(1)
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s\n";
+    return 0;
+  } catch (const bijgan::error& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+}
