@@ -294,3 +294,36 @@ BOOST_AUTO_TEST_CASE(module_gradients_match_finite_differences) {
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace nn_test
+
+namespace nn_test {
+BOOST_AUTO_TEST_SUITE(nn_to_suite)
+
+BOOST_AUTO_TEST_CASE(to_backend_copies_every_parameter_buffer_and_flag) {
+  nn::manual_seed(40);
+  auto net = nn::conv2d<double>({.in = 1, .out = 2, .kernel = 3, .padding = 1}) | nn::act::relu{} |
+             nn::batch_norm<double>({.channels = 2}) | nn::act::flatten{} |
+             nn::residual(nn::linear<double>({.in = 8, .out = 8}));
+  nn::eval(net);
+  net.get<2>().running_mean = td::from(std::vector<double>{0.5, -0.5}, {2});
+  auto copy = nn::to<host>(net);
+  static_assert(std::is_same_v<decltype(copy), decltype(net)>);
+  const auto a = nn::named_parameters(net), b = nn::named_parameters(copy);
+  BOOST_REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    BOOST_TEST(a[i].first == b[i].first);
+    BOOST_TEST(a[i].second.value().to_vector() == b[i].second.value().to_vector());
+    BOOST_TEST(!a[i].second.value().shares_storage_with(b[i].second.value()));
+    BOOST_TEST(b[i].second.requires_grad());
+  }
+  BOOST_TEST(copy.get<2>().running_mean.to_vector() == (std::vector<double>{0.5, -0.5}), boost::test_tools::per_element());
+  BOOST_TEST(!copy.get<2>().training.on);
+  const auto x = constant(randn({2, 1, 2, 2}, 41));
+  BOOST_TEST(near(copy(x).value().to_vector(), net(x).value().to_vector(), 0));
+  // Engines convert too (LeNet is built from a generator alone).
+  engines::lenet<double> le;
+  const auto le2 = nn::to<host>(le);
+  BOOST_TEST(le2.fc2.bias.value().to_vector() == le.fc2.bias.value().to_vector());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+}  // namespace nn_test

@@ -8,6 +8,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "bijgan/nn/module.hpp"
 #include "bijgan/ops/conv.hpp"
@@ -150,5 +151,83 @@ struct avg_pool2d {
   template <class X> X operator()(const X& x) const { return bijgan::avg_pool2d(x, options); }
 };
 }  // namespace act
+
+/// The type of module M with its parameters on backend To: M<T, B> becomes M<T, To>; chains
+/// and residuals convert their layers; parameter-free layers stay as they are.
+template <class M, class To>
+struct rebind {
+  using type = M;
+};
+template <template <class, class> class M, class T, class B, class To>
+struct rebind<M<T, B>, To> {
+  using type = M<T, To>;
+};
+template <class... Ls, class To>
+struct rebind<chain<Ls...>, To> {
+  using type = chain<typename rebind<Ls, To>::type...>;
+};
+template <class Body, class To>
+struct rebind<residual<Body>, To> {
+  using type = residual<typename rebind<Body, To>::type>;
+};
+template <class M, class To>
+using rebind_t = typename rebind<M, To>::type;
+
+/// A copy of module m with every parameter and buffer moved to backend To (the same values;
+/// parameters stay trainable): `nn::to<cuda>(model)`. m's type must be constructible from its
+/// `options` and a generator (every library module is) or from a generator alone, or be a
+/// chain or residual of such modules. nn::to<host> of a host module is a deep copy.
+template <class To, class M>
+rebind_t<M, To> to(const M& m) {
+  using R = rebind_t<M, To>;
+  if constexpr (detail::is_chain<M>::value) {
+    return std::apply([](const auto&... l) { return R(nn::to<To>(l)...); }, m.layers);
+  } else if constexpr (!module<M>) {
+    return m;
+  } else {
+    if constexpr (requires { R(m.body); }) {
+      return R(nn::to<To>(m.body));
+    } else {
+      generator scratch(0);  // the initial values are overwritten below
+      R out = [&] {
+        if constexpr (requires { R(m.options, scratch); }) return R(m.options, scratch);
+        else return R(scratch);
+      }();
+      // Walk both in visit order: the structures are the same, so the leaves pair up.
+      using T = typename M::value_type;
+      using From = typename M::backend_type;
+      std::vector<const var<T, From>*> vars;
+      std::vector<const tensor<T, From>*> buffers;
+      std::vector<const train_flag*> flags;
+      walk_const(m, [&](const std::string&, auto& x) {
+        using X = std::remove_cvref_t<decltype(x)>;
+        if constexpr (detail::is_var<X>::value) vars.push_back(&x);
+        else if constexpr (detail::is_tensor<X>::value) buffers.push_back(&x);
+        else flags.push_back(&x);
+      });
+      // Own storage on the target, also when it is the same backend.
+      const auto moved = [](const tensor<T, From>& t) {
+        if constexpr (std::is_same_v<To, From>) return t.clone();
+        else return bijgan::to<To>(t);
+      };
+      std::size_t iv = 0, ib = 0, iflag = 0;
+      walk(out, std::string(), [&](const std::string& path, auto& x) {
+        using X = std::remove_cvref_t<decltype(x)>;
+        if constexpr (detail::is_var<X>::value) {
+          if (iv >= vars.size()) fail<shape_error>("nn::to", "structure differs at ", path);
+          const auto& src = *vars[iv++];
+          x = X(moved(src.value()), src.requires_grad());
+        } else if constexpr (detail::is_tensor<X>::value) {
+          if (ib >= buffers.size()) fail<shape_error>("nn::to", "structure differs at ", path);
+          x = moved(*buffers[ib++]);
+        } else {
+          if (iflag >= flags.size()) fail<shape_error>("nn::to", "structure differs at ", path);
+          x = *flags[iflag++];
+        }
+      });
+      return out;
+    }
+  }
+}
 
 }  // namespace bijgan::nn

@@ -158,6 +158,13 @@ BOOST_AUTO_TEST_CASE(modules_and_optimizers_run_on_device) {
   const auto yh = hm(constant(x));
   const auto yd = dm(constant(to<device>(x)));
   BOOST_TEST(max_diff(yd.value(), yh.value()) < 1e-4);
+  // A whole host model moved to the device computes the same.
+  nn::manual_seed(8);
+  auto net = nn::conv2d<float, host>({.in = 3, .out = 4, .kernel = 3, .padding = 1}) | nn::act::relu{} |
+             nn::batch_norm<float, host>({.channels = 4});
+  auto dnet = nn::to<device>(net);
+  const auto img = normal({2, 3, 5, 5}, 9);
+  BOOST_TEST(max_diff(dnet(constant(to<device>(img))).value(), net(constant(img)).value()) < 1e-4);
   optim::adam<float, device> opt(nn::parameters(dm), {.lr = 0.1});
   backward(sum(square(dm(constant(to<device>(x))))));
   opt.step();
