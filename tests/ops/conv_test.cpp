@@ -87,6 +87,26 @@ BOOST_AUTO_TEST_CASE(conv2d_matches_the_direct_definition) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(many_channels_and_small_maps_match_the_direct_definition) {
+  // 16 channels, maps from 2x3 to 7x5, padding 0..2: the wide (one GEMM per chunk) layout.
+  for (index_t pad : {0, 1, 2})
+    for (auto [h, w] : {std::pair<index_t, index_t>{7, 5}, {4, 4}, {2, 3}}) {
+      if (h + 2 * pad < 3 || w + 2 * pad < 3) continue;
+      BOOST_TEST_CONTEXT("pad " << pad << " size " << h << "x" << w) {
+        const auto x = randn({3, 16, h, w}, 70), k = randn({17, 16, 3, 3}, 71);
+        const auto y = conv2d(constant(x), constant(k), vd{}, {.padding = pad});
+        BOOST_TEST(near(y.value().to_vector(), direct_conv(x, k, {.padding = pad}), 1e-12));
+        // The input gradient (the transposed convolution) through the adjoint identity.
+        const auto gy = randn(y.shape(), 72);
+        const auto dx = conv_transpose2d(constant(gy), constant(k), vd{}, {.padding = pad});
+        BOOST_TEST(std::abs(dot(y.value(), gy) - dot(x, dx.value())) < 1e-9 * (1 + std::abs(dot(y.value(), gy))));
+      }
+    }
+  const auto r = testing::gradcheck([](const args& v) { return conv2d(v[0], v[1], {}, {.padding = 1}); },
+                                    {randn({2, 16, 3, 3}, 73), randn({16, 16, 3, 3}, 74)}, {.second_order = true});
+  BOOST_TEST(r.passed, r.message);
+}
+
 BOOST_AUTO_TEST_CASE(conv_transpose2d_is_the_adjoint_of_conv2d) {
   // <conv2d(x, w), y> = <x, conv_transpose2d(y, w)> for every geometry.
   for (const conv2d_options o : {conv2d_options{}, conv2d_options{.stride = 2, .padding = 1},
