@@ -212,8 +212,18 @@ struct host {
     }
   }
 
+  /// Batched GEMM. Many small products (attention heads) run one per thread, each GEMM on a
+  /// single thread: threading every small GEMM separately costs more in synchronisation than
+  /// it gains. Large products use the threaded GEMM one after another.
   template <class T>
   static void gemm(const gemm_args<T>& g) {
+    const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
+    const bool distinct_outputs = g.stride_c >= g.m * g.ldc;
+    if (g.batch > 1 && distinct_outputs && flops < 64e6 && num_threads() > 1) {
+#pragma omp parallel for schedule(dynamic)
+      for (index_t b = 0; b < g.batch; ++b) gemm_one(g, b);
+      return;
+    }
     for (index_t b = 0; b < g.batch; ++b) gemm_one(g, b);
   }
 
