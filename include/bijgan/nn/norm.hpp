@@ -3,6 +3,9 @@
 // vector gives each channel a scale and a bias).
 #pragma once
 
+#include <tuple>
+#include <utility>
+
 #include "bijgan/nn/linear.hpp"
 #include "bijgan/ops/reduce.hpp"
 
@@ -19,6 +22,14 @@ var<T, B> standardize(const var<T, B>& x, const axes_t& axes, T eps) {
 template <class T, class B>
 void assign(const tensor<T, B>& dst, const tensor<T, B>& src) {
   B::copy_strided(shape{src.numel()}, strided_in<T>{src.data(), {1}}, dst.data(), {1});
+}
+/// The learned scale (ones) and shift (zeros) of a normalisation over n features, or two
+/// undefined vars when the layer has none.
+template <class T, class B>
+std::pair<var<T, B>, var<T, B>> affine_parameters(index_t n, bool affine, const char* op) {
+  if (n < 1) fail<value_error>(op, "feature count ", n, " must be >= 1");
+  if (!affine) return {};
+  return {parameter(tensor<T, B>::ones(shape{n})), parameter(tensor<T, B>::zeros(shape{n}))};
 }
 /// Shape (1, C, 1, ...) that broadcasts a per-channel vector over x (N, C, ...).
 inline shape channel_shape(const shape& x, index_t c) {
@@ -47,12 +58,10 @@ struct batch_norm {
   train_flag training;
 
   explicit batch_norm(const batch_norm_options& o, generator& = default_generator())
-      : options(o), running_mean(tensor<T, B>::zeros(shape{o.channels})), running_var(tensor<T, B>::ones(shape{o.channels})) {
-    if (o.channels < 1) fail<value_error>("nn::batch_norm", "channels = ", o.channels, " must be >= 1");
-    if (o.affine) {
-      weight = parameter(tensor<T, B>::ones(shape{o.channels}));
-      bias = parameter(tensor<T, B>::zeros(shape{o.channels}));
-    }
+      : options(o) {
+    std::tie(weight, bias) = detail::affine_parameters<T, B>(o.channels, o.affine, "nn::batch_norm");
+    running_mean = tensor<T, B>::zeros(shape{o.channels});
+    running_var = tensor<T, B>::ones(shape{o.channels});
   }
 
   var<T, B> operator()(const var<T, B>& x) const {
@@ -110,11 +119,7 @@ struct layer_norm {
   var<T, B> weight, bias;
 
   explicit layer_norm(const layer_norm_options& o, generator& = default_generator()) : options(o) {
-    if (o.features < 1) fail<value_error>("nn::layer_norm", "features = ", o.features, " must be >= 1");
-    if (o.affine) {
-      weight = parameter(tensor<T, B>::ones(shape{o.features}));
-      bias = parameter(tensor<T, B>::zeros(shape{o.features}));
-    }
+    std::tie(weight, bias) = detail::affine_parameters<T, B>(o.features, o.affine, "nn::layer_norm");
   }
   var<T, B> operator()(const var<T, B>& x) const {
     if (x.rank() < 1 || x.size(-1) != options.features)
@@ -145,11 +150,7 @@ struct instance_norm {
   var<T, B> weight, bias;
 
   explicit instance_norm(const instance_norm_options& o, generator& = default_generator()) : options(o) {
-    if (o.channels < 1) fail<value_error>("nn::instance_norm", "channels = ", o.channels, " must be >= 1");
-    if (o.affine) {
-      weight = parameter(tensor<T, B>::ones(shape{o.channels}));
-      bias = parameter(tensor<T, B>::zeros(shape{o.channels}));
-    }
+    std::tie(weight, bias) = detail::affine_parameters<T, B>(o.channels, o.affine, "nn::instance_norm");
   }
   var<T, B> operator()(const var<T, B>& x) const {
     if (x.rank() != 4 || x.size(1) != options.channels)

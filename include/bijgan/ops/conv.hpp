@@ -263,6 +263,15 @@ inline void require_shape(const shape& got, const shape& want, const char* op, c
   if (got != want) fail<shape_error>(op, what, " has shape ", got, ", expected ", want);
 }
 
+/// y (N, C, H, W) + bias (C) per channel; y itself when bias is undefined.
+template <class T, class B>
+var<T, B> add_channel_bias(const var<T, B>& y, const var<T, B>& bias, const char* op) {
+  if (!bias.defined()) return y;
+  const index_t c = y.size(1);
+  if (bias.shape() != shape{c}) fail<shape_error>(op, "bias ", bias.shape(), " for ", c, " output channels");
+  return y + reshape(bias, shape{c, 1, 1});
+}
+
 }  // namespace detail
 
 template <class T, class B>
@@ -322,10 +331,7 @@ var<T, B> conv2d(const var<T, B>& x, const var<T, B>& w, const var<T, B>& bias =
   if (G < 1 || cin % G != 0 || cout % G != 0 || w.size(1) != cin / G)
     fail<shape_error>("conv2d", "input ", x.shape(), " and weight ", w.shape(), " with ", G,
                       " groups: need Cin and Cout divisible by groups and weight.size(1) == Cin/groups");
-  auto y = conv2d(x, w, p);
-  if (!bias.defined()) return y;
-  if (bias.shape() != shape{cout}) fail<shape_error>("conv2d", "bias ", bias.shape(), " for ", cout, " output channels");
-  return y + reshape(bias, shape{cout, 1, 1});
+  return detail::add_channel_bias(conv2d(x, w, p), bias, "conv2d");
 }
 
 /// Options of conv_transpose2d: those of the convolution it transposes, plus extra rows and
@@ -369,10 +375,7 @@ var<T, B> conv_transpose2d(const var<T, B>& x, const var<T, B>& w, const var<T, 
   p.g.dilation_h = p.g.dilation_w = o.dilation;
   p.g.out_h = H;
   p.g.out_w = W;
-  auto y = conv2d_input_grad(x, w, p);
-  if (!bias.defined()) return y;
-  if (bias.shape() != shape{cout}) fail<shape_error>("conv_transpose2d", "bias ", bias.shape(), " for ", cout, " output channels");
-  return y + reshape(bias, shape{cout, 1, 1});
+  return detail::add_channel_bias(conv2d_input_grad(x, w, p), bias, "conv_transpose2d");
 }
 
 /// Pooling windows: kernel x kernel, stride (defaults to kernel when 0), padding.
