@@ -13,8 +13,15 @@
 
 #include "bijgan/autodiff/autodiff.hpp"
 #include "bijgan/concepts/engine.hpp"
+#include "bijgan/distances/gaussian_w2.hpp"
+#include "bijgan/linalg/sqrtm.hpp"
+#include "bijgan/losses/adversarial.hpp"
+#include "bijgan/losses/bijective.hpp"
+#include "bijgan/losses/contrastive.hpp"
+#include "bijgan/losses/distill.hpp"
 #include "bijgan/nn/nn.hpp"
 #include "bijgan/optim/optim.hpp"
+#include "bijgan/train/weighting.hpp"
 
 #include "bijgan/data/fashion_mnist.hpp"
 #include "bijgan/data/idx.hpp"

@@ -171,6 +171,29 @@ BOOST_AUTO_TEST_CASE(modules_and_optimizers_run_on_device) {
   BOOST_TEST(opt.steps() == 1);
 }
 
+BOOST_AUTO_TEST_CASE(distances_and_losses_match_host) {
+  const auto ops = std::make_tuple(
+      [](const auto& v) { return distances::gaussian_w2_samples(v[0], v[1]); },
+      [](const auto& v) { return distances::gaussian_w2_samples(v[0], v[1], distances::covariance_form::diagonal); },
+      [](const auto& v) {
+        const auto a = distances::fit_gaussian(v[0]), b = distances::fit_gaussian(v[1]);
+        return distances::gaussian_w2(a.mean, a.covariance, b.mean, b.covariance,
+                                      {.method = distances::sqrtm_method::newton_schulz, .newton_schulz_iterations = 20});
+      },
+      [](const auto& v) { return losses::l1(v[0], v[1]) + losses::cosine_distill(v[0].value(), v[1]); });
+  generator g(51);
+  const std::vector<tensor<float, host>> inputs{tensor<float, host>::random({6, 3}, g, {distribution::normal, 0, 1}),
+                                                tensor<float, host>::random({6, 3}, g, {distribution::normal, 0, 1})};
+  std::size_t index = 0;
+  std::apply([&](const auto&... op) {
+    ([&] {
+      const auto r = testing::compare_backends<device>(op, inputs, {.value_tol = 1e-3, .grad_tol = 1e-2});
+      BOOST_TEST(r.passed, "loss " << index << ": " << r.message);
+      ++index;
+    }(), ...);
+  }, ops);
+}
+
 int main(int argc, char* argv[]) {
   if (device::device_count() == 0) {
     std::printf("test_cuda: no CUDA device or driver here; all CUDA test cases skipped\n");
