@@ -75,10 +75,8 @@ BOOST_AUTO_TEST_CASE(every_stage_matches_the_reference, *boost::unit_test::preco
 }
 
 BOOST_AUTO_TEST_CASE(descriptors_match_face_api, *boost::unit_test::precondition(data_present())) {
-  const auto ref_text = io::read_file(shared_data / "face-engine-reference" / "faceapi_descriptors.json");
-  const auto names_text = io::read_file(shared_data / "face-engine-reference" / "imgs.json");
-  const auto ref = io::json::parse(std::string_view(reinterpret_cast<const char*>(ref_text.data()), ref_text.size()));
-  const auto names = io::json::parse(std::string_view(reinterpret_cast<const char*>(names_text.data()), names_text.size()));
+  const auto ref = io::read_json(shared_data / "face-engine-reference" / "faceapi_descriptors.json");
+  const auto names = io::read_json(shared_data / "face-engine-reference" / "imgs.json");
   const auto d = engine().features(reference_images(), 3).to_vector();  // 3 batches: batching must not matter
   double err = 0;
   for (std::size_t n = 0; n < 8; ++n) {

@@ -24,10 +24,7 @@ using args = std::vector<vd>;
 namespace losses_test {
 
 const io::json& ref() {
-  static const io::json j = [] {
-    const auto bytes = io::read_file(std::filesystem::path(BIJGAN_TEST_DATA_DIR) / "loss_reference.json");
-    return io::json::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-  }();
+  static const io::json j = io::read_json(std::filesystem::path(BIJGAN_TEST_DATA_DIR) / "loss_reference.json");
   return j;
 }
 std::vector<double> flat(const io::json& a) {

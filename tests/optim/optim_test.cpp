@@ -19,10 +19,7 @@ using td = tensor<double>;
 namespace optim_test {
 
 const io::json& reference() {
-  static const io::json j = [] {
-    const auto bytes = io::read_file(std::filesystem::path(BIJGAN_TEST_DATA_DIR) / "optim_reference.json");
-    return io::json::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-  }();
+  static const io::json j = io::read_json(std::filesystem::path(BIJGAN_TEST_DATA_DIR) / "optim_reference.json");
   return j;
 }
 std::vector<double> numbers(const io::json& a) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bijgan/config/errors.hpp"
+#include "bijgan/io/atomic_file.hpp"
 
 namespace bijgan::io {
 
@@ -226,6 +227,16 @@ class json_parser {
 }  // namespace detail
 
 inline json json::parse(std::string_view text) { return detail::json_parser(text).document(); }
+
+/// Reads and parses a JSON file; io_error naming the file when it is missing or malformed.
+inline json read_json(const std::filesystem::path& path) {
+  const auto bytes = read_file(path);
+  try {
+    return json::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  } catch (const io_error& e) {
+    fail<io_error>("read_json", path, ": ", e.what());
+  }
+}
 
 /// s as a JSON string literal (quotes and escapes added).
 inline std::string json_quote(std::string_view s) {

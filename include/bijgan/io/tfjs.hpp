@@ -18,8 +18,7 @@ namespace bijgan::io {
 /// Every tensor of a TF.js model, by name, in its stored shape. Throws io_error naming the
 /// file when the manifest or a shard is missing, malformed or too short.
 inline std::map<std::string, tensor<float, host>> load_tfjs_weights(const std::filesystem::path& manifest) {
-  const auto text = read_file(manifest);
-  const auto doc = json::parse(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
+  const auto doc = read_json(manifest);
   std::map<std::string, tensor<float, host>> out;
   for (const auto& group : doc.items("manifest")) {
     std::vector<unsigned char> bytes;
