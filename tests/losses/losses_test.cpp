@@ -130,6 +130,13 @@ BOOST_AUTO_TEST_CASE(sqrtm_on_ill_conditioned_and_rank_deficient_inputs) {
     BOOST_TEST(finite(ns.value().to_vector()));
     BOOST_TEST(finite(grad(std::vector{sum(ns)}, std::vector{a})[0].value().to_vector()));
   }
+  // Nuclear norm: singular values of diag(3, 4) rotated are 3 and 4; of a rank-1 matrix, its norm.
+  const auto rot = constant(td::from(std::vector<double>{0.6, -0.8, 0.8, 0.6}, {2, 2}));
+  const auto dm = constant(td::from(std::vector<double>{3, 0, 0, 4}, {2, 2}));
+  BOOST_TEST(std::abs(linalg::nuclear_norm(matmul(rot, dm)).item() - 7) < 1e-12);
+  const auto r1 = parameter(td::from(std::vector<double>{1, 2, 3, 2, 4, 6}, {2, 3}));
+  BOOST_TEST(std::abs(linalg::nuclear_norm(r1).item() - std::sqrt(70.0)) < 1e-12);
+  BOOST_TEST(finite(grad(std::vector{linalg::nuclear_norm(r1)}, std::vector{r1})[0].value().to_vector()));
   // A batch covariance with n < D (many zero eigenvalues): W2 from samples stays finite, with
   // finite gradients.
   const auto x1 = parameter(randn({3, 10}, 5)), x2 = parameter(randn({4, 10}, 6));
@@ -152,6 +159,18 @@ BOOST_AUTO_TEST_CASE(losses_match_references) {
   const auto cd = losses::cosine_distill(mat(k.at("teacher"), {3, 5}), s);
   BOOST_TEST(std::abs(cd.item() - k.at("value").number()) < 1e-12);
   BOOST_TEST(max_err(grad(std::vector{cd}, std::vector{s})[0].value().to_vector(), flat(k.at("grad_student"))) < 1e-10);
+
+  const auto& fd = ref().at("feature_distill");
+  const auto f0 = parameter(mat(fd.at("fake_stages").items()[0], {2, 3, 2, 2})), f1 = constant(mat(fd.at("fake_stages").items()[1], {2, 4}));
+  const auto ffin = parameter(mat(fd.at("fake_final"), {2, 5}));
+  const auto fdl = losses::feature_distill(std::vector{f0, f1},
+                                           std::vector{constant(mat(fd.at("real_stages").items()[0], {2, 3, 2, 2})),
+                                                       constant(mat(fd.at("real_stages").items()[1], {2, 4}))},
+                                           ffin, constant(mat(fd.at("real_final"), {2, 5})), {.stage_weights = {1.0, 0.5}, .final_weight = 10});
+  BOOST_TEST(std::abs(fdl.item() - fd.at("value").number()) < 1e-12);
+  const auto fg = grad(std::vector{fdl}, std::vector{f0, ffin});
+  BOOST_TEST(max_err(fg[0].value().to_vector(), flat(fd.at("grad_fake_stage0"))) < 1e-10);
+  BOOST_TEST(max_err(fg[1].value().to_vector(), flat(fd.at("grad_fake_final"))) < 1e-10);
 
   const auto& p = ref().at("gradient_penalty");
   const auto W1 = parameter(mat(p.at("W1"), {3, 5})), b1 = parameter(mat(p.at("b1"), {5})), w2 = parameter(mat(p.at("w2"), {5, 1}));
@@ -228,6 +247,30 @@ BOOST_AUTO_TEST_CASE(wgan_losses_and_weighting) {
   BOOST_CHECK_THROW(distances::gaussian_w2(constant(td::zeros({3})), constant(td::zeros({3, 2})), constant(td::zeros({3})),
                                            constant(td::zeros({3, 3}))),
                     shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(one_algorithm_for_numbers_eigen_and_var) {
+  static_assert(algebra::matrix_algebra<double> && algebra::matrix_algebra<Eigen::MatrixXd> && algebra::matrix_algebra<vd>);
+  static_assert(algebra::vector_space<Eigen::VectorXd> && !algebra::vector_space<int>);
+  // 1-D Gaussians: (μ1 − μ2)² + (σ1 − σ2)².
+  BOOST_TEST(std::abs(distances::gaussian_w2(1.0, 4.0, -1.0, 9.0) - (4.0 + 1.0)) < 1e-12);
+  BOOST_TEST(std::abs(distances::gaussian_w2_diagonal(1.0, 4.0, -1.0, 9.0) - 5.0) < 1e-12);
+  // Eigen in double equals var in double on the reference inputs.
+  const auto& r = ref().at("w2_full");
+  const auto to_eigen = [](const std::vector<double>& v, index_t rows, index_t cols) {
+    Eigen::MatrixXd m(rows, cols);
+    for (index_t i = 0; i < rows; ++i)
+      for (index_t j = 0; j < cols; ++j) m(i, j) = v[static_cast<std::size_t>(i * cols + j)];
+    return m;
+  };
+  const Eigen::MatrixXd m1 = to_eigen(flat(r.at("mu1")), 4, 1), m2 = to_eigen(flat(r.at("mu2")), 4, 1);
+  const Eigen::MatrixXd c1 = to_eigen(flat(r.at("cov1")), 4, 4), c2 = to_eigen(flat(r.at("cov2")), 4, 4);
+  BOOST_TEST(std::abs(distances::gaussian_w2(m1, c1, m2, c2) - r.at("value").number()) < 1e-10);
+  const Eigen::MatrixXd v1 = c1.diagonal(), v2 = c2.diagonal();
+  const double eig_diag = distances::gaussian_w2_diagonal(m1, v1, m2, v2);
+  const auto var_diag = distances::gaussian_w2_diagonal(constant(mat(r.at("mu1"), {4})), constant(td::from(std::vector<double>(v1.data(), v1.data() + 4), {4})),
+                                                        constant(mat(r.at("mu2"), {4})), constant(td::from(std::vector<double>(v2.data(), v2.data() + 4), {4})));
+  BOOST_TEST(std::abs(eig_diag - var_diag.item()) < 1e-12);
 }
 
 BOOST_AUTO_TEST_CASE(bijective_metric_pulls_identities_together_and_pushes_others_apart) {

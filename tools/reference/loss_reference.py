@@ -74,6 +74,23 @@ cd = ((1 - torch.nn.functional.cosine_similarity(torch.tensor(teacher), s, dim=1
 cd.backward()
 out["cosine_distill"] = {"teacher": teacher.tolist(), "student": student.tolist(), "value": float(cd), "grad_student": s.grad.tolist()}
 
+# Feature distillation (Eq. 15): two stages (N, C, H, W) and (N, D), weights 1 and 0.5, λ_a 10;
+# value and gradient w.r.t. the fake features.
+fake_st = [rng.normal(size=(2, 3, 2, 2)), rng.normal(size=(2, 4))]
+real_st = [rng.normal(size=(2, 3, 2, 2)), rng.normal(size=(2, 4))]
+fake_fin, real_fin = rng.normal(size=(2, 5)), rng.normal(size=(2, 5))
+fs = [torch.tensor(x, requires_grad=True) for x in fake_st]
+ff = torch.tensor(fake_fin, requires_grad=True)
+total = 10 * ((1 - torch.nn.functional.cosine_similarity(ff, torch.tensor(real_fin), dim=1)) ** 2).mean()
+for w, f, r in zip([1.0, 0.5], fs, real_st):
+    diff = (f - torch.tensor(r)).reshape(2, -1)
+    total = total + w / diff.shape[1] * torch.sqrt((diff ** 2).sum(1) + 1e-12).mean()
+total.backward()
+out["feature_distill"] = {"fake_stages": [x.tolist() for x in fake_st], "real_stages": [x.tolist() for x in real_st],
+                          "fake_final": fake_fin.tolist(), "real_final": real_fin.tolist(), "weights": [1.0, 0.5],
+                          "final_weight": 10.0, "value": float(total),
+                          "grad_fake_stage0": fs[0].grad.tolist(), "grad_fake_final": ff.grad.tolist()}
+
 # Gradient penalty of a small critic D(x) = tanh(x W1 + b1) w2 at fixed points; value and
 # parameter gradients (double backprop).
 pts = rng.normal(size=(4, 3))

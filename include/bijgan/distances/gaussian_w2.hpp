@@ -2,11 +2,13 @@
 //   W2² = ‖μ1 − μ2‖² + Tr(Σ1 + Σ2 − 2 (Σ1^½ Σ2 Σ1^½)^½)
 // for full covariances, diagonal covariances (closed form Σ_d (σ1_d − σ2_d)²), and two batches
 // of samples through the cross-Gram identity Tr(Σ1^½ Σ2 Σ1^½)^½ = ‖X1c X2cᵀ‖_* / √((n1−1)(n2−1))
-// (an n1 x n2 matrix: no D x D covariance is formed). All are differentiable in every argument.
+// (an n1 x n2 matrix: no D x D covariance is formed). The full and diagonal forms are generic
+// over the algebra concepts (numbers, Eigen, var); all var forms are differentiable.
 #pragma once
 
 #include <cmath>
 
+#include "bijgan/concepts/algebra.hpp"
 #include "bijgan/linalg/sqrtm.hpp"
 
 namespace bijgan::distances {
@@ -31,28 +33,42 @@ void require_mean_cov(const var<T, B>& mu, const var<T, B>& cov, const char* op)
 }
 }  // namespace detail
 
-/// W2² between N(mu1, cov1) and N(mu2, cov2), full covariances (D) and (D, D). Eq. 10.
+/// W2² between N(mu1, cov1) and N(mu2, cov2) for any algebra (Eq. 10): numbers (1-D), Eigen
+/// vectors and matrices, or vars. sqrtm(m) computes the PSD square root (default: the
+/// algebra's own).
+template <algebra::vector_space V, algebra::matrix_algebra M, class Sqrtm = decltype(&algebra::ops<M>::sqrtm)>
+auto gaussian_w2(const V& mu1, const M& cov1, const V& mu2, const M& cov2, Sqrtm sqrtm = &algebra::ops<M>::sqrtm) {
+  using A = algebra::ops<M>;
+  const M r1 = sqrtm(cov1);
+  const M cross = sqrtm(A::matmul(A::matmul(r1, cov2), r1));
+  const auto tc = A::trace(cross);
+  return algebra::ops<V>::sum_squares(algebra::ops<V>::sub(mu1, mu2)) + A::trace(cov1) + A::trace(cov2) - (tc + tc);
+}
+
+/// The var form with shape checks and the choice of square root (eig or Newton–Schulz).
 template <class T, class B>
 var<T, B> gaussian_w2(const var<T, B>& mu1, const var<T, B>& cov1, const var<T, B>& mu2, const var<T, B>& cov2,
-                      const w2_options& o = {}) {
+                      const w2_options& o) {
   detail::require_mean_cov(mu1, cov1, "gaussian_w2");
   detail::require_mean_cov(mu2, cov2, "gaussian_w2");
   if (mu1.shape() != mu2.shape()) fail<shape_error>("gaussian_w2", "means ", mu1.shape(), " and ", mu2.shape(), " differ");
-  const auto r1 = detail::sqrtm(cov1, o);
-  const auto cross = detail::sqrtm(matmul(matmul(r1, cov2), r1), o);
-  return sum(square(mu1 - mu2)) + linalg::trace(cov1) + linalg::trace(cov2) - T(2) * linalg::trace(cross);
+  return gaussian_w2(mu1, cov1, mu2, cov2, [&](const var<T, B>& a) { return detail::sqrtm(a, o); });
+}
+template <class T, class B>
+var<T, B> gaussian_w2(const var<T, B>& mu1, const var<T, B>& cov1, const var<T, B>& mu2, const var<T, B>& cov2) {
+  return gaussian_w2(mu1, cov1, mu2, cov2, w2_options{});
 }
 
-/// W2² between N(mu1, diag(var1)) and N(mu2, diag(var2)): ‖μ1 − μ2‖² + Σ (√var1 − √var2)².
-/// Variances are floored at eps inside the square roots (finite gradients at zero variance).
-template <class T, class B>
-var<T, B> gaussian_w2_diagonal(const var<T, B>& mu1, const var<T, B>& var1, const var<T, B>& mu2, const var<T, B>& var2,
-                               T eps = T(1e-12)) {
-  if (mu1.shape() != var1.shape() || mu2.shape() != var2.shape() || mu1.shape() != mu2.shape())
-    fail<shape_error>("gaussian_w2_diagonal", "means ", mu1.shape(), ", ", mu2.shape(), " and variances ", var1.shape(), ", ",
-                      var2.shape(), " must all have one shape");
-  const T big = std::numeric_limits<T>::max();
-  return sum(square(mu1 - mu2)) + sum(square(sqrt(clamp(var1, eps, big)) - sqrt(clamp(var2, eps, big))));
+/// W2² between N(mu1, diag(var1)) and N(mu2, diag(var2)) for any vector space:
+/// ‖μ1 − μ2‖² + Σ (√var1 − √var2)². (For var, variances are floored at 1e-12 inside the roots.)
+template <algebra::vector_space V>
+auto gaussian_w2_diagonal(const V& mu1, const V& var1, const V& mu2, const V& var2) {
+  using A = algebra::ops<V>;
+  if constexpr (requires { mu1.shape(); })
+    if (mu1.shape() != var1.shape() || mu2.shape() != var2.shape() || mu1.shape() != mu2.shape())
+      fail<shape_error>("gaussian_w2_diagonal", "means ", mu1.shape(), ", ", mu2.shape(), " and variances ", var1.shape(), ", ",
+                        var2.shape(), " must all have one shape");
+  return A::sum_squares(A::sub(mu1, mu2)) + A::sum_squares(A::sub(A::sqrt(var1), A::sqrt(var2)));
 }
 
 /// Mean and unbiased covariance (or per-dimension variance) of samples (n, D).
@@ -92,10 +108,7 @@ var<T, B> gaussian_w2_samples(const var<T, B>& x1, const var<T, B>& x2, covarian
   const auto m1 = mean(x1, {0}), m2 = mean(x2, {0});
   const auto c1 = x1 - m1, c2 = x2 - m2;
   const auto cross = matmul(c1, c2, false, true) / std::sqrt((n1 - T(1)) * (n2 - T(1)));  // (n1, n2)
-  // ‖M‖_* = Tr √(M Mᵀ) = Tr √(Mᵀ M): the smaller Gram matrix.
-  const auto gram = x1.size(0) <= x2.size(0) ? matmul(cross, cross, false, true) : matmul(cross, cross, true, false);
-  const auto nuclear = linalg::trace(linalg::sqrtm_eig(gram));
-  return sum(square(m1 - m2)) + sum(square(c1)) / (n1 - T(1)) + sum(square(c2)) / (n2 - T(1)) - T(2) * nuclear;
+  return sum(square(m1 - m2)) + sum(square(c1)) / (n1 - T(1)) + sum(square(c2)) / (n2 - T(1)) - T(2) * linalg::nuclear_norm(cross);
 }
 
 }  // namespace bijgan::distances

@@ -111,4 +111,15 @@ var<T, B> sqrtm_eig(const var<T, B>& a, T floor = T(1e-6)) {
   });
 }
 
+/// The nuclear norm ‖M‖_* (sum of singular values) of a matrix (m, n): Tr √(M Mᵀ) or
+/// Tr √(Mᵀ M), whichever Gram matrix is smaller, through sqrtm_eig — so its gradient is the
+/// stable Lyapunov form, finite for rank-deficient M (where an SVD backward divides by
+/// differences of singular values).
+template <class T, class B>
+var<T, B> nuclear_norm(const var<T, B>& m) {
+  if (m.rank() != 2) fail<shape_error>("nuclear_norm", "needs a matrix, got ", m.shape());
+  const auto gram = m.size(0) <= m.size(1) ? matmul(m, m, false, true) : matmul(m, m, true, false);
+  return trace(sqrtm_eig(gram));
+}
+
 }  // namespace bijgan::linalg
