@@ -91,9 +91,17 @@ auto as_tuple(X x) {
 }
 }  // namespace detail
 
-/// a | b: a chain running a, then b (chains are flattened). One side must be a module.
+namespace detail {
+/// Types with an inverse (flow steps): `a | b` of two of them is a flow sequence (flows/compose.hpp).
+template <class X>
+concept invertible = requires { &X::inverse; };
+}  // namespace detail
+
+/// a | b: a chain running a, then b (chains are flattened). One side must be a module; two
+/// bijections compose with flows' `|` instead.
 template <class A, class C>
-  requires(module<std::remove_cvref_t<A>> || module<std::remove_cvref_t<C>>)
+  requires((module<std::remove_cvref_t<A>> || module<std::remove_cvref_t<C>>) &&
+           !(detail::invertible<std::remove_cvref_t<A>> && detail::invertible<std::remove_cvref_t<C>>))
 auto operator|(A a, C c) {
   return std::apply([](auto... l) { return chain<decltype(l)...>(std::move(l)...); },
                     std::tuple_cat(detail::as_tuple(std::move(a)), detail::as_tuple(std::move(c))));

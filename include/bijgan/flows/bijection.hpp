@@ -1,0 +1,57 @@
+// The bijection concept (design.md): forward(x) -> {z, logdet} with the log-determinant per
+// sample in nats (log|det ∂z/∂x|), and inverse(z) -> x. Any type meeting it is a flow step;
+// check_bijection<F>() names each missing requirement in a static_assert.
+#pragma once
+
+#include <concepts>
+
+#include "bijgan/autodiff/var.hpp"
+
+namespace bijgan::flows {
+
+/// What a bijection's forward returns: the image z of x and log|det ∂z/∂x| per sample (N).
+template <class T, class B>
+struct flow_result {
+  var<T, B> z;
+  var<T, B> logdet;
+};
+
+/// F maps var<F::value_type, F::backend_type> (N, ...) forward with its per-sample log-det and back.
+template <class F>
+concept bijection = requires(const F& f, const var<typename F::value_type, typename F::backend_type>& x) {
+  { f.forward(x) } -> std::same_as<flow_result<typename F::value_type, typename F::backend_type>>;
+  { f.inverse(x) } -> std::same_as<var<typename F::value_type, typename F::backend_type>>;
+};
+
+/// Compile-time check with one message per missing requirement; use as
+/// static_assert(flows::check_bijection<my_flow>()).
+template <class F>
+constexpr bool check_bijection() {
+  static_assert(requires { typename F::value_type; }, "a bijection needs `using value_type = T;` (float or double)");
+  static_assert(requires { typename F::backend_type; }, "a bijection needs `using backend_type = B;` (host or cuda)");
+  if constexpr (requires {
+                  typename F::value_type;
+                  typename F::backend_type;
+                }) {
+    using V = var<typename F::value_type, typename F::backend_type>;
+    static_assert(requires(const F& f, const V& x) { f.forward(x); }, "a bijection needs `forward(const var&) const`");
+    static_assert(requires(const F& f, const V& x) {
+      { f.forward(x) } -> std::same_as<flow_result<typename F::value_type, typename F::backend_type>>;
+    }, "forward(x) must return flows::flow_result<T, B> {z, logdet per sample}");
+    static_assert(requires(const F& f, const V& z) {
+      { f.inverse(z) } -> std::same_as<V>;
+    }, "a bijection needs `var inverse(const var&) const` returning x");
+  }
+  return bijection<F>;
+}
+
+/// The least type that models bijection (declarations only), for checking generic code.
+struct archetype_bijection {
+  using value_type = float;
+  using backend_type = host;
+  flow_result<float, host> forward(const var<float, host>&) const;
+  var<float, host> inverse(const var<float, host>&) const;
+};
+static_assert(bijection<archetype_bijection>);
+
+}  // namespace bijgan::flows
