@@ -9,6 +9,15 @@
 
 namespace bijgan::nn {
 
+namespace detail {
+/// value_error unless the sizes are positive and both channel counts divide into the groups.
+inline void check_conv_sizes(const char* op, index_t in, index_t out, index_t kernel, index_t groups) {
+  if (in < 1 || out < 1 || kernel < 1 || groups < 1 || in % groups || out % groups)
+    fail<value_error>(op, "in = ", in, ", out = ", out, ", kernel = ", kernel, ", groups = ", groups,
+                      " (need positive sizes and channels divisible by groups)");
+}
+}  // namespace detail
+
 struct conv2d_options {
   index_t in = 0;
   index_t out = 0;
@@ -30,9 +39,7 @@ struct conv2d {
   var<T, B> weight, bias;
 
   explicit conv2d(const conv2d_options& o, generator& g = default_generator()) : options(o) {
-    if (o.in < 1 || o.out < 1 || o.kernel < 1 || o.groups < 1 || o.in % o.groups || o.out % o.groups)
-      fail<value_error>("nn::conv2d", "in = ", o.in, ", out = ", o.out, ", kernel = ", o.kernel, ", groups = ", o.groups,
-                        " (need positive sizes and channels divisible by groups)");
+    detail::check_conv_sizes("nn::conv2d", o.in, o.out, o.kernel, o.groups);
     std::tie(weight, bias) =
         detail::make_weights<T, B>(shape{o.out, o.in / o.groups, o.kernel, o.kernel}, o.out, o.bias, o.equalized, g);
   }
@@ -74,9 +81,7 @@ struct conv_transpose2d {
   var<T, B> weight, bias;
 
   explicit conv_transpose2d(const conv_transpose2d_options& o, generator& g = default_generator()) : options(o) {
-    if (o.in < 1 || o.out < 1 || o.kernel < 1 || o.groups < 1 || o.in % o.groups || o.out % o.groups)
-      fail<value_error>("nn::conv_transpose2d", "in = ", o.in, ", out = ", o.out, ", kernel = ", o.kernel,
-                        ", groups = ", o.groups, " (need positive sizes and channels divisible by groups)");
+    detail::check_conv_sizes("nn::conv_transpose2d", o.in, o.out, o.kernel, o.groups);
     // PyTorch computes the fans of the (in, out/groups, k, k) weight as stored.
     std::tie(weight, bias) =
         detail::make_weights<T, B>(shape{o.in, o.out / o.groups, o.kernel, o.kernel}, o.out, o.bias, o.equalized, g);
