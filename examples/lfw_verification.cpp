@@ -7,6 +7,7 @@
 //
 //   lfw_verification [--data DIR] [--resolution R] [--out DIR]
 #include <bijgan/bijgan.hpp>
+#include <bijgan/data/batches.hpp>
 #include <bijgan/data/lfw.hpp>
 #include <bijgan/engines/dlib_resnet.hpp>
 #include <bijgan/eval/verification.hpp>
@@ -116,12 +117,7 @@ int main(int argc, char** argv) {
         a.push_back(row.at({p.name1, p.image1}));
         b.push_back(row.at({p.name2, p.image2}));
       }
-      tensor<float> A({static_cast<index_t>(a.size()), full.size(1)}), B(A.shape());
-      for (std::size_t i = 0; i < a.size(); ++i) {
-        std::memcpy(A.data() + i * 128, full.data() + a[i] * 128, 128 * sizeof(float));
-        std::memcpy(B.data() + i * 128, second.data() + b[i] * 128, 128 * sizeof(float));
-      }
-      return eval::normalized_distances(A, B);
+      return eval::normalized_distances(data::gather_rows(full, a), data::gather_rows(second, b));
     };
     report("real 150 vs real 150", pairs, distances(full));
     if (resolution > 0) {

@@ -180,6 +180,8 @@ BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
       {"upsample nearest", [](const args& v) { return upsample(v[0], 2); }, {randn({1, 2, 2, 3}, 25)}, true},
       {"pixel_shuffle", [](const args& v) { return pixel_shuffle(v[0], 2); }, {randn({1, 8, 2, 3}, 26)}, true},
       {"pixel_unshuffle", [](const args& v) { return pixel_unshuffle(v[0], 2); }, {randn({1, 2, 4, 6}, 27)}, true},
+      {"index_select (repeats)", [](const args& v) { return index_select(v[0], index_list<host>({2, 0, 2, 1})); }, {randn({3, 2}, 28)}, true},
+      {"index_add", [](const args& v) { return index_add(v[0], index_list<host>({1, 1, 3}), 4); }, {randn({3, 2}, 29)}, true},
   };
   for (const auto& t : cases) {
     BOOST_TEST_CONTEXT("op " << t.name) {
@@ -200,6 +202,8 @@ BOOST_AUTO_TEST_CASE(shape_errors_say_what_is_required) {
   BOOST_CHECK_EXCEPTION(conv2d(x, constant(td::zeros({4, 3, 3, 3})), constant(td::zeros({3}))), shape_error, says("bias"));
   BOOST_CHECK_EXCEPTION(pixel_shuffle(x, 2), shape_error, says("divisible by 4"));
   BOOST_CHECK_EXCEPTION(max_pool2d(x, {.kernel = 7}), shape_error, says("max_pool2d"));
+  BOOST_CHECK_EXCEPTION(index_select(constant(td::zeros({4, 2})), index_list<host>({0, 4})), shape_error, says("outside [0, 4)"));
+  BOOST_CHECK_EXCEPTION(index_add(constant(td::zeros({2, 2})), index_list<host>({-1, 0}), 3), shape_error, says("index_add"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

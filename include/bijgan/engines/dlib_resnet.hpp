@@ -62,11 +62,8 @@ class dlib_resnet {
   [[nodiscard]] tensor<float, host> features(const tensor<float, host>& images, index_t batch = 16) const {
     check(images);
     no_grad ng;
-    std::vector<tensor<float, host>> parts;
-    for (index_t s = 0; s < images.size(0); s += batch)
-      parts.push_back(run(images.slice_rows(s, std::min(images.size(0), s + batch)), nullptr));
-    if (parts.empty()) return tensor<float, host>::zeros(shape{0, feature_dim});
-    return parts.size() == 1 ? parts[0] : concat(std::span<const tensor<float, host>>(parts), 0);
+    return in_batches(images, batch, tensor<float, host>::zeros(shape{0, feature_dim}),
+                      [&](const tensor<float, host>& part) { return run(part, nullptr); });
   }
 
   /// The activation after every stage, named as in ../shared/data/face-engine-reference

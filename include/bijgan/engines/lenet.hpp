@@ -44,11 +44,8 @@ struct lenet {
   /// The blackbox face: features of images (N, 1, 32, 32), computed without a graph in batches.
   [[nodiscard]] tensor<T, B> features(const tensor<T, B>& images, index_t batch = 500) const {
     no_grad ng;
-    std::vector<tensor<T, B>> parts;
-    for (index_t s = 0; s < images.size(0); s += batch)
-      parts.push_back(feature(constant(images.slice_rows(s, std::min(images.size(0), s + batch)))).value());
-    if (parts.empty()) return tensor<T, B>::zeros(shape{0, feature_dim});
-    return parts.size() == 1 ? parts[0] : concat(std::span<const tensor<T, B>>(parts), 0);
+    return in_batches(images, batch, tensor<T, B>::zeros(shape{0, feature_dim}),
+                      [&](const tensor<T, B>& part) { return feature(constant(part)).value(); });
   }
   /// Predicted classes of images (N, 1, 32, 32).
   [[nodiscard]] std::vector<int> classify(const tensor<T, B>& images, index_t batch = 500) const {

@@ -3,6 +3,7 @@
 // index_list, uploaded once and shared (relative position tables, embedding lookups).
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <span>
 #include <vector>
@@ -20,19 +21,26 @@ class index_list {
       : host_(std::make_shared<const std::vector<index_t>>(std::move(indices))),
         device_(std::make_shared<typename B::template buffer<index_t>>(host_->size())) {
     B::from_host(host_->data(), device_->data(), host_->size());
+    if (!host_->empty()) {
+      const auto [lo, hi] = std::minmax_element(host_->begin(), host_->end());
+      min_ = *lo;
+      max_ = *hi;
+    }
   }
   [[nodiscard]] index_t size() const noexcept { return host_ ? static_cast<index_t>(host_->size()) : 0; }
   [[nodiscard]] const index_t* data() const noexcept { return device_ ? device_->data() : nullptr; }
   [[nodiscard]] std::span<const index_t> host() const { return host_ ? std::span<const index_t>(*host_) : std::span<const index_t>(); }
-  /// Throws shape_error unless every index is in [0, rows).
+  /// Throws shape_error unless every index is in [0, rows) (the range is known from
+  /// construction: no scan per call).
   void check(index_t rows, const char* op) const {
-    for (index_t i : host())
-      if (i < 0 || i >= rows) fail<shape_error>(op, "index ", i, " out of range for ", rows, " rows");
+    if (size() > 0 && (min_ < 0 || max_ >= rows))
+      fail<shape_error>(op, "indices span [", min_, ", ", max_, "], outside [0, ", rows, ")");
   }
 
  private:
   std::shared_ptr<const std::vector<index_t>> host_;
   std::shared_ptr<typename B::template buffer<index_t>> device_;
+  index_t min_ = 0, max_ = -1;
 };
 
 /// Tensor gather: out[i, ...] = x[idx[i], ...].
