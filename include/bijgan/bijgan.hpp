@@ -15,6 +15,7 @@
 #include "bijgan/concepts/engine.hpp"
 #include "bijgan/distances/gaussian_w2.hpp"
 #include "bijgan/flows/flows.hpp"
+#include "bijgan/linalg/inverse.hpp"
 #include "bijgan/linalg/sqrtm.hpp"
 #include "bijgan/losses/adversarial.hpp"
 #include "bijgan/losses/bijective.hpp"

@@ -2,6 +2,10 @@
 // on compositions, compile-time concept checks, NLL gradients, and shape errors.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
 #include <bijgan/bijgan.hpp>
 #include <bijgan/flows/flows.hpp>
 #include <bijgan/testing/flow_check.hpp>
@@ -32,7 +36,29 @@ coupling make_coupling(index_t c, flows::coupling_options o, std::uint64_t seed)
   return k;
 }
 
+/// A small H with random (non-identity) coupling scales and shifts.
+flows::realnvp_multiscale<double> small_h(std::uint64_t seed) {
+  flows::realnvp_multiscale<double> h({.channels = 1, .height = 8, .width = 8, .scales = 3, .blocks = 1, .features = 4});
+  generator g(seed);
+  for (auto& [name, p] : nn::named_parameters(h))
+    if (name.ends_with("scale") || name.ends_with("shift")) p.set_value(td::random(p.shape(), g, {distribution::normal, 0, 0.5}));
+  return h;
+}
+
+/// An ActNorm already initialised on other data, with non-trivial parameters.
+flows::actnorm<double> ready_actnorm(index_t c, std::uint64_t seed) {
+  flows::actnorm<double> a(c);
+  a.forward(constant(randn({4, c, 3, 3}, seed, 2.0)));
+  return a;
+}
+
 static_assert(flows::check_bijection<flows::squeeze<double>>());
+static_assert(flows::check_bijection<flows::actnorm<double>>());
+static_assert(flows::check_bijection<flows::invertible_conv1x1<double>>());
+static_assert(flows::check_bijection<flows::logit_transform<double>>());
+static_assert(flows::check_bijection<flows::realnvp_multiscale<double>>());
+static_assert(flows::check_bijection<flows::factor_out<flows::squeeze<double>>>());
+static_assert(nn::module<flows::realnvp_multiscale<float>>);
 static_assert(flows::check_bijection<coupling>());
 static_assert(flows::check_bijection<flows::inverse_of<coupling>>());
 static_assert(!flows::bijection<nn::linear<double>>);
@@ -67,6 +93,175 @@ BOOST_AUTO_TEST_CASE(every_step_passes_the_flow_fixture) {
   BOOST_TEST(sq.passed, sq.message);
   const auto inv = testing::check_flow(flows::inverse_of(make_coupling(2, {}, 20)), x);
   BOOST_TEST(inv.passed, inv.message);
+}
+
+BOOST_AUTO_TEST_CASE(glow_steps_logit_and_additive_coupling_pass_the_fixture) {
+  nn::manual_seed(11);
+  const auto x = randn({2, 4, 3, 3}, 12);
+  const auto an = ready_actnorm(4, 13);
+  auto r = testing::check_flow(an, x);
+  BOOST_TEST(r.passed, "actnorm: " << r.message);
+  const flows::invertible_conv1x1<double> ic(4);
+  r = testing::check_flow(ic, x);
+  BOOST_TEST(r.passed, "invertible_conv1x1: " << r.message);
+  ic.log_s.set_value(randn({4}, 14, 0.5));  // away from the volume-preserving start
+  r = testing::check_flow(ic, x);
+  BOOST_TEST(r.passed, "invertible_conv1x1 (trained): " << r.message);
+  BOOST_TEST(std::abs(ic.forward(constant(x)).logdet.value().to_vector()[0]) > 1e-3);
+  for (auto mask : {flows::mask_kind::checkerboard, flows::mask_kind::channel}) {
+    flows::additive_coupling<decltype(conditioner(2))> ad(4, nn::conv2d<double>({.in = 4, .out = 6, .kernel = 3, .padding = 1}) |
+                                                                 nn::act::tanh{} | nn::conv2d<double>({.in = 6, .out = 4, .kernel = 3, .padding = 1}),
+                                                         {.mask = mask, .parity = 1});
+    ad.shift.set_value(randn({4, 1, 1}, 15));
+    r = testing::check_flow(ad, x);
+    BOOST_TEST(r.passed, "additive_coupling: " << r.message);
+    BOOST_TEST(ad.forward(constant(x)).z.value().to_vector() != x.to_vector());
+  }
+  generator g(16);
+  const auto y = td::random({2, 1, 3, 3}, g, {distribution::uniform, 0, 1});
+  r = testing::check_flow(flows::logit_transform<double>{}, y);
+  BOOST_TEST(r.passed, "logit_transform: " << r.message);
+  const auto fo = flows::factor_out(shape{4, 2, 2}, flows::squeeze<double>{} | ready_actnorm(8, 17));
+  r = testing::check_flow(fo, randn({2, 4, 2, 2}, 18));
+  BOOST_TEST(r.passed, "factor_out: " << r.message);
+  BOOST_TEST(fo.forward(constant(randn({2, 4, 2, 2}, 18))).z.shape() == (shape{2, 16}));
+}
+
+BOOST_AUTO_TEST_CASE(realnvp_multiscale_is_a_flow_with_the_paper_layout) {
+  nn::manual_seed(19);
+  const auto h = small_h(20);
+  // 2 scales of 3 + 3 couplings, then 4; names follow the layout.
+  BOOST_TEST(h.levels.size() == 2U);
+  BOOST_TEST(h.last.size() == 4U);
+  BOOST_TEST(nn::named_parameters(h).front().first == "levels.0.checkerboard.0.net.head.weight");
+  BOOST_TEST(h.levels[1].channel[2].options.parity == 0);
+  BOOST_TEST((h.levels[1].channel[1].options.mask == flows::mask_kind::channel));
+  BOOST_TEST(h.last_shape() == (shape{4, 2, 2}));
+  const auto x = randn({2, 1, 8, 8}, 21);
+  const auto r = testing::check_flow(h, x);
+  BOOST_TEST(r.passed, r.message);
+  // The latent is flat and its first 32 values are the first scale's factor (channels 0-1 of
+  // the squeezed 4x4 map), untouched by later scales.
+  const auto z = h.forward(constant(x)).z;
+  BOOST_TEST(z.shape() == (shape{2, 64}));
+  nn::manual_seed(19);
+  auto h2 = small_h(20);
+  h2.last[0].shift.set_value(randn(h2.last[0].shift.shape(), 22));
+  const auto z2 = h2.forward(constant(x)).z.value().to_vector();
+  const auto zv = z.value().to_vector();
+  BOOST_TEST(std::equal(zv.begin(), zv.begin() + 32, z2.begin()));
+  BOOST_TEST(!std::equal(zv.begin() + 48, zv.begin() + 64, z2.begin() + 48));
+  // The whole pipeline of the examples: logit pre-processing then H, and its float round trip.
+  nn::manual_seed(23);
+  flows::realnvp_multiscale<float> hf({.channels = 3, .height = 16, .width = 16, .scales = 3, .blocks = 2, .features = 8});
+  generator g(24);
+  for (auto& [name, p] : nn::named_parameters(hf))
+    if (name.ends_with("scale") || name.ends_with("shift")) p.set_value(tensor<float>::random(p.shape(), g, {distribution::normal, 0, 0.5f}));
+  const auto pipeline = flows::logit_transform<float>{} | hf;
+  const auto img = flows::dequantize(tensor<float>::random({2, 3, 16, 16}, g, {distribution::uniform, 0, 1}), g);
+  BOOST_TEST(testing::round_trip_error(pipeline, img) < 1e-4);
+  const auto zf = pipeline.forward(constant(img)).z.value();
+  BOOST_TEST(flows::sample(pipeline, zf).to_vector().size() == img.to_vector().size());
+}
+
+BOOST_AUTO_TEST_CASE(actnorm_initialises_from_data_and_invconv_starts_as_a_rotation) {
+  const auto x = randn({16, 3, 4, 4}, 25, 3.0);
+  const flows::actnorm<double> a(3);
+  BOOST_TEST(!a.is_initialized());
+  BOOST_CHECK_THROW(a.inverse(constant(x)), value_error);
+  const auto y = a.forward(constant(x)).z.value();
+  BOOST_TEST(a.is_initialized());
+  const auto yv = y.to_vector();
+  for (index_t c = 0; c < 3; ++c) {
+    double m = 0, v = 0;
+    for (index_t n = 0; n < 16; ++n)
+      for (index_t k = 0; k < 16; ++k) m += yv[static_cast<std::size_t>((n * 3 + c) * 16 + k)];
+    m /= 256;
+    for (index_t n = 0; n < 16; ++n)
+      for (index_t k = 0; k < 16; ++k) v += std::pow(yv[static_cast<std::size_t>((n * 3 + c) * 16 + k)] - m, 2);
+    BOOST_TEST(std::abs(m) < 1e-12);
+    BOOST_TEST(std::abs(v / 256 - 1) < 1e-5);
+  }
+  // A second batch does not re-initialise; a checkpoint keeps the flag.
+  const auto before = a.bias.value().to_vector();
+  a.forward(constant(randn({4, 3, 4, 4}, 26)));
+  BOOST_TEST(a.bias.value().to_vector() == before, boost::test_tools::per_element());
+  io::state_dict sd;
+  sd.put_module("an", a);
+  flows::actnorm<double> b(3);
+  sd.load_module("an", b);
+  BOOST_TEST(b.is_initialized());
+  BOOST_TEST(b.forward(constant(x)).z.value().to_vector() == yv, boost::test_tools::per_element());
+
+  nn::manual_seed(27);
+  const flows::invertible_conv1x1<double> ic(5);
+  const auto w = ic.weight().value().to_vector();
+  for (index_t i = 0; i < 5; ++i)
+    for (index_t j = 0; j < 5; ++j) {
+      double d = 0;
+      for (index_t k = 0; k < 5; ++k) d += w[static_cast<std::size_t>(i * 5 + k)] * w[static_cast<std::size_t>(j * 5 + k)];
+      BOOST_TEST(std::abs(d - (i == j ? 1.0 : 0.0)) < 1e-12);  // W Wᵀ = I
+    }
+  BOOST_TEST(std::abs(ic.forward(constant(randn({1, 5, 2, 2}, 28))).logdet.item()) < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(matrix_inverse_values_gradients_and_errors) {
+  const auto a = td::from({4, 7, 2, 6}, {2, 2});
+  const auto inv = linalg::inverse(a).to_vector();
+  const std::vector<double> expect{0.6, -0.7, -0.2, 0.4};
+  for (std::size_t i = 0; i < 4; ++i) BOOST_TEST(std::abs(inv[i] - expect[i]) < 1e-14);
+  const auto r = testing::gradcheck([](const std::vector<vd>& v) { return linalg::inverse(v[0]); },
+                                    {td::from({3, 1, 0.5, 0.2, 2, 0.1, 0.3, -0.4, 4}, {3, 3})}, {.second_order = true});
+  BOOST_TEST(r.passed, r.message);
+  BOOST_CHECK_THROW(linalg::inverse(td::from({1, 2, 2, 4}, {2, 2})), value_error);
+  BOOST_CHECK_THROW(linalg::inverse(td::zeros({2, 3})), shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(priors_closed_forms_classification_and_sampling) {
+  const double ln2pi = std::log(2 * std::numbers::pi);
+  const flows::standard_normal<double> sn{.dim = 2};
+  const auto z = td::from({1, 2, 0, -1}, {2, 2});
+  const auto lp = sn.log_prob(constant(z)).value().to_vector();
+  BOOST_TEST(std::abs(lp[0] - (-2.5 - ln2pi)) < 1e-14);
+  BOOST_TEST(std::abs(lp[1] - (-0.5 - ln2pi)) < 1e-14);
+  // μ_c = δ(c − C/2)·1 with C = 4, δ = 0.5: μ = −1, −0.5, 0, 0.5.
+  const flows::class_gaussian<double> cg{.classes = 4, .dim = 2, .delta = 0.5};
+  BOOST_TEST(cg.mean_of(0) == -1.0);
+  const auto lc = cg.log_prob(constant(z), {0, 3}).value().to_vector();
+  BOOST_TEST(std::abs(lc[0] - (-0.5 * (4 + 9) - ln2pi)) < 1e-14);
+  BOOST_TEST(std::abs(lc[1] - (-0.5 * (0.25 + 2.25) - ln2pi)) < 1e-14);
+  const auto all = cg.log_prob_all(z);
+  BOOST_TEST(std::abs(all[1][3] - lc[1]) < 1e-12);
+  // (1, 2): nearest mean 0.5 (class 3); (0, −1): mean coordinate −0.5 (class 1).
+  BOOST_TEST(cg.classify(z) == (std::vector<index_t>{3, 1}), boost::test_tools::per_element());
+  generator g(29);
+  const auto s = cg.sample(std::vector<index_t>(4000, 1), g).to_vector();
+  double m = 0, v = 0;
+  for (double e : s) m += e;
+  m /= double(s.size());
+  for (double e : s) v += (e - m) * (e - m);
+  BOOST_TEST(std::abs(m - (-0.5)) < 0.03);
+  BOOST_TEST(std::abs(v / double(s.size()) - 1) < 0.05);
+  BOOST_CHECK_THROW(cg.log_prob(constant(z), {0, 4}), value_error);
+  BOOST_CHECK_THROW(cg.log_prob(constant(z), {0}), shape_error);
+  BOOST_CHECK_THROW(sn.log_prob(constant(td::zeros({2, 3}))), shape_error);
+  // bits/dim: an NLL of 0 nats in [0, 1)-space is exactly 8 bits per dimension.
+  BOOST_TEST(std::abs(flows::bits_per_dim(0, 10) - 8) < 1e-12);
+  BOOST_TEST(std::abs(flows::bits_per_dim(-10 * std::log(2.0), 10) - 7) < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(class_conditional_nll_of_h_passes_gradcheck) {
+  nn::manual_seed(31);
+  flows::realnvp_multiscale<double> h({.channels = 1, .height = 4, .width = 4, .scales = 2, .blocks = 1, .features = 2});
+  generator g(32);
+  for (auto& [name, p] : nn::named_parameters(h))
+    if (name.ends_with("scale") || name.ends_with("shift")) p.set_value(td::random(p.shape(), g, {distribution::normal, 0, 0.5}));
+  const flows::class_gaussian<double> prior{.classes = 3, .dim = 16, .delta = 0.3};
+  const auto r = testing::module_gradcheck(h, {randn({2, 1, 4, 4}, 33)}, [&](const auto& m, const std::vector<vd>& v) {
+    const auto f = m.forward(v[0]);
+    return -(prior.log_prob(f.z, {0, 2}) + f.logdet);
+  });
+  BOOST_TEST(r.passed, r.message);
 }
 
 BOOST_AUTO_TEST_CASE(compositions_add_their_log_dets) {
@@ -116,6 +311,14 @@ BOOST_AUTO_TEST_CASE(float_round_trip_and_shape_errors) {
   BOOST_CHECK_EXCEPTION(flows::squeeze<double>{}.forward(constant(td::zeros({1, 1, 3, 4}))), shape_error, says("even H and W"));
   BOOST_CHECK_EXCEPTION(coupling(3, conditioner(3), {.mask = flows::mask_kind::channel}), shape_error, says("even channel count"));
   BOOST_CHECK_EXCEPTION(make_coupling(2, {}, 50).forward(constant(td::zeros({1, 3, 4, 4}))), shape_error, says("(N, 2, H, W)"));
+  BOOST_CHECK_EXCEPTION(flows::realnvp_multiscale<double>({.channels = 1, .height = 12, .width = 12, .scales = 4}), shape_error,
+                        says("multiples of 8"));
+  BOOST_CHECK_EXCEPTION(small_h(1).forward(constant(td::zeros({1, 3, 8, 8}))), shape_error, says("(N, 1, 8, 8)"));
+  BOOST_CHECK_EXCEPTION(small_h(1).inverse(constant(td::zeros({1, 63}))), shape_error, says("(N, 64)"));
+  BOOST_CHECK_EXCEPTION(flows::invertible_conv1x1<double>(3).forward(constant(td::zeros({1, 2, 2, 2}))), shape_error, says("(N, 3, H, W)"));
+  BOOST_CHECK_EXCEPTION(flows::actnorm<double>(3).forward(constant(td::zeros({1, 2, 2, 2}))), shape_error, says("(N, 3, H, W)"));
+  BOOST_CHECK_EXCEPTION(flows::factor_out(shape{4, 2, 2}, flows::squeeze<double>{}).forward(constant(td::zeros({1, 4, 4, 4}))), shape_error,
+                        says("(N, 4, 2, 2)"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -45,6 +45,15 @@ constexpr bool check_bijection() {
   return bijection<F>;
 }
 
+/// The shape forward(x) gives for an input of shape `in`: f.output_shape(in) where F declares
+/// it (steps that reshape: squeeze, factor-out), otherwise `in`. Inverses use it to put a flat
+/// latent back into the shape a step expects.
+template <class F>
+shape output_shape(const F& f, const shape& in) {
+  if constexpr (requires { { f.output_shape(in) } -> std::convertible_to<shape>; }) return f.output_shape(in);
+  else return in;
+}
+
 /// The least type that models bijection (declarations only), for checking generic code.
 struct archetype_bijection {
   using value_type = float;

@@ -25,6 +25,12 @@ struct sequence {
     std::apply([&](const auto&... f) { ((step(r, f)), ...); }, steps);
     return r;
   }
+  /// The shape after every step, for an input of shape `in`.
+  [[nodiscard]] shape output_shape(const shape& in) const {
+    shape s = in;
+    std::apply([&](const auto&... f) { ((s = flows::output_shape(f, s)), ...); }, steps);
+    return s;
+  }
   V inverse(const V& z) const {
     V x = z;
     inverse_from<sizeof...(Fs)>(x);

@@ -1,11 +1,13 @@
-// Affine coupling (RealNVP, method.md §3): y = b⊙x + (1−b)⊙(x⊙exp(s) + t) with (s_raw, t_raw)
-// = net(b⊙x), the stable s = scale·tanh(s_raw) and t = shift·t_raw; scale and shift are
-// per-channel and start at 0, so a new coupling is the identity whatever the conditioner;
-// log-det = Σ s over the changed dimensions. Masks: checkerboard (spatial
-// parity) or channel halves, each with a parity choosing which half changes. The conditioner
-// is any module mapping (N, C, H, W) to (N, 2C, H, W).
+// Coupling layers (RealNVP / NICE, method.md §3). Affine: y = b⊙x + (1−b)⊙(x⊙exp(s) + t) with
+// (s_raw, t_raw) = net(b⊙x), the stable s = scale·tanh(s_raw) and t = shift·t_raw; scale and
+// shift are per-channel and start at 0, so a new coupling is the identity whatever the
+// conditioner; log-det = Σ s over the changed dimensions. Additive (NICE): y = b⊙x + (1−b)⊙(x +
+// t), t = shift·net(b⊙x), log-det 0. Masks: checkerboard (spatial parity) or channel halves,
+// each with a parity choosing which half changes. The conditioner is any module mapping
+// (N, C, H, W) to (N, 2C, H, W) (affine) or (N, C, H, W) (additive).
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "bijgan/flows/bijection.hpp"
@@ -34,6 +36,28 @@ tensor<T, B> coupling_mask(index_t c, index_t h, index_t w, const coupling_optio
   return tensor<T, B>::from(m, shape{1, c, h, w});
 }
 
+namespace detail {
+inline void check_coupling_channels(index_t channels, const coupling_options& o, const char* op) {
+  if (channels < 1) fail<shape_error>(op, "channel count ", channels, " must be >= 1");
+  if (o.mask == mask_kind::channel && channels % 2 != 0)
+    fail<shape_error>(op, "a channel mask needs an even channel count, got ", channels);
+}
+/// The mask b for input v (checked to be (N, c, H, W)) and the conditioner's output net(b⊙v),
+/// checked to be (N, factor·c, H, W).
+template <class Net, class T, class B>
+std::pair<var<T, B>, var<T, B>> masked_condition(const Net& net, const var<T, B>& v, index_t c, index_t factor,
+                                                 const coupling_options& o, const char* op, const char* dir) {
+  if (v.rank() != 4 || v.size(1) != c) fail<shape_error>(op, dir, " input ", v.shape(), " must be (N, ", c, ", H, W)");
+  if (o.mask == mask_kind::checkerboard && v.size(2) * v.size(3) < 2)
+    fail<shape_error>(op, "a checkerboard mask needs at least 2 pixels, input ", v.shape());
+  auto b = constant(coupling_mask<T, B>(c, v.size(2), v.size(3), o));
+  auto h = net(b * v);
+  if (h.shape() != shape{v.size(0), factor * c, v.size(2), v.size(3)})
+    fail<shape_error>(op, "conditioner output ", h.shape(), " must be (N, ", factor * c, ", H, W)");
+  return {std::move(b), std::move(h)};
+}
+}  // namespace detail
+
 /// An affine coupling step with conditioner Net.
 template <class Net>
 struct affine_coupling {
@@ -49,8 +73,7 @@ struct affine_coupling {
   affine_coupling(index_t channels, Net n, const coupling_options& o = {})
       : options(o), net(std::move(n)), scale(parameter(tensor<T, B>::zeros(shape{channels, 1, 1}))),
         shift(parameter(tensor<T, B>::zeros(shape{channels, 1, 1}))) {
-    if (o.mask == mask_kind::channel && channels % 2 != 0)
-      fail<shape_error>("flows::affine_coupling", "a channel mask needs an even channel count, got ", channels);
+    detail::check_coupling_channels(channels, o, "flows::affine_coupling");
   }
 
   flow_result<T, B> forward(const var<T, B>& x) const {
@@ -76,17 +99,45 @@ struct affine_coupling {
   /// b, s (zero where b is 1) and t from the unchanged half of v.
   parts conditioner(const var<T, B>& v, const char* dir) const {
     const index_t c = scale.size(0);
-    if (v.rank() != 4 || v.size(1) != c)
-      fail<shape_error>("flows::affine_coupling", dir, " input ", v.shape(), " must be (N, ", c, ", H, W)");
-    if (options.mask == mask_kind::checkerboard && v.size(2) * v.size(3) < 2)
-      fail<shape_error>("flows::affine_coupling", "a checkerboard mask needs at least 2 pixels, input ", v.shape());
-    const auto b = constant(coupling_mask<T, B>(c, v.size(2), v.size(3), options));
-    const auto h = net(b * v);
-    if (h.shape() != shape{v.size(0), 2 * c, v.size(2), v.size(3)})
-      fail<shape_error>("flows::affine_coupling", "conditioner output ", h.shape(), " must be (N, ", 2 * c, ", H, W)");
+    const auto [b, h] = detail::masked_condition(net, v, c, 2, options, "flows::affine_coupling", dir);
     const auto s = scale * tanh(slice(h, 1, 0, c)) * (T(1) - b);
     const auto t = shift * slice(h, 1, c, 2 * c) * (T(1) - b);
     return {b, s, t};
+  }
+};
+
+/// An additive (volume-preserving) coupling step with conditioner Net: (N, C, H, W) -> (N, C, H, W).
+template <class Net>
+struct additive_coupling {
+  using value_type = typename Net::value_type;
+  using backend_type = typename Net::backend_type;
+  using T = value_type;
+  using B = backend_type;
+  coupling_options options;
+  Net net;
+  var<T, B> shift;  ///< (C, 1, 1), zero at initialisation
+
+  additive_coupling(index_t channels, Net n, const coupling_options& o = {})
+      : options(o), net(std::move(n)), shift(parameter(tensor<T, B>::zeros(shape{channels, 1, 1}))) {
+    detail::check_coupling_channels(channels, o, "flows::additive_coupling");
+  }
+
+  flow_result<T, B> forward(const var<T, B>& x) const {
+    return {x + translation(x, "forward"), constant(tensor<T, B>::zeros(shape{x.size(0)}))};
+  }
+  var<T, B> inverse(const var<T, B>& y) const { return y - translation(y, "inverse"); }
+
+  template <class F>
+  void visit(F&& f) {
+    f("net", net);
+    f("shift", shift);
+  }
+
+ private:
+  /// (1 − b)⊙t: zero on the unchanged half, which conditions it.
+  var<T, B> translation(const var<T, B>& v, const char* dir) const {
+    const auto [b, h] = detail::masked_condition(net, v, shift.size(0), 1, options, "flows::additive_coupling", dir);
+    return shift * h * (T(1) - b);
   }
 };
 

@@ -16,6 +16,10 @@ struct squeeze {
       fail<shape_error>("flows::squeeze", "input ", x.shape(), " must be (N, C, H, W) with even H and W");
     return {pixel_unshuffle(x, 2), constant(tensor<T, B>::zeros(shape{x.size(0)}))};
   }
+  [[nodiscard]] shape output_shape(const shape& in) const {
+    if (in.rank() != 4) return in;
+    return shape{in[0], in[1] * 4, in[2] / 2, in[3] / 2};
+  }
   var<T, B> inverse(const var<T, B>& z) const {
     if (z.rank() != 4 || z.size(1) % 4 != 0)
       fail<shape_error>("flows::squeeze", "inverse input ", z.shape(), " must be (N, 4C, H, W)");

@@ -10,4 +10,5 @@
 #include "bijgan/nn/linear.hpp"
 #include "bijgan/nn/module.hpp"
 #include "bijgan/nn/norm.hpp"
+#include "bijgan/nn/resnet.hpp"
 #include "bijgan/nn/transformer.hpp"

@@ -1,0 +1,91 @@
+// ActNorm (Glow, method.md §3): a per-channel affine map y = (x + bias)·exp(log_scale) whose
+// parameters are set from the first batch it sees (data-dependent initialisation: every channel
+// of that batch comes out with zero mean and unit variance); log-det = H·W·Σ log_scale.
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include "bijgan/flows/bijection.hpp"
+#include "bijgan/nn/module.hpp"
+#include "bijgan/nn/norm.hpp"
+#include "bijgan/ops/reduce.hpp"
+
+namespace bijgan::flows {
+
+/// ActNorm over (N, C, H, W) (or (N, C)). The flag `initialized` is a buffer (1 once set), so a
+/// checkpoint restores a trained layer without re-initialising it.
+template <class T = float, class B = host>
+struct actnorm {
+  using value_type = T;
+  using backend_type = B;
+  var<T, B> log_scale;         ///< (C), zeros until initialised
+  var<T, B> bias;              ///< (C), zeros until initialised
+  tensor<T, B> initialized;    ///< (1): 0 or 1
+  double eps = 1e-6;
+
+  explicit actnorm(index_t channels)
+      : log_scale(parameter(tensor<T, B>::zeros(shape{channels}))),
+        bias(parameter(tensor<T, B>::zeros(shape{channels}))), initialized(tensor<T, B>::zeros(shape{1})) {
+    if (channels < 1) fail<shape_error>("flows::actnorm", "channel count ", channels, " must be >= 1");
+  }
+
+  [[nodiscard]] bool is_initialized() const { return initialized.to_vector()[0] != T(0); }
+
+  /// Sets bias = −mean and log_scale = −log(std + eps) per channel from x (values only).
+  void initialize(const tensor<T, B>& x) const {
+    check(x.shape(), "initialize");
+    const auto xs = x.to_vector();
+    const index_t c = channels(), per = x.numel() / c, inner = x.rank() == 2 ? 1 : x.size(2) * x.size(3);
+    if (per < 2) fail<shape_error>("flows::actnorm", "initialisation needs more than one value per channel, input ", x.shape());
+    std::vector<double> m(static_cast<std::size_t>(c), 0), v(static_cast<std::size_t>(c), 0);
+    for (std::size_t i = 0; i < xs.size(); ++i) m[(i / static_cast<std::size_t>(inner)) % static_cast<std::size_t>(c)] += double(xs[i]);
+    for (auto& mi : m) mi /= double(per);
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const auto k = (i / static_cast<std::size_t>(inner)) % static_cast<std::size_t>(c);
+      v[k] += (double(xs[i]) - m[k]) * (double(xs[i]) - m[k]);
+    }
+    std::vector<T> ls(m.size()), b(m.size());
+    for (std::size_t k = 0; k < m.size(); ++k) {
+      b[k] = static_cast<T>(-m[k]);
+      ls[k] = static_cast<T>(-std::log(std::sqrt(v[k] / double(per)) + eps));
+    }
+    log_scale.set_value(tensor<T, B>::from(ls, shape{c}));
+    bias.set_value(tensor<T, B>::from(b, shape{c}));
+    nn::detail::assign(initialized, tensor<T, B>::ones(shape{1}));
+  }
+
+  /// The first call initialises from x's values when the layer is not yet initialised.
+  flow_result<T, B> forward(const var<T, B>& x) const {
+    check(x.shape(), "forward");
+    if (!is_initialized()) initialize(x.value());
+    const shape cs = nn::detail::channel_shape(x.shape(), channels());
+    const T pixels = static_cast<T>(x.rank() == 2 ? 1 : x.size(2) * x.size(3));
+    const auto ld = sum(log_scale) * pixels;  // Σ log|s| per sample, the same for every sample
+    return {(x + reshape(bias, cs)) * exp(reshape(log_scale, cs)),
+            broadcast_to(reshape(ld, shape{1}), shape{x.size(0)})};
+  }
+  var<T, B> inverse(const var<T, B>& y) const {
+    check(y.shape(), "inverse");
+    if (!is_initialized()) fail<value_error>("flows::actnorm", "inverse called before the layer was initialised by a forward pass or a checkpoint");
+    const shape cs = nn::detail::channel_shape(y.shape(), channels());
+    return y * exp(-reshape(log_scale, cs)) - reshape(bias, cs);
+  }
+
+  [[nodiscard]] index_t channels() const { return log_scale.size(0); }
+
+  template <class F>
+  void visit(F&& f) {
+    f("log_scale", log_scale);
+    f("bias", bias);
+    f("initialized", initialized);
+  }
+
+ private:
+  void check(const shape& s, const char* dir) const {
+    if ((s.rank() != 2 && s.rank() != 4) || s[1] != channels())
+      fail<shape_error>("flows::actnorm", dir, " input ", s, " must be (N, ", channels(), ") or (N, ", channels(), ", H, W)");
+  }
+};
+
+}  // namespace bijgan::flows
