@@ -147,4 +147,45 @@ int main(int argc, char** argv) {
     });
     bench::report("no_grad_per_op_us", "libtorch", threads, {plain.median_ms * 1e3 / nodes, plain.min_ms * 1e3 / nodes}, 0, "us");
   }
+  {
+    // The anchors' RealNVP coupling (bench/flow_bench.cpp runs the same in bijgan): 32x3x32x32,
+    // checkerboard mask b, conditioner conv3x3 3->64, relu, 64->64, relu, 64->64, relu, 64->6;
+    // s = scale*tanh(s_raw)*(1-b), t = shift*t_raw*(1-b), y = b*x + (1-b)*(x*exp(s) + t).
+    const long n = 32, c = 3, hw = 32, w = 64;
+    auto conv = [](long i, long o) { return torch::nn::Conv2d(torch::nn::Conv2dOptions(i, o, 3).padding(1)); };
+    torch::nn::Sequential net(conv(c, w), torch::nn::ReLU(), conv(w, w), torch::nn::ReLU(), conv(w, w), torch::nn::ReLU(), conv(w, 2 * c));
+    auto scale = torch::ones({1, c, 1, 1}).requires_grad_(), shift = torch::ones({1, c, 1, 1}).requires_grad_();
+    auto ii = torch::arange(hw).view({hw, 1}), jj = torch::arange(hw).view({1, hw});
+    auto b = ((ii + jj) % 2 == 0).to(torch::kFloat).view({1, 1, hw, hw});
+    auto st = [&](const torch::Tensor& v) {
+      auto h = net->forward(v * b).chunk(2, 1);
+      return std::pair{scale * torch::tanh(h[0]) * (1 - b), shift * h[1] * (1 - b)};
+    };
+    auto forward = [&](const torch::Tensor& x) {
+      auto [s, t] = st(x);
+      return std::pair{b * x + (1 - b) * (x * torch::exp(s) + t), s.flatten(1).sum(1)};
+    };
+    auto x = torch::randn({n, c, hw, hw});
+    const double f = 2.0 * n * hw * hw * 9 * (c * w + 2 * w * w + w * 2 * c);
+    {
+      torch::NoGradGuard ng;
+      bench::report("coupling_fwd", "libtorch", threads, bench::time_it([&] { (void)forward(x); }), f, "GFLOP/s-e9");
+    }
+    x.requires_grad_(true);
+    bench::report("coupling_fwdbwd", "libtorch", threads, bench::time_it([&] {
+                    for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
+                    scale.mutable_grad() = torch::Tensor();
+                    shift.mutable_grad() = torch::Tensor();
+                    x.mutable_grad() = torch::Tensor();
+                    auto [y, ld] = forward(x);
+                    (0.5 * y.pow(2).flatten(1).sum(1) - ld).mean().backward();
+                  }), 3 * f, "GFLOP/s-e9");
+    x.requires_grad_(false);
+    torch::NoGradGuard ng;
+    const auto y = forward(x).first;
+    bench::report("coupling_inverse", "libtorch", threads, bench::time_it([&] {
+                    auto [s, t] = st(y);
+                    (void)(b * y + (1 - b) * ((y - t) * torch::exp(-s)));
+                  }), f, "GFLOP/s-e9");
+  }
 }

@@ -234,6 +234,13 @@ BOOST_AUTO_TEST_CASE(priors_closed_forms_classification_and_sampling) {
   BOOST_TEST(std::abs(all[1][3] - lc[1]) < 1e-12);
   // (1, 2): nearest mean 0.5 (class 3); (0, −1): mean coordinate −0.5 (class 1).
   BOOST_TEST(cg.classify(z) == (std::vector<index_t>{3, 1}), boost::test_tools::per_element());
+  // Marginal under the class mixture: log((p_0 + ... + p_3)/4), checked against the four terms.
+  const auto marg = cg.log_prob_marginal(z);
+  double mix = 0;
+  for (double v : all[0]) mix += std::exp(v);
+  BOOST_TEST(std::abs(marg[0] - std::log(mix / 4)) < 1e-12);
+  const flows::class_gaussian<double> one{.classes = 1, .dim = 2, .delta = 0.5};
+  BOOST_TEST(std::abs(one.log_prob_marginal(z)[1] - one.log_prob(constant(z), {0, 0}).value().to_vector()[1]) < 1e-12);
   generator g(29);
   const auto s = cg.sample(std::vector<index_t>(4000, 1), g).to_vector();
   double m = 0, v = 0;

@@ -3,6 +3,7 @@
 // and classification by the most likely class; flows::sample inverts a flow from prior draws.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -86,6 +87,19 @@ struct class_gaussian {
         const double m = mean_of(c);
         out[static_cast<std::size_t>(i)][static_cast<std::size_t>(c)] = -0.5 * (sq - 2 * m * s + m * m * double(d)) - c0;
       }
+    }
+    return out;
+  }
+
+  /// log p(z_n) under the uniform mixture of the class Gaussians: logsumexp_c log N(z_n; μ_c, I)
+  /// − log C (the density of an image whose class is unknown, e.g. an unseen identity).
+  [[nodiscard]] std::vector<double> log_prob_marginal(const tensor<T, B>& z) const {
+    std::vector<double> out;
+    for (const auto& row : log_prob_all(z)) {
+      double top = -std::numeric_limits<double>::infinity(), acc = 0;
+      for (double v : row) top = std::max(top, v);
+      for (double v : row) acc += std::exp(v - top);
+      out.push_back(top + std::log(acc) - std::log(double(classes)));
     }
     return out;
   }

@@ -1,0 +1,90 @@
+// The bijection H of the method trained on Fashion-MNIST (padded to 32x32) with the
+// class-conditional prior N(μ_c, I), μ_c = δ(c − 5)·1: logit pre-processing, then the
+// multi-scale RealNVP. Reports test bits/dim and the accuracy of classifying each test image
+// by its most likely class prior, writes a grid of class-conditional samples (one row per
+// class), and checkpoints so an interrupted run continues with --resume.
+//
+//   flow_fashion_mnist [--epochs N] [--scales S] [--blocks K] [--features F] [--delta D]
+//                      [--max-steps N] [--eval N] [--resume] [--out DIR]
+#include <bijgan/bijgan.hpp>
+#include <bijgan/data/fashion_mnist.hpp>
+#include <bijgan/engines/lenet.hpp>
+#include <bijgan/io/png.hpp>
+#include <bijgan/train/flow_training.hpp>
+
+#include <cstring>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <string>
+
+using namespace bijgan;
+
+int main(int argc, char** argv) {
+  train::flow_fit_options fit;
+  fit.epochs = 2;
+  flows::realnvp_options arch{.channels = 1, .height = 32, .width = 32, .scales = 3, .blocks = 1, .features = 32};
+  double delta = 0.2;  // neighbouring class means 0.2·√1024 = 6.4 apart
+  index_t eval_n = 10000;
+  std::filesystem::path out_dir = "out";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool more = i + 1 < argc;
+    if (a == "--epochs" && more) fit.epochs = std::stoi(argv[++i]);
+    else if (a == "--scales" && more) arch.scales = std::stol(argv[++i]);
+    else if (a == "--blocks" && more) arch.blocks = std::stol(argv[++i]);
+    else if (a == "--features" && more) arch.features = std::stol(argv[++i]);
+    else if (a == "--delta" && more) delta = std::stod(argv[++i]);
+    else if (a == "--max-steps" && more) fit.max_steps = std::stol(argv[++i]);
+    else if (a == "--eval" && more) eval_n = std::stol(argv[++i]);
+    else if (a == "--resume") fit.resume = true;
+    else if (a == "--out" && more) out_dir = argv[++i];
+    else {
+      std::cerr << "usage: flow_fashion_mnist [--epochs N] [--scales S] [--blocks K] [--features F] [--delta D] "
+                   "[--max-steps N] [--eval N] [--resume] [--out DIR]\n";
+      return 2;
+    }
+  }
+  try {
+    const auto train_set = data::load_fashion_mnist("train");
+    const auto test_set = data::load_fashion_mnist("t10k");
+    const auto train_x = engines::pad_to_32(train_set.images);
+    const auto test_x = engines::pad_to_32(test_set.images).slice_rows(0, std::min<index_t>(eval_n, 10000));
+    const std::vector<int> test_y(test_set.labels.begin(), test_set.labels.begin() + test_x.size(0));
+
+    nn::manual_seed(2026);
+    // H: images in [0, 1) → logit space → multi-scale RealNVP → flat latent (N, 1024).
+    auto flow = flows::logit_transform<float>{} | flows::realnvp_multiscale<float>(arch);
+    const flows::class_gaussian<float> prior{.classes = 10, .dim = 1024, .delta = delta};
+    std::cout << "H: " << arch.scales << " scales, " << arch.blocks << " residual block(s) of " << arch.features
+              << " maps per coupling, " << nn::parameter_count(flow) << " parameters; " << num_threads() << " threads\n";
+
+    std::filesystem::create_directories(out_dir);
+    fit.checkpoint = out_dir / "flow_fashion_mnist.ckpt.safetensors";
+    const auto report = [&](const char* when) {
+      const auto ev = train::evaluate_flow(flow, prior, test_x, test_y);
+      std::cout << "  " << when << ": test bits/dim " << std::fixed << std::setprecision(3) << ev.bits_per_dim
+                << ", class accuracy " << std::setprecision(2) << 100 * ev.accuracy << "% (" << test_x.size(0) << " test images)\n";
+      return ev;
+    };
+    const auto res = train::fit_flow(flow, prior, train_x, train_set.labels, fit, [&](int epoch) {
+      report(("epoch " + std::to_string(epoch)).c_str());
+    });
+    const auto ev = report("final");
+    for (float t : {1.0f, 0.7f}) {
+      const auto grid = io::make_grid(train::class_samples(flow, prior, shape{1, 32, 32}, 10, t, 5), 10);
+      const auto path = out_dir / ("flow_fashion_mnist_samples_t" + std::to_string(int(t * 10)) + ".png");
+      io::write_png(path, grid);
+      std::cout << "wrote " << path.string() << " (one row per class, temperature " << t << ")\n";
+    }
+    std::cout << "trained " << res.steps - res.resumed_from << " steps in " << std::setprecision(1) << res.seconds << " s ("
+              << std::setprecision(0) << double(res.steps - res.resumed_from) * double(fit.batch) / std::max(res.seconds, 1e-9)
+              << " images/s); checkpoint " << fit.checkpoint.string() << "\n";
+    std::cout << "RESULT bits_per_dim=" << std::setprecision(3) << ev.bits_per_dim << " accuracy=" << std::setprecision(4)
+              << ev.accuracy << "\n";
+    return 0;
+  } catch (const bijgan::error& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+}
