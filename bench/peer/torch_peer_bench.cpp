@@ -171,6 +171,7 @@ int main(int argc, char** argv) {
       torch::NoGradGuard ng;
       bench::report("coupling_fwd", "libtorch", threads, bench::time_it([&] { (void)forward(x); }), f, "GFLOP/s-e9");
     }
+    torch::AutoGradMode grad_on(true);  // the peer runs in no-grad mode by default
     x.requires_grad_(true);
     bench::report("coupling_fwdbwd", "libtorch", threads, bench::time_it([&] {
                     for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
