@@ -3,9 +3,7 @@
 // of that batch comes out with zero mean and unit variance); log-det = H·W·Σ log_scale.
 #pragma once
 
-#include <cmath>
-#include <vector>
-
+#include "bijgan/autodiff/grad_mode.hpp"
 #include "bijgan/flows/bijection.hpp"
 #include "bijgan/nn/module.hpp"
 #include "bijgan/nn/norm.hpp"
@@ -32,26 +30,17 @@ struct actnorm {
 
   [[nodiscard]] bool is_initialized() const { return initialized.to_vector()[0] != T(0); }
 
-  /// Sets bias = −mean and log_scale = −log(std + eps) per channel from x (values only).
+  /// Sets bias = −mean and log_scale = −log(std + eps) per channel from x (values only; the
+  /// population standard deviation over the batch and positions).
   void initialize(const tensor<T, B>& x) const {
     check(x.shape(), "initialize");
-    const auto xs = x.to_vector();
-    const index_t c = channels(), per = x.numel() / c, inner = x.rank() == 2 ? 1 : x.size(2) * x.size(3);
-    if (per < 2) fail<shape_error>("flows::actnorm", "initialisation needs more than one value per channel, input ", x.shape());
-    std::vector<double> m(static_cast<std::size_t>(c), 0), v(static_cast<std::size_t>(c), 0);
-    for (std::size_t i = 0; i < xs.size(); ++i) m[(i / static_cast<std::size_t>(inner)) % static_cast<std::size_t>(c)] += double(xs[i]);
-    for (auto& mi : m) mi /= double(per);
-    for (std::size_t i = 0; i < xs.size(); ++i) {
-      const auto k = (i / static_cast<std::size_t>(inner)) % static_cast<std::size_t>(c);
-      v[k] += (double(xs[i]) - m[k]) * (double(xs[i]) - m[k]);
-    }
-    std::vector<T> ls(m.size()), b(m.size());
-    for (std::size_t k = 0; k < m.size(); ++k) {
-      b[k] = static_cast<T>(-m[k]);
-      ls[k] = static_cast<T>(-std::log(std::sqrt(v[k] / double(per)) + eps));
-    }
-    log_scale.set_value(tensor<T, B>::from(ls, shape{c}));
-    bias.set_value(tensor<T, B>::from(b, shape{c}));
+    if (x.numel() / channels() < 2)
+      fail<shape_error>("flows::actnorm", "initialisation needs more than one value per channel, input ", x.shape());
+    const no_grad off;
+    const axes_t axes = x.rank() == 2 ? axes_t{0} : axes_t{0, 2, 3};
+    const auto v = constant(x);
+    bias.set_value((-mean(v, axes)).value());
+    log_scale.set_value((-log(sqrt(variance(v, axes, false, 0)) + static_cast<T>(eps))).value());
     nn::detail::assign(initialized, tensor<T, B>::ones(shape{1}));
   }
 
@@ -61,9 +50,7 @@ struct actnorm {
     if (!is_initialized()) initialize(x.value());
     const shape cs = nn::detail::channel_shape(x.shape(), channels());
     const T pixels = static_cast<T>(x.rank() == 2 ? 1 : x.size(2) * x.size(3));
-    const auto ld = sum(log_scale) * pixels;  // Σ log|s| per sample, the same for every sample
-    return {(x + reshape(bias, cs)) * exp(reshape(log_scale, cs)),
-            broadcast_to(reshape(ld, shape{1}), shape{x.size(0)})};
+    return {(x + reshape(bias, cs)) * exp(reshape(log_scale, cs)), detail::same_logdet(sum(log_scale) * pixels, x.size(0))};
   }
   var<T, B> inverse(const var<T, B>& y) const {
     check(y.shape(), "inverse");

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <concepts>
+#include <utility>
 
 #include "bijgan/autodiff/var.hpp"
+#include "bijgan/ops/shape.hpp"
 
 namespace bijgan::flows {
 
@@ -15,6 +17,22 @@ struct flow_result {
   var<T, B> z;
   var<T, B> logdet;
 };
+
+namespace detail {
+/// A log-det that is the same scalar for every sample (volume change independent of x): the
+/// (1)-shaped or scalar `per_sample` broadcast to (n).
+template <class T, class B>
+var<T, B> same_logdet(const var<T, B>& per_sample, index_t n) {
+  return broadcast_to(reshape(per_sample, shape{1}), shape{n});
+}
+/// Runs step f on r.z and adds its log-det to r.logdet (how sequences and H chain steps).
+template <class T, class B, class F>
+void chain_step(flow_result<T, B>& r, const F& f) {
+  auto s = f.forward(r.z);
+  r.z = std::move(s.z);
+  r.logdet = r.logdet + s.logdet;
+}
+}  // namespace detail
 
 /// F maps var<F::value_type, F::backend_type> (N, ...) forward with its per-sample log-det and back.
 template <class F>

@@ -22,7 +22,7 @@ struct sequence {
 
   flow_result<value_type, backend_type> forward(const V& x) const {
     flow_result<value_type, backend_type> r{x, constant(tensor<value_type, backend_type>::zeros(shape{x.size(0)}))};
-    std::apply([&](const auto&... f) { ((step(r, f)), ...); }, steps);
+    std::apply([&](const auto&... f) { (detail::chain_step(r, f), ...); }, steps);
     return r;
   }
   /// The shape after every step, for an input of shape `in`.
@@ -42,12 +42,6 @@ struct sequence {
   }
 
  private:
-  template <class Step>
-  static void step(flow_result<value_type, backend_type>& r, const Step& f) {
-    auto s = f.forward(r.z);
-    r.z = s.z;
-    r.logdet = r.logdet + s.logdet;
-  }
   template <std::size_t I>
   void inverse_from(V& x) const {
     if constexpr (I > 0) {

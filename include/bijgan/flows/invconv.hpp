@@ -30,8 +30,7 @@ struct invertible_conv1x1 {
   tensor<T, B> permutation;  ///< (C, C) buffer
   tensor<T, B> sign_s;       ///< (C) buffer: ±1
 
-  explicit invertible_conv1x1(index_t channels, generator& g = nn::default_generator()) {
-    if (channels < 1) fail<shape_error>("flows::invertible_conv1x1", "channel count ", channels, " must be >= 1");
+  explicit invertible_conv1x1(index_t channels, generator& g = nn::default_generator()) : masks_(checked(channels)) {
     using mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     const auto r = tensor<double, host>::random(shape{channels, channels}, g, {distribution::normal, 0, 1}).to_vector();
     const mat a = Eigen::Map<const mat>(r.data(), channels, channels);
@@ -64,29 +63,16 @@ struct invertible_conv1x1 {
 
   /// W = P·(L ⊙ strict_lower + I)·(U ⊙ strict_upper + diag(sign·exp(log_s))), differentiable.
   [[nodiscard]] var<T, B> weight() const {
-    const index_t c = channels();
-    const auto n = static_cast<std::size_t>(c);
-    std::vector<T> lm(n * n, T(0)), um(n * n, T(0)), id(n * n, T(0));
-    for (index_t i = 0; i < c; ++i)
-      for (index_t j = 0; j < c; ++j) {
-        const auto k = static_cast<std::size_t>(i * c + j);
-        lm[k] = j < i ? T(1) : T(0);
-        um[k] = j > i ? T(1) : T(0);
-        id[k] = i == j ? T(1) : T(0);
-      }
-    const auto eye = constant(tensor<T, B>::from(id, shape{c, c}));
-    const auto l = lower * constant(tensor<T, B>::from(lm, shape{c, c})) + eye;
-    const auto diag = eye * reshape(constant(sign_s) * exp(log_s), shape{1, c});
-    const auto u = upper * constant(tensor<T, B>::from(um, shape{c, c})) + diag;
+    const auto eye = constant(masks_.eye);
+    const auto l = lower * constant(masks_.lower) + eye;
+    const auto u = upper * constant(masks_.upper) + eye * reshape(constant(sign_s) * exp(log_s), shape{1, channels()});
     return matmul(constant(permutation), matmul(l, u));
   }
 
   flow_result<T, B> forward(const var<T, B>& x) const {
     check(x.shape(), "forward");
     const T pixels = static_cast<T>(x.size(2) * x.size(3));
-    const auto ld = sum(log_s) * pixels;
-    return {conv2d(x, reshape(weight(), shape{channels(), channels(), 1, 1})),
-            broadcast_to(reshape(ld, shape{1}), shape{x.size(0)})};
+    return {conv2d(x, reshape(weight(), shape{channels(), channels(), 1, 1})), detail::same_logdet(sum(log_s) * pixels, x.size(0))};
   }
   var<T, B> inverse(const var<T, B>& y) const {
     check(y.shape(), "inverse");
@@ -103,6 +89,31 @@ struct invertible_conv1x1 {
   }
 
  private:
+  /// The constant masks of weight(): strictly lower, strictly upper, identity (built once).
+  struct triangle_masks {
+    tensor<T, B> lower, upper, eye;
+    explicit triangle_masks(index_t c) {
+      const auto n = static_cast<std::size_t>(c);
+      std::vector<T> lm(n * n, T(0)), um(n * n, T(0)), id(n * n, T(0));
+      for (index_t i = 0; i < c; ++i)
+        for (index_t j = 0; j < c; ++j) {
+          const auto k = static_cast<std::size_t>(i * c + j);
+          lm[k] = j < i ? T(1) : T(0);
+          um[k] = j > i ? T(1) : T(0);
+          id[k] = i == j ? T(1) : T(0);
+        }
+      lower = tensor<T, B>::from(lm, shape{c, c});
+      upper = tensor<T, B>::from(um, shape{c, c});
+      eye = tensor<T, B>::from(id, shape{c, c});
+    }
+  };
+  triangle_masks masks_;
+
+  static index_t checked(index_t channels) {
+    if (channels < 1) fail<shape_error>("flows::invertible_conv1x1", "channel count ", channels, " must be >= 1");
+    return channels;
+  }
+
   void check(const shape& s, const char* dir) const {
     if (s.rank() != 4 || s[1] != channels())
       fail<shape_error>("flows::invertible_conv1x1", dir, " input ", s, " must be (N, ", channels(), ", H, W)");

@@ -124,11 +124,7 @@ struct realnvp_multiscale {
                     {.mask = m, .parity = parity});
   }
   static void run(const std::vector<coupling>& steps, flow_result<T, B>& r) {
-    for (const auto& k : steps) {
-      auto s = k.forward(r.z);
-      r.z = s.z;
-      r.logdet = r.logdet + s.logdet;
-    }
+    for (const auto& k : steps) detail::chain_step(r, k);
   }
   static var<T, B> run_inverse(const std::vector<coupling>& steps, var<T, B> x) {
     for (auto k = steps.rbegin(); k != steps.rend(); ++k) x = k->inverse(x);

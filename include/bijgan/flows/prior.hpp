@@ -24,6 +24,17 @@ var<T, B> unit_gaussian_log_prob(const var<T, B>& z, const char* op) {
   const T c = static_cast<T>(0.5 * double(z.size(1)) * std::log(2 * std::numbers::pi));
   return sum(square(z), {1}) * T(-0.5) - c;
 }
+/// log Σ exp(row) (stable).
+inline double logsumexp(const std::vector<double>& row) {
+  double top = -std::numeric_limits<double>::infinity(), acc = 0;
+  for (double v : row) top = std::max(top, v);
+  for (double v : row) acc += std::exp(v - top);
+  return top + std::log(acc);
+}
+/// Index of the largest entry (the first on ties).
+inline index_t argmax(const std::vector<double>& row) {
+  return static_cast<index_t>(std::max_element(row.begin(), row.end()) - row.begin());
+}
 }  // namespace detail
 
 /// N(0, I) over D dimensions.
@@ -95,24 +106,14 @@ struct class_gaussian {
   /// − log C (the density of an image whose class is unknown, e.g. an unseen identity).
   [[nodiscard]] std::vector<double> log_prob_marginal(const tensor<T, B>& z) const {
     std::vector<double> out;
-    for (const auto& row : log_prob_all(z)) {
-      double top = -std::numeric_limits<double>::infinity(), acc = 0;
-      for (double v : row) top = std::max(top, v);
-      for (double v : row) acc += std::exp(v - top);
-      out.push_back(top + std::log(acc) - std::log(double(classes)));
-    }
+    for (const auto& row : log_prob_all(z)) out.push_back(detail::logsumexp(row) - std::log(double(classes)));
     return out;
   }
 
   /// The most likely class of each latent (the prior is uniform over classes).
   [[nodiscard]] std::vector<index_t> classify(const tensor<T, B>& z) const {
     std::vector<index_t> out;
-    for (const auto& row : log_prob_all(z)) {
-      index_t best = 0;
-      for (index_t c = 1; c < classes; ++c)
-        if (row[static_cast<std::size_t>(c)] > row[static_cast<std::size_t>(best)]) best = c;
-      out.push_back(best);
-    }
+    for (const auto& row : log_prob_all(z)) out.push_back(detail::argmax(row));
     return out;
   }
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -154,6 +155,8 @@ flow_evaluation evaluate_flow(const F& flow, const flows::class_gaussian<T, B>& 
   const bool labelled = !labels.empty();
   if (labelled && static_cast<index_t>(labels.size()) != n)
     fail<shape_error>("train::evaluate_flow", n, " images but ", labels.size(), " labels");
+  for (int c : labels)
+    if (c < 0 || c >= prior.classes) fail<value_error>("train::evaluate_flow", "label ", c, " is outside [0, ", prior.classes, ")");
   double nll = 0, marginal = 0;
   long right = 0;
   generator noise(seed);
@@ -161,15 +164,17 @@ flow_evaluation evaluate_flow(const F& flow, const flows::class_gaussian<T, B>& 
     const index_t e = std::min(n, s + batch);
     const auto y = flows::dequantize(detail::as_batch<T, B>(images.slice_rows(s, e)), noise);
     const auto r = flow.forward(constant(y));
-    const auto z = flatten(r.z).value();
     const auto logdet = r.logdet.value().to_vector();
-    const auto lm = prior.log_prob_marginal(z);
-    for (std::size_t i = 0; i < lm.size(); ++i) marginal -= lm[i] + double(logdet[i]);
-    if (!labelled) continue;
-    const std::vector<index_t> lab(labels.begin() + s, labels.begin() + e);
-    for (double v : (-(prior.log_prob(constant(z), lab) + r.logdet)).value().to_vector()) nll += v;
-    const auto pred = prior.classify(z);
-    for (std::size_t i = 0; i < pred.size(); ++i) right += pred[i] == lab[i];
+    // One pass over the class log-densities gives the marginal, the conditional and the class.
+    const auto all = prior.log_prob_all(flatten(r.z).value());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const double ld = double(logdet[i]);
+      marginal -= flows::detail::logsumexp(all[i]) - std::log(double(prior.classes)) + ld;
+      if (!labelled) continue;
+      const int label = labels[static_cast<std::size_t>(s) + i];
+      nll -= all[i][static_cast<std::size_t>(label)] + ld;
+      right += flows::detail::argmax(all[i]) == label;
+    }
   }
   const double nan = std::numeric_limits<double>::quiet_NaN();
   return {labelled ? flows::bits_per_dim(nll / double(n), dims) : nan, flows::bits_per_dim(marginal / double(n), dims),
