@@ -1,5 +1,6 @@
 # Finds bijgan's dependencies (Debian packages; CUDA from /usr/local/cuda) and decides whether
-# the CUDA backend is built. Sets BIJGAN_WITH_CUDA, BIJGAN_OPENBLAS_LIBRARY, BIJGAN_STB_INCLUDE_DIR.
+# the CUDA backend is built. Sets BIJGAN_WITH_CUDA, BIJGAN_OPENBLAS_LIBRARY, BIJGAN_DNNL_LIBRARY,
+# BIJGAN_STB_INCLUDE_DIR.
 
 find_package(Eigen3 3.4 REQUIRED NO_MODULE)
 find_package(xtensor REQUIRED)
@@ -24,6 +25,20 @@ if(BIJGAN_USE_OPENBLAS)
     message(STATUS "bijgan: host GEMM through OpenBLAS (${BIJGAN_OPENBLAS_PATH})")
   else()
     message(STATUS "bijgan: OpenBLAS not found (apt-get install libopenblas-dev); host GEMM through Eigen")
+  endif()
+endif()
+
+set(BIJGAN_DNNL_LIBRARY "")
+if(BIJGAN_USE_DNNL)
+  # oneDNN (libdnnl-dev): host float convolutions as JIT kernels, the ones libtorch uses. Found
+  # by hand: Debian's dnnl-config.cmake also demands OpenCL, which a CPU build never needs.
+  find_path(BIJGAN_DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.hpp)
+  find_library(BIJGAN_DNNL_PATH NAMES dnnl)
+  if(BIJGAN_DNNL_INCLUDE_DIR AND BIJGAN_DNNL_PATH)
+    set(BIJGAN_DNNL_LIBRARY ${BIJGAN_DNNL_PATH})
+    message(STATUS "bijgan: host convolutions through oneDNN (${BIJGAN_DNNL_PATH})")
+  else()
+    message(STATUS "bijgan: oneDNN not found (apt-get install libdnnl-dev); host convolutions by im2col + GEMM")
   endif()
 endif()
 

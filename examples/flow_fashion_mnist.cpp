@@ -5,13 +5,14 @@
 // class), and checkpoints so an interrupted run continues with --resume.
 //
 //   flow_fashion_mnist [--epochs N] [--scales S] [--blocks K] [--features F] [--delta D]
-//                      [--max-steps N] [--eval N] [--resume] [--out DIR]
+//                      [--means line|random] [--lr LR] [--gate-lr FACTOR] [--max-steps N] [--eval N] [--resume] [--out DIR]
 #include <bijgan/bijgan.hpp>
 #include <bijgan/data/fashion_mnist.hpp>
 #include <bijgan/engines/lenet.hpp>
 #include <bijgan/io/png.hpp>
 #include <bijgan/train/flow_training.hpp>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iomanip>
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   fit.epochs = 2;
   flows::realnvp_options arch{.channels = 1, .height = 32, .width = 32, .scales = 3, .blocks = 1, .features = 32};
   double delta = 0.2;  // neighbouring class means 0.2·√1024 = 6.4 apart
+  flows::mean_layout layout = flows::mean_layout::line;
   index_t eval_n = 10000;
   std::filesystem::path out_dir = "out";
   for (int i = 1; i < argc; ++i) {
@@ -35,16 +37,26 @@ int main(int argc, char** argv) {
     else if (a == "--blocks" && more) arch.blocks = std::stol(argv[++i]);
     else if (a == "--features" && more) arch.features = std::stol(argv[++i]);
     else if (a == "--delta" && more) delta = std::stod(argv[++i]);
+    else if (a == "--means" && more) {
+      const std::string m = argv[++i];
+      if (m != "line" && m != "random") {
+        std::cerr << "--means takes line or random, not " << m << "\n";
+        return 2;
+      }
+      layout = m == "line" ? flows::mean_layout::line : flows::mean_layout::random;
+    } else if (a == "--lr" && more) fit.lr = std::stod(argv[++i]);
+    else if (a == "--gate-lr" && more) fit.gate_lr_factor = std::stod(argv[++i]);
     else if (a == "--max-steps" && more) fit.max_steps = std::stol(argv[++i]);
     else if (a == "--eval" && more) eval_n = std::stol(argv[++i]);
     else if (a == "--resume") fit.resume = true;
     else if (a == "--out" && more) out_dir = argv[++i];
     else {
-      std::cerr << "usage: flow_fashion_mnist [--epochs N] [--scales S] [--blocks K] [--features F] [--delta D] "
-                   "[--max-steps N] [--eval N] [--resume] [--out DIR]\n";
+      std::cerr << "usage: flow_fashion_mnist [--epochs N] [--scales S] [--blocks K] [--features F] [--delta D] [--means line|random] "
+                   "[--lr LR] [--gate-lr FACTOR] [--max-steps N] [--eval N] [--resume] [--out DIR]\n";
       return 2;
     }
   }
+  if (std::getenv("BIJGAN_NO_FTZ") == nullptr) set_flush_denormal(true);
   try {
     const auto train_set = data::load_fashion_mnist("train");
     const auto test_set = data::load_fashion_mnist("t10k");
@@ -55,7 +67,7 @@ int main(int argc, char** argv) {
     nn::manual_seed(2026);
     // H: images in [0, 1) → logit space → multi-scale RealNVP → flat latent (N, 1024).
     auto flow = flows::logit_transform<float>{} | flows::realnvp_multiscale<float>(arch);
-    const flows::class_gaussian<float> prior{.classes = 10, .dim = 1024, .delta = delta};
+    const flows::class_gaussian<float> prior{.classes = 10, .dim = 1024, .delta = delta, .layout = layout, .seed = 7};
     std::cout << "H: " << arch.scales << " scales, " << arch.blocks << " residual block(s) of " << arch.features
               << " maps per coupling, " << nn::parameter_count(flow) << " parameters; " << num_threads() << " threads\n";
 

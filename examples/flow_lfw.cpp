@@ -12,12 +12,14 @@
 #include <bijgan/io/progress.hpp>
 #include <bijgan/train/flow_training.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <set>
 #include <string>
 
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (std::getenv("BIJGAN_NO_FTZ") == nullptr) set_flush_denormal(true);
   try {
     const fs::path root = data / "lfw";
     const auto pairs = data::read_lfw_pairs(root / "pairs.txt");
@@ -126,9 +129,30 @@ int main(int argc, char** argv) {
     std::cout << std::fixed << std::setprecision(3) << "bits/dim: training images " << train_ev.bits_per_dim << ", held-out images "
               << held.bits_per_dim << " (marginal " << held.marginal_bits_per_dim << "), unseen identities (marginal) "
               << unseen.marginal_bits_per_dim << "\n";
-    const auto grid = io::make_grid(train::class_samples(flow, prior, shape{3, 64, 64}, 8, 0.7f, 5, {0, 1, 2, 3, 4, 5, 6, 7}), 8);
-    io::write_png(out_dir / "flow_lfw_samples_t7.png", grid);
-    std::cout << "wrote " << (out_dir / "flow_lfw_samples_t7.png").string() << " (8 identities x 8 samples, temperature 0.7)\n";
+    // Samples of the 8 identities with the most training images (their means spread over
+    // [−1, 1]), each row led by that identity's held-out photo.
+    std::vector<int> per_class(static_cast<std::size_t>(classes), 0);
+    for (int c : train_y) ++per_class[static_cast<std::size_t>(c)];
+    std::vector<index_t> shown(static_cast<std::size_t>(classes));
+    std::iota(shown.begin(), shown.end(), index_t{0});
+    std::partial_sort(shown.begin(), shown.begin() + 8, shown.end(), [&](index_t a, index_t b) {
+      return per_class[static_cast<std::size_t>(a)] > per_class[static_cast<std::size_t>(b)];
+    });
+    shown.resize(8);
+    const auto samples = train::class_samples(flow, prior, shape{3, 64, 64}, 7, 0.7f, 5, shown).to_vector();
+    const auto held_v = test_x.to_vector();
+    const std::size_t image = 3 * 64 * 64;
+    std::vector<float> rows;
+    std::cout << "sample rows (held-out photo, then 7 samples at temperature 0.7):";
+    for (std::size_t r = 0; r < shown.size(); ++r) {
+      const auto c = static_cast<std::size_t>(shown[r]);
+      std::cout << (r ? ", " : " ") << test_list[c].first << " (class " << c << ")";
+      rows.insert(rows.end(), held_v.begin() + long(c * image), held_v.begin() + long((c + 1) * image));
+      rows.insert(rows.end(), samples.begin() + long(r * 7 * image), samples.begin() + long((r + 1) * 7 * image));
+    }
+    std::cout << "\n";
+    io::write_png(out_dir / "flow_lfw_samples_t7.png", io::make_grid(tensor<float>::from(rows, {64, 3, 64, 64}), 8));
+    std::cout << "wrote " << (out_dir / "flow_lfw_samples_t7.png").string() << "\n";
     std::cout << "trained " << res.steps - res.resumed_from << " steps in " << std::setprecision(1) << res.seconds << " s\n";
     std::cout << "RESULT heldout_bits_per_dim=" << std::setprecision(3) << held.bits_per_dim
               << " unseen_marginal_bits_per_dim=" << unseen.marginal_bits_per_dim << "\n";

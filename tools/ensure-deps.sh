@@ -3,7 +3,7 @@
 # otherwise prints the exact command to run and fails. Sourced by tools/demo.sh and tools/test.sh.
 set -euo pipefail
 bijgan_packages=(cmake ninja-build g++ pkg-config libeigen3-dev libxtensor-dev libxsimd-dev xtl-dev
-  librange-v3-dev libboost-test-dev libbenchmark-dev libstb-dev libopenblas-dev libopenblas0-openmp zlib1g-dev
+  librange-v3-dev libboost-test-dev libbenchmark-dev libstb-dev libopenblas-dev libopenblas0-openmp libdnnl-dev zlib1g-dev
   dataset-fashion-mnist)
 missing=()
 for p in "${bijgan_packages[@]}"; do

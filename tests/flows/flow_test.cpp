@@ -10,6 +10,10 @@
 #include <bijgan/flows/flows.hpp>
 #include <bijgan/testing/flow_check.hpp>
 #include <bijgan/testing/module_check.hpp>
+#include <bijgan/train/flow_training.hpp>
+
+#include <filesystem>
+#include <sstream>
 
 using namespace bijgan;
 using vd = var<double>;
@@ -252,6 +256,32 @@ BOOST_AUTO_TEST_CASE(priors_closed_forms_classification_and_sampling) {
   BOOST_CHECK_THROW(cg.log_prob(constant(z), {0, 4}), value_error);
   BOOST_CHECK_THROW(cg.log_prob(constant(z), {0}), shape_error);
   BOOST_CHECK_THROW(sn.log_prob(constant(td::zeros({2, 3}))), shape_error);
+  // The random layout: fixed, nearly orthogonal means δ·r_c, about δ·√(2D) apart.
+  const flows::class_gaussian<double> rg{.classes = 5, .dim = 256, .delta = 0.5, .layout = flows::mean_layout::random, .seed = 3};
+  const auto mu = rg.means().to_vector();
+  BOOST_TEST(mu == rg.means().to_vector(), boost::test_tools::per_element());  // same seed, same means
+  BOOST_TEST(mu != (flows::class_gaussian<double>{.classes = 5, .dim = 256, .delta = 0.5, .layout = flows::mean_layout::random, .seed = 4}
+                        .means()
+                        .to_vector()));
+  for (std::size_t a = 0; a < 5; ++a)
+    for (std::size_t b = a + 1; b < 5; ++b) {
+      double d2 = 0;
+      for (std::size_t k = 0; k < 256; ++k) d2 += std::pow(mu[a * 256 + k] - mu[b * 256 + k], 2);
+      BOOST_TEST(std::abs(std::sqrt(d2) / (0.5 * std::sqrt(512.0)) - 1) < 0.12, "classes " << a << ", " << b);
+    }
+  generator gr(30);
+  const std::vector<index_t> lab{0, 1, 2, 3, 4, 4, 2};
+  const auto zr = rg.sample(lab, gr);
+  const auto direct = rg.log_prob(constant(zr), lab).value().to_vector();
+  const auto zv = zr.to_vector();
+  const auto rows = rg.log_prob_all(zr);
+  for (std::size_t i = 0; i < lab.size(); ++i) {
+    double q = 0;  // −½‖z − μ_c‖² − D/2·ln 2π by hand
+    for (std::size_t k = 0; k < 256; ++k) q += std::pow(zv[i * 256 + k] - mu[static_cast<std::size_t>(lab[i]) * 256 + k], 2);
+    BOOST_TEST(std::abs(direct[i] - (-0.5 * q - 128 * ln2pi)) < 1e-9);
+    BOOST_TEST(std::abs(rows[i][static_cast<std::size_t>(lab[i])] - direct[i]) < 1e-9);
+  }
+  BOOST_TEST(rg.classify(zr) == lab, boost::test_tools::per_element());  // means 11 apart, unit noise
   // bits/dim: an NLL of 0 nats in [0, 1)-space is exactly 8 bits per dimension.
   BOOST_TEST(std::abs(flows::bits_per_dim(0, 10) - 8) < 1e-12);
   BOOST_TEST(std::abs(flows::bits_per_dim(-10 * std::log(2.0), 10) - 7) < 1e-12);
@@ -326,6 +356,68 @@ BOOST_AUTO_TEST_CASE(float_round_trip_and_shape_errors) {
   BOOST_CHECK_EXCEPTION(flows::actnorm<double>(3).forward(constant(td::zeros({1, 2, 2, 2}))), shape_error, says("(N, 3, H, W)"));
   BOOST_CHECK_EXCEPTION(flows::factor_out(shape{4, 2, 2}, flows::squeeze<double>{}).forward(constant(td::zeros({1, 4, 4, 4}))), shape_error,
                         says("(N, 4, 2, 2)"));
+}
+
+BOOST_AUTO_TEST_CASE(fit_flow_gate_groups_and_exact_resume) {
+  namespace fs = std::filesystem;
+  const flows::realnvp_options arch{.channels = 1, .height = 8, .width = 8, .scales = 2, .blocks = 1, .features = 4};
+  const auto make = [&] {
+    nn::manual_seed(21);
+    return flows::logit_transform<float>{} | flows::realnvp_multiscale<float>(arch);
+  };
+  // The couplings' scale/shift gates form their own group at lr · factor.
+  const auto h = make();
+  const auto groups = train::flow_param_groups(h, 1e-3, 10);
+  BOOST_TEST_REQUIRE(groups.size() == 2u);
+  std::size_t gates = 0;
+  for (const auto& [name, p] : nn::named_parameters(h)) gates += name.ends_with(".scale") || name.ends_with(".shift");
+  BOOST_TEST(gates == 2u * 10u);  // 3 + 3 couplings at scale 1, 4 at the last
+  BOOST_TEST(groups[1].params.size() == gates);
+  BOOST_TEST(groups[0].params.size() + gates == nn::parameters(h).size());
+  BOOST_TEST(*groups[1].lr == 1e-2);
+
+  // 16 images of k/255 in two classes; 2 epochs of 4 batches.
+  generator g(22);
+  auto pix = tensor<float>::random({16, 1, 8, 8}, g, {distribution::uniform, 0, 1}).to_vector();
+  for (auto& v : pix) v = std::floor(v * 255.0f) / 255.0f;
+  const auto images = tensor<float>::from(pix, {16, 1, 8, 8});
+  std::vector<int> labels(16);
+  for (int i = 0; i < 16; ++i) labels[static_cast<std::size_t>(i)] = i % 2;
+  const flows::class_gaussian<float> prior{.classes = 2, .dim = 64, .delta = 0.2};
+  std::ostringstream quiet;
+  train::flow_fit_options o;
+  o.epochs = 2, o.batch = 4, o.warmup_steps = 2, o.checkpoint_every = 3, o.log = &quiet;
+
+  // Uninterrupted: 8 steps.
+  auto whole = make();
+  o.checkpoint = fs::temp_directory_path() / "bijgan_flow_whole.safetensors";
+  const auto a = train::fit_flow(whole, prior, images, labels, o);
+  BOOST_TEST(a.steps == 8);
+  // Interrupted after 5 steps (mid-epoch), then resumed by a fresh process-like flow.
+  o.checkpoint = fs::temp_directory_path() / "bijgan_flow_resumed.safetensors";
+  fs::remove(o.checkpoint);
+  auto first = make();
+  o.max_steps = 5;
+  BOOST_TEST(train::fit_flow(first, prior, images, labels, o).steps == 5);
+  auto second = make();
+  o.max_steps = 0, o.resume = true;
+  const auto b = train::fit_flow(second, prior, images, labels, o);
+  BOOST_TEST(b.resumed_from == 5);
+  BOOST_TEST(b.steps == 8);
+  const auto pa = nn::parameters(whole), pb = nn::parameters(second);
+  double worst = 0;
+  for (std::size_t i = 0; i < pa.size(); ++i) {
+    const auto u = pa[i].value().to_vector(), v = pb[i].value().to_vector();
+    for (std::size_t j = 0; j < u.size(); ++j) worst = std::max(worst, double(std::abs(u[j] - v[j])));
+  }
+  BOOST_TEST(worst == 0.0);  // same batches, noise, Adam state and schedule: bit-identical
+  // Training moved the gates and evaluation gives finite figures for both classes.
+  const auto ev = train::evaluate_flow(whole, prior, images, labels, 8);
+  BOOST_TEST(std::isfinite(ev.bits_per_dim));
+  BOOST_TEST(ev.accuracy >= 0.0);
+  BOOST_CHECK_THROW(train::evaluate_flow(whole, prior, images, std::vector<int>(16, 2)), value_error);
+  fs::remove(fs::temp_directory_path() / "bijgan_flow_whole.safetensors");
+  fs::remove(o.checkpoint);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -8,6 +8,7 @@
 #include <bijgan/testing/gradcheck.hpp>
 
 #include <cmath>
+#include <vector>
 
 using namespace bijgan;
 using vd = var<double>;
@@ -105,6 +106,66 @@ BOOST_AUTO_TEST_CASE(many_channels_and_small_maps_match_the_direct_definition) {
   const auto r = testing::gradcheck([](const args& v) { return conv2d(v[0], v[1], {}, {.padding = 1}); },
                                     {randn({2, 16, 3, 3}, 73), randn({16, 16, 3, 3}, 74)}, {.second_order = true});
   BOOST_TEST(r.passed, r.message);
+}
+
+BOOST_AUTO_TEST_CASE(float_convolutions_match_double_in_every_pass) {
+  // Host floats run on oneDNN's kernels when it is built in (BIJGAN_HAVE_DNNL), doubles always
+  // on im2col + GEMM: output, input gradient and weight gradient must agree, and a second
+  // backward (gradient of an input-gradient norm, as in a gradient penalty) too.
+  BOOST_TEST_MESSAGE("host float convolutions: " << host_conv_provider());
+  struct c { index_t n, cin, cout, k, h, w; conv2d_options o; };
+  const std::vector<c> cases{c{4, 16, 32, 3, 12, 12, {.padding = 1}}, c{3, 32, 16, 4, 16, 16, {.stride = 2, .padding = 1}},
+                             c{2, 32, 32, 3, 9, 7, {.padding = 2, .dilation = 2, .groups = 2}}, c{2, 16, 24, 1, 6, 6, {}},
+                             c{2, 16, 16, 5, 11, 10, {.stride = 3, .padding = 2}}, c{5, 16, 16, 3, 4, 4, {.padding = 1}},
+                             c{3, 3, 8, 4, 16, 16, {.stride = 2, .padding = 1}}, c{2, 6, 4, 3, 9, 7, {.padding = 2, .groups = 2}}};
+  std::vector<index_t> thresholds{0};  // 0: the default
+#if defined(BIJGAN_HAVE_DNNL)
+  thresholds.push_back(1);  // every geometry through oneDNN, the few-channel ones included
+  const index_t default_min = host_dnnl::min_channels();
+#endif
+  for (index_t threshold : thresholds)
+  for (const c& t : cases) {
+#if defined(BIJGAN_HAVE_DNNL)
+    host_dnnl::min_channels() = threshold == 0 ? default_min : threshold;
+#endif
+    BOOST_TEST_CONTEXT("n " << t.n << " cin " << t.cin << " cout " << t.cout << " k " << t.k << " stride " << t.o.stride
+                            << " pad " << t.o.padding << " dil " << t.o.dilation << " groups " << t.o.groups
+                            << " oneDNN channel threshold " << threshold) {
+      const auto xd = randn({t.n, t.cin, t.h, t.w}, 80), wd = randn({t.cout, t.cin / t.o.groups, t.k, t.k}, 81);
+      const auto run = [&]<class T>(const tensor<T>& xt, const tensor<T>& wt, const tensor<T>& gyt) {
+        const var<T> x(xt, true), w(wt, true);
+        const auto y = conv2d(x, w, var<T>{}, t.o);
+        const auto gy = constant(gyt);
+        const auto dx = grad(sum(y * gy), x, {.create_graph = true});
+        backward(sum(y * gy) + sum(square(dx)));  // second order through the input gradient
+        std::vector<std::vector<double>> out;
+        for (const auto& v : {y.value(), dx.value(), x.grad(), w.grad()}) {
+          const auto u = v.to_vector();
+          out.emplace_back(u.begin(), u.end());
+        }
+        return out;
+      };
+      const auto to_float = [](const td& a) {
+        const auto v = a.to_vector();
+        return tensor<float>::from(std::vector<float>(v.begin(), v.end()), a.shape());
+      };
+      const auto gyd = randn(conv2d(constant(xd), constant(wd), vd{}, t.o).shape(), 82);
+      // Inputs drawn once in double: a float draw of the same seed differs in its tails.
+      const auto want = run(xd, wd, gyd), got = run(to_float(xd), to_float(wd), to_float(gyd));
+      const char* names[] = {"output", "input gradient", "second-order input gradient", "weight gradient"};
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        double scale = 0, err = 0;
+        for (std::size_t j = 0; j < want[i].size(); ++j) {
+          scale = std::max(scale, std::abs(want[i][j]));
+          err = std::max(err, std::abs(got[i][j] - want[i][j]));
+        }
+        BOOST_TEST(err <= 1e-5 * scale, names[i] << ": max error " << err << " against a scale of " << scale);
+      }
+    }
+  }
+#if defined(BIJGAN_HAVE_DNNL)
+  host_dnnl::min_channels() = default_min;
+#endif
 }
 
 BOOST_AUTO_TEST_CASE(conv_transpose2d_is_the_adjoint_of_conv2d) {

@@ -5,6 +5,7 @@
 #include <bijgan/bijgan.hpp>
 #include <bijgan/tensor/xtensor_view.hpp>
 
+#include <algorithm>
 #include <numeric>
 
 using namespace bijgan;
@@ -171,6 +172,21 @@ BOOST_AUTO_TEST_CASE(transpose_tiles_match_plain_copy) {
           same = same && p[static_cast<std::size_t>(o * rows * cols + j * rows + i)] == v[static_cast<std::size_t>(o * rows * cols + i * cols + j)];
     BOOST_TEST(same, "transpose of " << s);
   }
+}
+
+BOOST_AUTO_TEST_CASE(flush_denormal_reaches_the_worker_threads) {
+  // 1e-30 · 1e-10 = 1e-40 is a denormal float; flushed, it and everything built from it is 0.
+  const auto big = tensor<float>::full({1 << 18}, 1e-30f);
+  const auto product = [&] { return (constant(big) * 1e-10f).value().to_vector(); };
+  if (!set_flush_denormal(true)) {
+    BOOST_TEST_MESSAGE("SKIPPED: this CPU has no flush-to-zero mode");
+    return;
+  }
+  const auto flushed = product();  // large enough to run on every OpenMP worker
+  set_flush_denormal(false);
+  const auto ieee = product();
+  BOOST_TEST(std::all_of(flushed.begin(), flushed.end(), [](float v) { return v == 0.0f; }));
+  BOOST_TEST(std::all_of(ieee.begin(), ieee.end(), [](float v) { return v > 0.0f && v < 1e-38f; }));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,6 +1,7 @@
 // Latent priors of a flow (method.md §3, Eq. 12–13): the standard normal N(0, I) and the
-// class-conditional Gaussian N(μ_c, I) with μ_c = δ·(c − C/2)·1, with log-densities, sampling
-// and classification by the most likely class; flows::sample inverts a flow from prior draws.
+// class-conditional Gaussian N(μ_c, I), its means either on the paper's line μ_c = δ·(c − C/2)·1
+// or at fixed random points δ·r_c, with log-densities, sampling and classification by the most
+// likely class; flows::sample inverts a flow from prior draws.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "bijgan/flows/bijection.hpp"
 #include "bijgan/ops/reduce.hpp"
 #include "bijgan/ops/shape.hpp"
+#include "bijgan/tensor/ops.hpp"
 
 namespace bijgan::flows {
 
@@ -57,20 +59,55 @@ struct standard_normal {
   }
 };
 
-/// One unit Gaussian per class c ∈ [0, C): N(μ_c, I), μ_c = δ·(c − C/2)·1 (the paper's μ_c = c·1,
-/// centred and scaled; neighbouring means are δ·√D apart).
+/// Where the class means of class_gaussian sit.
+enum class mean_layout {
+  /// μ_c = δ·(c − C/2)·1: the paper's μ_c = c·1, centred and scaled; neighbouring means are
+  /// δ·√D apart, and a class can only be told from the others by the mean of z.
+  line,
+  /// μ_c = δ·r_c with r_c ~ N(0, I) drawn once from `seed`: nearly orthogonal, every pair of
+  /// classes about δ·√(2D) apart and no class between two others (as in FlowGMM).
+  random
+};
+
+/// One unit Gaussian per class c ∈ [0, C): N(μ_c, I), the means laid out by `layout`.
 template <class T = float, class B = host>
 struct class_gaussian {
   index_t classes = 0;
   index_t dim = 0;
   double delta = 0.1;
+  mean_layout layout = mean_layout::line;
+  std::uint64_t seed = 0;  ///< draws the random layout's means
 
-  /// The scalar m_c with μ_c = m_c·1.
+  /// The scalar m_c with μ_c = m_c·1 (the line layout).
   [[nodiscard]] double mean_of(index_t c) const { return delta * (double(c) - double(classes) / 2); }
+
+  /// μ_c of each listed class as rows (n, D).
+  [[nodiscard]] tensor<T, B> means(const std::vector<index_t>& cs) const {
+    std::vector<T> out;
+    out.reserve(cs.size() * static_cast<std::size_t>(dim));
+    for (index_t c : cs) {
+      check_label(c);
+      if (layout == mean_layout::line) {
+        out.insert(out.end(), static_cast<std::size_t>(dim), static_cast<T>(mean_of(c)));
+      } else {
+        generator g(seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(c));
+        const auto r = tensor<T, host>::random(shape{dim}, g, {distribution::normal, T(0), static_cast<T>(delta)}).to_vector();
+        out.insert(out.end(), r.begin(), r.end());
+      }
+    }
+    return tensor<T, B>::from(out, shape{static_cast<index_t>(cs.size()), dim});
+  }
+  /// Every class mean (C, D).
+  [[nodiscard]] tensor<T, B> means() const {
+    std::vector<index_t> all(static_cast<std::size_t>(classes));
+    for (index_t c = 0; c < classes; ++c) all[static_cast<std::size_t>(c)] = c;
+    return means(all);
+  }
 
   /// log N(z_n; μ_{labels[n]}, I) per sample of z (N, D).
   var<T, B> log_prob(const var<T, B>& z, const std::vector<index_t>& labels) const {
     check(z.shape(), labels.size());
+    if (layout == mean_layout::random) return detail::unit_gaussian_log_prob(z - constant(means(labels)), "flows::class_gaussian");
     std::vector<T> m(labels.size());
     for (std::size_t i = 0; i < labels.size(); ++i) {
       check_label(labels[i]);
@@ -80,12 +117,23 @@ struct class_gaussian {
     return detail::unit_gaussian_log_prob(z - mu, "flows::class_gaussian");
   }
 
-  /// log N(z_n; μ_c, I) for every class: (N, C) values, from ‖z‖² and Σz in closed form.
+  /// log N(z_n; μ_c, I) for every class: (N, C) values, −½(‖z‖² − 2 z·μ_c + ‖μ_c‖²) − D/2·ln 2π
+  /// (z·μ_c = m_c·Σz on the line, one product z Mᵀ for the random layout).
   [[nodiscard]] std::vector<std::vector<double>> log_prob_all(const tensor<T, B>& z) const {
     check(z.shape(), static_cast<std::size_t>(z.size(0)));
     const auto v = z.to_vector();
     const index_t n = z.size(0), d = z.size(1);
     const double c0 = 0.5 * double(d) * std::log(2 * std::numbers::pi);
+    std::vector<double> cross, norms(static_cast<std::size_t>(classes));  // z·μ_c (N, C) and ‖μ_c‖²
+    if (layout == mean_layout::random) {
+      const auto m = means();
+      const auto cv = matmul(z, m, false, true).to_vector();
+      cross.assign(cv.begin(), cv.end());
+      const auto mv = m.to_vector();
+      for (std::size_t k = 0; k < mv.size(); ++k) norms[k / static_cast<std::size_t>(d)] += double(mv[k]) * double(mv[k]);
+    } else {
+      for (index_t c = 0; c < classes; ++c) norms[static_cast<std::size_t>(c)] = mean_of(c) * mean_of(c) * double(d);
+    }
     std::vector<std::vector<double>> out(static_cast<std::size_t>(n), std::vector<double>(static_cast<std::size_t>(classes)));
     for (index_t i = 0; i < n; ++i) {
       double sq = 0, s = 0;
@@ -95,8 +143,10 @@ struct class_gaussian {
         s += x;
       }
       for (index_t c = 0; c < classes; ++c) {
-        const double m = mean_of(c);
-        out[static_cast<std::size_t>(i)][static_cast<std::size_t>(c)] = -0.5 * (sq - 2 * m * s + m * m * double(d)) - c0;
+        const auto ci = static_cast<std::size_t>(c);
+        const double zm = layout == mean_layout::random ? cross[static_cast<std::size_t>(i) * static_cast<std::size_t>(classes) + ci]
+                                                        : mean_of(c) * s;
+        out[static_cast<std::size_t>(i)][ci] = -0.5 * (sq - 2 * zm + norms[ci]) - c0;
       }
     }
     return out;
@@ -122,8 +172,8 @@ struct class_gaussian {
     for (auto c : labels) check_label(c);
     const auto n = static_cast<index_t>(labels.size());
     auto e = tensor<T, B>::random(shape{n, dim}, g, {distribution::normal, T(0), temperature}).to_vector();
-    for (index_t i = 0; i < n; ++i)
-      for (index_t k = 0; k < dim; ++k) e[static_cast<std::size_t>(i * dim + k)] += static_cast<T>(mean_of(labels[static_cast<std::size_t>(i)]));
+    const auto m = means(labels).to_vector();
+    for (std::size_t k = 0; k < e.size(); ++k) e[k] += m[k];
     return tensor<T, B>::from(e, shape{n, dim});
   }
 

@@ -16,9 +16,11 @@ namespace bijgan::io {
 
 class progress_bar {
  public:
-  /// total steps, label shown first, samples per step (for samples/s), and the stream.
-  progress_bar(long total, std::string label, long samples_per_step, std::ostream& os)
-      : total_(total), label_(std::move(label)), per_step_(samples_per_step), os_(os), start_(clock::now()) {}
+  /// total steps, label shown first, samples per step (for samples/s), the stream, and the
+  /// steps already done before this bar started (a resumed run): throughput and ETA count
+  /// only the steps this bar saw.
+  progress_bar(long total, std::string label, long samples_per_step, std::ostream& os, long first_step = 0)
+      : total_(total), first_(first_step), label_(std::move(label)), per_step_(samples_per_step), os_(os), start_(clock::now()) {}
 
   /// Marks step `step` (1-based) done with the given named values and redraws (at most ~10/s,
   /// always at the last step).
@@ -27,8 +29,9 @@ class progress_bar {
     if (step < total_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
     last_draw_ = now;
     const double secs = std::chrono::duration<double>(now - start_).count();
-    const double rate = secs > 0 ? static_cast<double>(step * per_step_) / secs : 0;
-    const double eta = step > 0 ? secs / static_cast<double>(step) * static_cast<double>(total_ - step) : 0;
+    const long done = step - first_;
+    const double rate = secs > 0 ? static_cast<double>(done * per_step_) / secs : 0;
+    const double eta = done > 0 ? secs / static_cast<double>(done) * static_cast<double>(total_ - step) : 0;
     const int width = 24;
     const int filled = total_ > 0 ? static_cast<int>(width * step / total_) : width;
     std::ostringstream line;
@@ -47,7 +50,7 @@ class progress_bar {
     std::snprintf(buf, sizeof buf, "%ld:%02ld", t / 60, t % 60);
     return buf;
   }
-  long total_;
+  long total_, first_;
   std::string label_;
   long per_step_;
   std::ostream& os_;

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "bijgan/backend/host/dnnl_conv.hpp"
+#include "bijgan/fwd.hpp"
 #include "bijgan/ops/linalg.hpp"
 #include "bijgan/ops/shape.hpp"
 #include "bijgan/tensor/conv_geometry.hpp"
@@ -144,11 +146,24 @@ void swap_outer(const T* in, T* out, index_t a, index_t b, index_t inner) {
 /// Output maps smaller than this use the wide layout.
 inline constexpr index_t wide_below = 256;
 
+/// One pass through oneDNN's kernels where they apply (host floats, BIJGAN_HAVE_DNNL); false
+/// means the caller runs the im2col + GEMM form.
+template <class T, class B>
+bool direct_conv([[maybe_unused]] conv_pass pass, [[maybe_unused]] const conv_plan& p, [[maybe_unused]] const T* in0,
+                 [[maybe_unused]] const T* in1, [[maybe_unused]] T* out) {
+#if defined(BIJGAN_HAVE_DNNL) && !defined(__CUDACC__)
+  if constexpr (std::is_same_v<B, host> && std::is_same_v<T, float>)
+    return host_dnnl::convolution(pass, p.g, p.groups, p.out_channels, in0, in1, out);
+#endif
+  return false;
+}
+
 /// y (N, Cout, oh, ow) = conv(x, w): per chunk, im2col then GEMMs (one per image and group, or
 /// one per group over the whole chunk for small maps).
 template <class T, class B>
 tensor<T, B> conv_forward(const tensor<T, B>& x, const tensor<T, B>& w, const conv_plan& p) {
   tensor<T, B> y(p.output_shape());
+  if (direct_conv<T, B>(conv_pass::forward, p, x.data(), w.data(), y.data())) return y;
   const index_t G = p.groups, og = p.out_per_group(), K = p.K(), L = p.L(), R = G * K, cout = p.out_channels;
   const bool wide = L < wide_below && p.images > 1;
   tensor<T, B> cw, yw;
@@ -183,6 +198,7 @@ tensor<T, B> conv_forward(const tensor<T, B>& x, const tensor<T, B>& w, const co
 template <class T, class B>
 tensor<T, B> conv_input_grad(const tensor<T, B>& gy, const tensor<T, B>& w, const conv_plan& p) {
   tensor<T, B> dx(p.input_shape());
+  if (direct_conv<T, B>(conv_pass::input_grad, p, gy.data(), w.data(), dx.data())) return dx;
   const index_t G = p.groups, og = p.out_per_group(), K = p.K(), L = p.L(), R = G * K, cout = p.out_channels;
   const index_t image = p.g.image_size();
   const bool wide = L < wide_below && p.images > 1;
@@ -224,6 +240,7 @@ tensor<T, B> conv_input_grad(const tensor<T, B>& gy, const tensor<T, B>& w, cons
 /// beta 1 (one per image and group, or one per group over the whole chunk for small maps).
 template <class T, class B>
 tensor<T, B> conv_weight_grad(const tensor<T, B>& x, const tensor<T, B>& gy, const conv_plan& p) {
+  if (tensor<T, B> dw(p.weight_shape()); direct_conv<T, B>(conv_pass::weight_grad, p, x.data(), gy.data(), dw.data())) return dw;
   auto dw = tensor<T, B>::zeros(p.weight_shape());
   const index_t G = p.groups, og = p.out_per_group(), K = p.K(), L = p.L(), R = G * K, cout = p.out_channels;
   const bool wide = L < wide_below && p.images > 1;

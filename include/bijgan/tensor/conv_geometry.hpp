@@ -9,6 +9,10 @@
 
 namespace bijgan {
 
+/// The three convolution primitives: forward, input gradient (transposed convolution) and
+/// weight gradient.
+enum class conv_pass { forward, input_grad, weight_grad };
+
 /// A 2-D window over `images` images of `channels` x `height` x `width`.
 struct conv_geometry {
   index_t images = 1, channels = 1, height = 1, width = 1;

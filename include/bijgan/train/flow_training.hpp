@@ -50,10 +50,30 @@ var<T, B> flow_nll(const F& flow, const flows::class_gaussian<T, B>& prior, cons
   return -(prior.log_prob(flatten(r.z), lab) + r.logdet);
 }
 
+/// Adam parameter groups for a flow: the couplings' zero-initialised per-channel gates
+/// (parameters whose path ends in `scale` or `shift`) learn at lr·gate_factor, the rest at lr.
+/// Adam moves a parameter by about lr per step whatever its gradient, so a gate that starts at
+/// 0 needs ~1/lr steps to open; a larger rate lets new couplings start working sooner.
+template <nn::module M>
+auto flow_param_groups(const M& flow, double lr, double gate_factor) {
+  using V = nn::var_of<M>;
+  std::vector<V> gates, rest;
+  const auto is_gate = [](const std::string& path) {
+    const auto leaf = path.substr(path.find_last_of('.') + 1);  // npos + 1 == 0: the whole path
+    return leaf == "scale" || leaf == "shift";
+  };
+  for (const auto& [path, p] : nn::named_parameters(flow)) (is_gate(path) ? gates : rest).push_back(p);
+  std::vector<optim::param_group<typename V::value_type, typename V::backend_type>> groups;
+  if (!rest.empty()) groups.push_back({std::move(rest), lr, {}});
+  if (!gates.empty()) groups.push_back({std::move(gates), lr * gate_factor, {}});
+  return groups;
+}
+
 struct flow_fit_options {
   int epochs = 1;
   index_t batch = 64;
   double lr = 1e-3;
+  double gate_lr_factor = 10;    ///< learning-rate multiple of the couplings' scale/shift gates
   long warmup_steps = 200;
   double final_lr_factor = 0.1;  ///< linear decay to lr·factor over the run
   double clip_norm = 100;        ///< gradient-norm clipping of the per-dimension loss
@@ -81,7 +101,7 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
   static_assert(flows::bijection<F> && nn::module<F>, "fit_flow needs a flow that is also a module (its parameters are trained)");
   if (o.epochs < 1 || o.batch < 1) fail<value_error>("train::fit_flow", "epochs ", o.epochs, " and batch ", o.batch, " must be >= 1");
   const auto params = nn::parameters(flow);
-  auto opt = optim::adam<T, B>(params, {.lr = o.lr});
+  auto opt = optim::adam<T, B>(flow_param_groups(flow, o.lr, o.gate_lr_factor), {.lr = o.lr});
   const long per_epoch = (images.size(0) + o.batch - 1) / o.batch;
   const long total = o.max_steps > 0 ? std::min<long>(o.max_steps, per_epoch * o.epochs) : per_epoch * o.epochs;
   const optim::linear_schedule schedule{.warmup_steps = o.warmup_steps, .decay_start = o.warmup_steps,
@@ -111,7 +131,7 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
   double running = 0;
   for (int e = static_cast<int>(step / per_epoch); e < o.epochs && step < total; ++e) {
     const long first = step - long(e) * per_epoch;  // batches of this epoch already done
-    io::progress_bar bar(per_epoch, "epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs), o.batch, *o.log);
+    io::progress_bar bar(per_epoch, "epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs), o.batch, *o.log, first);
     auto batches = data::labelled_batches(images, labels, o.batch, o.seed * 7919 + static_cast<std::uint64_t>(e));
     long k = first;
     for (const auto& b : batches | ranges::views::drop(first)) {
