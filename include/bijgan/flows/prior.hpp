@@ -107,14 +107,7 @@ struct class_gaussian {
   /// log N(z_n; μ_{labels[n]}, I) per sample of z (N, D).
   var<T, B> log_prob(const var<T, B>& z, const std::vector<index_t>& labels) const {
     check(z.shape(), labels.size());
-    if (layout == mean_layout::random) return detail::unit_gaussian_log_prob(z - constant(means(labels)), "flows::class_gaussian");
-    std::vector<T> m(labels.size());
-    for (std::size_t i = 0; i < labels.size(); ++i) {
-      check_label(labels[i]);
-      m[i] = static_cast<T>(mean_of(labels[i]));
-    }
-    const auto mu = constant(tensor<T, B>::from(m, shape{z.size(0), 1}));
-    return detail::unit_gaussian_log_prob(z - mu, "flows::class_gaussian");
+    return detail::unit_gaussian_log_prob(z - constant(means(labels)), "flows::class_gaussian");
   }
 
   /// log N(z_n; μ_c, I) for every class: (N, C) values, −½(‖z‖² − 2 z·μ_c + ‖μ_c‖²) − D/2·ln 2π
