@@ -6,7 +6,7 @@
 // class), and checkpoints so an interrupted run continues with --resume.
 //
 //   flow_fashion_mnist [--epochs N] [--scales S] [--blocks K] [--features F] [--delta D]
-//                      [--means line|random] [--lr LR] [--gate-lr FACTOR] [--max-steps N] [--eval N] [--resume] [--out DIR]
+//                      [--means line|random] [--lr LR] [--gate-lr FACTOR] [--class-weight W] [--max-steps N] [--eval N] [--resume] [--out DIR]
 #include <bijgan/bijgan.hpp>
 #include <bijgan/data/fashion_mnist.hpp>
 #include <bijgan/engines/lenet.hpp>
@@ -47,13 +47,14 @@ int main(int argc, char** argv) {
       layout = m == "line" ? flows::mean_layout::line : flows::mean_layout::random;
     } else if (a == "--lr" && more) fit.lr = std::stod(argv[++i]);
     else if (a == "--gate-lr" && more) fit.gate_lr_factor = std::stod(argv[++i]);
+    else if (a == "--class-weight" && more) fit.class_weight = std::stod(argv[++i]);
     else if (a == "--max-steps" && more) fit.max_steps = std::stol(argv[++i]);
     else if (a == "--eval" && more) eval_n = std::stol(argv[++i]);
     else if (a == "--resume") fit.resume = true;
     else if (a == "--out" && more) out_dir = argv[++i];
     else {
       std::cerr << "usage: flow_fashion_mnist [--epochs N] [--scales S] [--blocks K] [--features F] [--delta D] [--means line|random] "
-                   "[--lr LR] [--gate-lr FACTOR] [--max-steps N] [--eval N] [--resume] [--out DIR]\n";
+                   "[--lr LR] [--gate-lr FACTOR] [--class-weight W] [--max-steps N] [--eval N] [--resume] [--out DIR]\n";
       return 2;
     }
   }

@@ -4,8 +4,11 @@
 // bits/dim (class-conditional), the marginal bits/dim of fold 10's unseen identities under the
 // mixture of class priors, and writes a grid of samples (one row per identity).
 //
-//   flow_lfw [--data DIR] [--epochs N] [--scales S] [--blocks K] [--features F] [--max-steps N]
-//            [--resume] [--out DIR]
+// The class means are random points δ·r_c by default (--means line: the paper's line, centred,
+// spanning [−1, 1]).
+//
+//   flow_lfw [--data DIR] [--epochs N] [--scales S] [--blocks K] [--features F] [--means line|random]
+//            [--delta D] [--class-weight W] [--max-steps N] [--resume] [--out DIR]
 #include <bijgan/bijgan.hpp>
 #include <bijgan/data/lfw.hpp>
 #include <bijgan/io/png.hpp>
@@ -58,6 +61,9 @@ int main(int argc, char** argv) {
   fit.epochs = 3;
   flows::realnvp_options arch{.channels = 3, .height = 64, .width = 64, .scales = 4, .blocks = 1, .features = 32};
   fs::path out_dir = "out";
+  flows::mean_layout layout = flows::mean_layout::random;
+  double delta = 0.5;  // random means about 0.5·√(2·12288) ≈ 78 apart
+  bool delta_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool more = i + 1 < argc;
@@ -66,12 +72,21 @@ int main(int argc, char** argv) {
     else if (a == "--scales" && more) arch.scales = std::stol(argv[++i]);
     else if (a == "--blocks" && more) arch.blocks = std::stol(argv[++i]);
     else if (a == "--features" && more) arch.features = std::stol(argv[++i]);
+    else if (a == "--means" && more) {
+      const std::string m = argv[++i];
+      if (m != "line" && m != "random") {
+        std::cerr << "--means takes line or random, not " << m << "\n";
+        return 2;
+      }
+      layout = m == "line" ? flows::mean_layout::line : flows::mean_layout::random;
+    } else if (a == "--delta" && more) delta = std::stod(argv[++i]), delta_given = true;
+    else if (a == "--class-weight" && more) fit.class_weight = std::stod(argv[++i]);
     else if (a == "--max-steps" && more) fit.max_steps = std::stol(argv[++i]);
     else if (a == "--resume") fit.resume = true;
     else if (a == "--out" && more) out_dir = argv[++i];
     else {
-      std::cerr << "usage: flow_lfw [--data DIR] [--epochs N] [--scales S] [--blocks K] [--features F] [--max-steps N] "
-                   "[--resume] [--out DIR]\n";
+      std::cerr << "usage: flow_lfw [--data DIR] [--epochs N] [--scales S] [--blocks K] [--features F] [--means line|random] "
+                   "[--delta D] [--class-weight W] [--max-steps N] [--resume] [--out DIR]\n";
       return 2;
     }
   }
@@ -112,15 +127,17 @@ int main(int argc, char** argv) {
     nn::manual_seed(2026);
     auto flow = flows::logit_transform<float>{} | flows::realnvp_multiscale<float>(arch);
     const index_t dims = 3 * 64 * 64;
-    // The class means span [−1, 1]: δ = 2/C (neighbours δ·√D apart).
-    const flows::class_gaussian<float> prior{.classes = classes, .dim = dims, .delta = 2.0 / classes};
+    // On the line the class means span [−1, 1] by default: δ = 2/C (neighbours δ·√D apart).
+    if (layout == flows::mean_layout::line && !delta_given) delta = 2.0 / classes;
+    const flows::class_gaussian<float> prior{.classes = classes, .dim = dims, .delta = delta, .layout = layout, .seed = 7};
     std::cout << "H: " << arch.scales << " scales, " << arch.blocks << " residual block(s) of " << arch.features
               << " maps per coupling, " << nn::parameter_count(flow) << " parameters; " << num_threads() << " threads\n";
     fs::create_directories(out_dir);
     fit.checkpoint = out_dir / "flow_lfw.ckpt.safetensors";
     const auto res = train::fit_flow(flow, prior, train_x, train_y, fit, [&](int epoch) {
       const auto ev = train::evaluate_flow(flow, prior, test_x, test_y);
-      std::cout << "  epoch " << epoch << ": held-out bits/dim " << std::fixed << std::setprecision(3) << ev.bits_per_dim << "\n";
+      std::cout << "  epoch " << epoch << ": held-out bits/dim " << std::fixed << std::setprecision(3) << ev.bits_per_dim
+                << ", identity accuracy " << std::setprecision(2) << 100 * ev.accuracy << "% of " << test_x.size(0) << "\n";
     });
     const auto held = train::evaluate_flow(flow, prior, test_x, test_y);
     const auto unseen = train::evaluate_flow(flow, prior, unseen_x, {});
@@ -128,9 +145,10 @@ int main(int argc, char** argv) {
                                                std::vector<int>(train_y.begin(), train_y.begin() + std::min<std::size_t>(2000, train_y.size())));
     std::cout << std::fixed << std::setprecision(3) << "bits/dim: training images " << train_ev.bits_per_dim << ", held-out images "
               << held.bits_per_dim << " (marginal " << held.marginal_bits_per_dim << "), unseen identities (marginal) "
-              << unseen.marginal_bits_per_dim << "\n";
-    // Samples of the 8 identities with the most training images (their means spread over
-    // [−1, 1]), each row led by that identity's held-out photo.
+              << unseen.marginal_bits_per_dim << "; held-out identity accuracy " << std::setprecision(2) << 100 * held.accuracy
+              << "% (chance " << std::setprecision(3) << 100.0 / classes << "%)\n";
+    // Samples of the 8 identities with the most training images, each row led by that
+    // identity's held-out photo.
     std::vector<int> per_class(static_cast<std::size_t>(classes), 0);
     for (int c : train_y) ++per_class[static_cast<std::size_t>(c)];
     std::vector<index_t> shown(static_cast<std::size_t>(classes));

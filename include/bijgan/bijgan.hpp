@@ -19,6 +19,7 @@
 #include "bijgan/linalg/sqrtm.hpp"
 #include "bijgan/losses/adversarial.hpp"
 #include "bijgan/losses/bijective.hpp"
+#include "bijgan/losses/classification.hpp"
 #include "bijgan/losses/contrastive.hpp"
 #include "bijgan/losses/distill.hpp"
 #include "bijgan/nn/nn.hpp"

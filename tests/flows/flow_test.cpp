@@ -282,6 +282,30 @@ BOOST_AUTO_TEST_CASE(priors_closed_forms_classification_and_sampling) {
     BOOST_TEST(std::abs(rows[i][static_cast<std::size_t>(lab[i])] - direct[i]) < 1e-9);
   }
   BOOST_TEST(rg.classify(zr) == lab, boost::test_tools::per_element());  // means 11 apart, unit noise
+  // class_logits = log N(z; μ_c, I) + ½‖z‖² + D/2·ln 2π: each row differs from log_prob_all by
+  // one per-sample constant, for both layouts.
+  for (const auto* prior : {&rg, &cg}) {
+    const auto zz = prior == &rg ? zr : z;
+    const auto lg = prior->class_logits(constant(zz)).value().to_vector();
+    const auto full = prior->log_prob_all(zz);
+    const auto d = static_cast<std::size_t>(prior->dim), c = static_cast<std::size_t>(prior->classes);
+    const auto zzv = zz.to_vector();
+    for (std::size_t i = 0; i < full.size(); ++i) {
+      double sq = 0;
+      for (std::size_t k = 0; k < d; ++k) sq += zzv[i * d + k] * zzv[i * d + k];
+      for (std::size_t k = 0; k < c; ++k)
+        BOOST_TEST(std::abs(lg[i * c + k] - (full[i][k] + 0.5 * sq + 0.5 * double(d) * ln2pi)) < 1e-8 * (1 + sq));
+    }
+  }
+  // The memo of the means follows the fields: a changed seed or delta gives new means.
+  auto changed = rg;
+  changed.seed = 4;
+  BOOST_TEST(changed.means().to_vector() != mu);
+  changed.seed = 3;
+  BOOST_TEST(changed.means().to_vector() == mu, boost::test_tools::per_element());
+  changed.delta = 1.0;
+  BOOST_TEST(std::abs(changed.means().to_vector()[5] - 2 * mu[5]) < 1e-12);
+  BOOST_TEST(rg.means().to_vector() == mu, boost::test_tools::per_element());  // the original is untouched
   // bits/dim: an NLL of 0 nats in [0, 1)-space is exactly 8 bits per dimension.
   BOOST_TEST(std::abs(flows::bits_per_dim(0, 10) - 8) < 1e-12);
   BOOST_TEST(std::abs(flows::bits_per_dim(-10 * std::log(2.0), 10) - 7) < 1e-12);
@@ -416,6 +440,20 @@ BOOST_AUTO_TEST_CASE(fit_flow_gate_groups_and_exact_resume) {
   BOOST_TEST(std::isfinite(ev.bits_per_dim));
   BOOST_TEST(ev.accuracy >= 0.0);
   BOOST_CHECK_THROW(train::evaluate_flow(whole, prior, images, std::vector<int>(16, 2)), value_error);
+  // The hybrid loss is the NLL per dimension plus the weighted cross-entropy of p(c | z).
+  {
+    generator noise(5);
+    const auto y = flows::dequantize(images.slice_rows(0, 4), noise);
+    const std::vector<int> lab4(labels.begin(), labels.begin() + 4);
+    const auto [loss, nll, ce] = train::flow_loss(whole, prior, y, lab4, 0.5);
+    BOOST_TEST(std::abs(loss.item() - (nll.item() + 0.5f * ce.item())) < 1e-5 * std::abs(loss.item()));
+    const float nats = mean(train::flow_nll(whole, prior, y, lab4)).item();
+    BOOST_TEST(std::abs(nll.item() * 64 - nats) < 1e-5f * std::abs(nats));
+    BOOST_TEST(ce.item() > 0.0f);
+    const auto [plain, nll2, zero] = train::flow_loss(whole, prior, y, lab4, 0);
+    BOOST_TEST(plain.item() == nll2.item());
+    BOOST_TEST(zero.item() == 0.0f);
+  }
   fs::remove(fs::temp_directory_path() / "bijgan_flow_whole.safetensors");
   fs::remove(o.checkpoint);
 }

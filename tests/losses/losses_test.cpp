@@ -8,6 +8,7 @@
 #include <bijgan/distances/gaussian_w2.hpp>
 #include <bijgan/losses/adversarial.hpp>
 #include <bijgan/losses/bijective.hpp>
+#include <bijgan/losses/classification.hpp>
 #include <bijgan/losses/contrastive.hpp>
 #include <bijgan/losses/distill.hpp>
 #include <bijgan/testing/gradcheck.hpp>
@@ -204,6 +205,7 @@ BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
          return losses::feature_distill(std::vector{v[0]}, std::vector{constant(randn({2, 2, 2, 2}, 23))}, v[1], constant(randn({2, 3}, 24)));
        }, {randn({2, 2, 2, 2}, 25), randn({2, 3}, 26)}, true},
       {"l1", [](const args& v) { return losses::l1(v[0], v[1]); }, {randn({3, 2}, 27), randn({3, 2}, 28)}, false},
+      {"cross_entropy", [](const args& v) { return losses::cross_entropy(v[0], {2, 0, 1}); }, {randn({3, 4}, 33)}, true},
   };
   for (const auto& t : cases) {
     BOOST_TEST_CONTEXT(t.name) {
@@ -220,6 +222,19 @@ BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
       },
       {randn({2, 4}, 30), randn({4}, 31), randn({4, 1}, 32)});
   BOOST_TEST(r.passed, "gradient penalty: " << r.message);
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_values_and_errors) {
+  // Row (0, ln 3): softmax (1/4, 3/4); label 1 costs ln(4/3), label 0 costs ln 4.
+  const auto logits = td::from({0, std::log(3.0), 5, 5}, {2, 2});
+  const auto ce = losses::cross_entropy(constant(logits), {1, 0}).item();
+  BOOST_TEST(std::abs(ce - 0.5 * (std::log(4.0 / 3.0) + std::log(2.0))) < 1e-14);
+  // Large logits stay finite (log-softmax, not log of softmax).
+  const auto big = td::from({1000, -1000}, {1, 2});
+  BOOST_TEST(std::abs(losses::cross_entropy(constant(big), {1}).item() - 2000) < 1e-9);
+  BOOST_CHECK_THROW(losses::cross_entropy(constant(logits), {0, 2}), value_error);
+  BOOST_CHECK_THROW(losses::cross_entropy(constant(logits), {0}), shape_error);
+  BOOST_CHECK_THROW(losses::cross_entropy(constant(td::zeros({2})), {0, 1}), shape_error);
 }
 
 BOOST_AUTO_TEST_CASE(wgan_losses_and_weighting) {

@@ -7,11 +7,15 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <numbers>
+#include <tuple>
 #include <vector>
 
 #include "bijgan/autodiff/grad_mode.hpp"
 #include "bijgan/flows/bijection.hpp"
+#include "bijgan/ops/linalg.hpp"
 #include "bijgan/ops/reduce.hpp"
 #include "bijgan/ops/shape.hpp"
 #include "bijgan/tensor/ops.hpp"
@@ -37,6 +41,20 @@ inline double logsumexp(const std::vector<double>& row) {
 inline index_t argmax(const std::vector<double>& row) {
   return static_cast<index_t>(std::max_element(row.begin(), row.end()) - row.begin());
 }
+
+/// The means of a class_gaussian, built once: rows (C, D), host copy and ½‖μ_c‖² as (1, C).
+template <class T, class B>
+struct class_means {
+  std::tuple<index_t, index_t, double, int, std::uint64_t> key;
+  std::vector<T> values;
+  tensor<T, B> matrix, half_norms;
+};
+/// Memo of the last class_means built (shared by copies of a prior; thread-safe).
+template <class T, class B>
+struct class_means_memo {
+  std::mutex lock;
+  std::shared_ptr<const class_means<T, B>> last;
+};
 }  // namespace detail
 
 /// N(0, I) over D dimensions.
@@ -77,6 +95,8 @@ struct class_gaussian {
   double delta = 0.1;
   mean_layout layout = mean_layout::line;
   std::uint64_t seed = 0;  ///< draws the random layout's means
+  /// Internal: memo of the means for the fields above (rebuilt when any of them changes).
+  std::shared_ptr<detail::class_means_memo<T, B>> memo = std::make_shared<detail::class_means_memo<T, B>>();
 
   /// The scalar m_c with μ_c = m_c·1 (the line layout).
   [[nodiscard]] double mean_of(index_t c) const { return delta * (double(c) - double(classes) / 2); }
@@ -85,23 +105,29 @@ struct class_gaussian {
   [[nodiscard]] tensor<T, B> means(const std::vector<index_t>& cs) const {
     std::vector<T> out;
     out.reserve(cs.size() * static_cast<std::size_t>(dim));
+    const auto table = layout == mean_layout::random ? cached() : nullptr;
     for (index_t c : cs) {
       check_label(c);
-      if (layout == mean_layout::line) {
+      if (table == nullptr) {
         out.insert(out.end(), static_cast<std::size_t>(dim), static_cast<T>(mean_of(c)));
       } else {
-        generator g(seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(c));
-        const auto r = tensor<T, host>::random(shape{dim}, g, {distribution::normal, T(0), static_cast<T>(delta)}).to_vector();
-        out.insert(out.end(), r.begin(), r.end());
+        const auto row = table->values.begin() + static_cast<std::ptrdiff_t>(c * dim);
+        out.insert(out.end(), row, row + static_cast<std::ptrdiff_t>(dim));
       }
     }
     return tensor<T, B>::from(out, shape{static_cast<index_t>(cs.size()), dim});
   }
-  /// Every class mean (C, D).
-  [[nodiscard]] tensor<T, B> means() const {
-    std::vector<index_t> all(static_cast<std::size_t>(classes));
-    for (index_t c = 0; c < classes; ++c) all[static_cast<std::size_t>(c)] = c;
-    return means(all);
+  /// Every class mean (C, D); built once per (classes, dim, delta, layout, seed) and shared by
+  /// copies of the prior (LFW's 1,453 × 12,288 means are 17.8M normal draws).
+  [[nodiscard]] tensor<T, B> means() const { return cached()->matrix; }
+
+  /// The class log-densities up to a per-sample constant, as logits (N, C) for a softmax over
+  /// classes: z·μ_c − ½‖μ_c‖² (log N(z; μ_c, I) minus −½‖z‖² − D/2·ln 2π). Differentiable in z;
+  /// softmax of these is the posterior p(c | z) under the uniform class prior.
+  var<T, B> class_logits(const var<T, B>& z) const {
+    check(z.shape(), static_cast<std::size_t>(z.shape()[0]));
+    const auto m = cached();
+    return matmul(z, constant(m->matrix), false, true) - constant(m->half_norms);
   }
 
   /// log N(z_n; μ_{labels[n]}, I) per sample of z (N, D).
@@ -119,10 +145,10 @@ struct class_gaussian {
     const double c0 = 0.5 * double(d) * std::log(2 * std::numbers::pi);
     std::vector<double> cross, norms(static_cast<std::size_t>(classes));  // z·μ_c (N, C) and ‖μ_c‖²
     if (layout == mean_layout::random) {
-      const auto m = means();
-      const auto cv = matmul(z, m, false, true).to_vector();
+      const auto m = cached();
+      const auto cv = matmul(z, m->matrix, false, true).to_vector();
       cross.assign(cv.begin(), cv.end());
-      const auto mv = m.to_vector();
+      const auto& mv = m->values;
       for (std::size_t k = 0; k < mv.size(); ++k) norms[k / static_cast<std::size_t>(d)] += double(mv[k]) * double(mv[k]);
     } else {
       for (index_t c = 0; c < classes; ++c) norms[static_cast<std::size_t>(c)] = mean_of(c) * mean_of(c) * double(d);
@@ -171,6 +197,32 @@ struct class_gaussian {
   }
 
  private:
+  std::shared_ptr<const detail::class_means<T, B>> cached() const {
+    if (classes < 1 || dim < 1) fail<value_error>("flows::class_gaussian", "needs classes >= 1 and dim >= 1");
+    const auto key = std::make_tuple(classes, dim, delta, static_cast<int>(layout), seed);
+    const std::lock_guard hold(memo->lock);
+    if (memo->last && memo->last->key == key) return memo->last;
+    auto m = std::make_shared<detail::class_means<T, B>>();
+    m->key = key;
+    m->values.reserve(static_cast<std::size_t>(classes * dim));
+    std::vector<T> half(static_cast<std::size_t>(classes));
+    for (index_t c = 0; c < classes; ++c) {
+      if (layout == mean_layout::line) {
+        m->values.insert(m->values.end(), static_cast<std::size_t>(dim), static_cast<T>(mean_of(c)));
+      } else {
+        generator g(seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(c));
+        const auto r = tensor<T, host>::random(shape{dim}, g, {distribution::normal, T(0), static_cast<T>(delta)}).to_vector();
+        m->values.insert(m->values.end(), r.begin(), r.end());
+      }
+      double sq = 0;
+      for (index_t k = 0; k < dim; ++k) sq += double(m->values[static_cast<std::size_t>(c * dim + k)]) * double(m->values[static_cast<std::size_t>(c * dim + k)]);
+      half[static_cast<std::size_t>(c)] = static_cast<T>(0.5 * sq);
+    }
+    m->matrix = tensor<T, B>::from(m->values, shape{classes, dim});
+    m->half_norms = tensor<T, B>::from(half, shape{1, classes});
+    memo->last = m;
+    return m;
+  }
   void check_label(index_t c) const {
     if (c < 0 || c >= classes) fail<value_error>("flows::class_gaussian", "label ", c, " is outside [0, ", classes, ")");
   }
