@@ -11,6 +11,7 @@
 #include <bijgan/io/progress.hpp>
 #include <bijgan/io/safetensors.hpp>
 #include <bijgan/optim/optim.hpp>
+#include <bijgan/train/classifier.hpp>
 
 #include <chrono>
 #include <cstring>
@@ -27,13 +28,6 @@ double accuracy(const engines::lenet<>& net, const tensor<float>& images, const 
   long right = 0;
   for (std::size_t i = 0; i < pred.size(); ++i) right += pred[i] == labels[i];
   return double(right) / double(pred.size());
-}
-
-// Mean softmax cross-entropy of logits (B, C) against class labels.
-var<float> cross_entropy(const var<float>& logits, const std::vector<int>& labels) {
-  auto one_hot = tensor<float>::zeros({logits.size(0), logits.size(1)});
-  for (std::size_t i = 0; i < labels.size(); ++i) one_hot.data()[i * static_cast<std::size_t>(logits.size(1)) + static_cast<std::size_t>(labels[i])] = 1;
-  return -mean(sum(constant(one_hot) * log_softmax(logits, 1), {1}));
 }
 
 }  // namespace
@@ -58,27 +52,10 @@ int main(int argc, char** argv) {
     engines::lenet<> net;
     std::cout << "LeNet engine: " << nn::parameter_count(net) << " parameters, feature dim " << net.feature_dim << ", "
               << num_threads() << " threads\n";
-    optim::adam opt(nn::parameters(net), {.lr = 1e-3});
-    const index_t batch = 128;
-    const long steps_per_epoch = (train_x.size(0) + batch - 1) / batch;
-    const optim::linear_schedule schedule{.warmup_steps = 100, .decay_start = 0, .total_steps = epochs * steps_per_epoch, .final_factor = 0.05};
     const auto t0 = std::chrono::steady_clock::now();
-    long step = 0;
-    for (int e = 1; e <= epochs; ++e) {
-      io::progress_bar bar(steps_per_epoch, "epoch " + std::to_string(e) + "/" + std::to_string(epochs), batch, std::cout);
-      double running = 0;
-      long k = 0;
-      for (const auto& b : data::labelled_batches(train_x, train.labels, batch, 7 + static_cast<std::uint64_t>(e))) {
-        opt.set_lr_factor(schedule(step++));
-        opt.zero_grad();
-        const auto loss = cross_entropy(net(constant(b.images)), b.labels);
-        backward(loss);
-        opt.step();
-        running = k == 0 ? loss.item() : 0.98 * running + 0.02 * loss.item();
-        bar.update(++k, {{"loss", running}});
-      }
+    train::fit_classifier(net, train_x, train.labels, {.epochs = epochs}, [&](int) {
       std::cout << "  test accuracy " << std::fixed << std::setprecision(2) << 100 * accuracy(net, test_x, test.labels) << "%\n";
-    }
+    });
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double acc = accuracy(net, test_x, test.labels);
     std::filesystem::create_directories(out_dir);

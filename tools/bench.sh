@@ -3,13 +3,13 @@
 # in the same session, at 1 and 2 threads, and prints each of our figures beside the peer's
 # with the ratio (>1 means bijgan is faster). Needs libtorch-dev and libopenblas0-openmp for
 # the peer column; without them the peer column is empty.
-#   tools/bench.sh [bench names...]   (default: gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench)
+#   tools/bench.sh [bench names...]   (default: gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench gan_bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake --preset release >/dev/null
-cmake --build --preset release --target gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench $( [ -n "$(find /usr/lib -name TorchConfig.cmake 2>/dev/null | head -1)" ] && echo torch_peer_bench) >/dev/null
+cmake --build --preset release --target gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench gan_bench $( [ -n "$(find /usr/lib -name TorchConfig.cmake 2>/dev/null | head -1)" ] && echo torch_peer_bench) >/dev/null
 out=$(mktemp)
-benches=${*:-gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench}
+benches=${*:-gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench gan_bench}
 for t in 1 2; do
   if [ -x build/release/bench/torch_peer_bench ]; then
     LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp OMP_NUM_THREADS=$t build/release/bench/torch_peer_bench --threads $t >>"$out"

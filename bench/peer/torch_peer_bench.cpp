@@ -189,4 +189,47 @@ int main(int argc, char** argv) {
                     (void)(b * y + (1 - b) * ((y - t) * torch::exp(-s)));
                   }), f, "GFLOP/s-e9");
   }
+  {
+    // The anchors' WGAN-GP workloads (bench/gan_bench.cpp runs the same in bijgan), batch 64,
+    // 3x32x32: critic conv4x4s2 3->64->128->256 + LeakyReLU 0.2, linear 4096->1; generator
+    // linear 128->4096 + BN + ReLU, convT4x4s2 256->128->64->3 with BN/ReLU, tanh; Adam(1e-4, 0/0.9).
+    torch::AutoGradMode grad_on(true);
+    namespace tnn = torch::nn;
+    const long N = 64, Z = 128;
+    auto conv = [](long i, long o) { return tnn::Conv2d(tnn::Conv2dOptions(i, o, 4).stride(2).padding(1)); };
+    auto lrelu = [] { return tnn::LeakyReLU(tnn::LeakyReLUOptions().negative_slope(0.2)); };
+    tnn::Sequential D(conv(3, 64), lrelu(), conv(64, 128), lrelu(), conv(128, 256), lrelu(), tnn::Flatten(), tnn::Linear(4096, 1));
+    auto up = [](long i, long o) { return tnn::ConvTranspose2d(tnn::ConvTranspose2dOptions(i, o, 4).stride(2).padding(1)); };
+    tnn::Sequential fc(tnn::Linear(Z, 4096), tnn::BatchNorm1d(4096), tnn::ReLU());
+    tnn::Sequential net(up(256, 128), tnn::BatchNorm2d(128), tnn::ReLU(), up(128, 64), tnn::BatchNorm2d(64), tnn::ReLU(), up(64, 3), tnn::Tanh());
+    auto G = [&](const torch::Tensor& z) { return net->forward(fc->forward(z).view({-1, 256, 4, 4})); };
+    std::vector<torch::Tensor> gp_params = fc->parameters();
+    for (auto& p : net->parameters()) gp_params.push_back(p);
+    torch::optim::Adam opt_d(D->parameters(), torch::optim::AdamOptions(1e-4).betas({0.0, 0.9}));
+    torch::optim::Adam opt_g(gp_params, torch::optim::AdamOptions(1e-4).betas({0.0, 0.9}));
+    auto real = torch::rand({N, 3, 32, 32}) * 2 - 1;
+    bench::report("wgan_critic_step", "libtorch", threads, bench::time_it([&] {
+                    torch::Tensor fake;
+                    {
+                      torch::NoGradGuard off;
+                      fake = G(torch::randn({N, Z}));
+                    }
+                    opt_d.zero_grad();
+                    auto d_real = D->forward(real).mean(), d_fake = D->forward(fake).mean();
+                    auto eps = torch::rand({N, 1, 1, 1});
+                    auto xhat = (eps * real + (1 - eps) * fake).requires_grad_(true);
+                    auto d_hat = D->forward(xhat);
+                    auto g = torch::autograd::grad({d_hat}, {xhat}, {torch::ones_like(d_hat)}, true, true)[0];
+                    auto gp = (g.flatten(1).norm(2, 1) - 1).pow(2).mean();
+                    (d_fake - d_real + 10 * gp).backward();
+                    opt_d.step();
+                  }, 7), 0, "-");
+    bench::report("wgan_gen_step", "libtorch", threads, bench::time_it([&] {
+                    for (auto& p : D->parameters()) p.requires_grad_(false);
+                    opt_g.zero_grad();
+                    (-D->forward(G(torch::randn({N, Z}))).mean()).backward();
+                    opt_g.step();
+                    for (auto& p : D->parameters()) p.requires_grad_(true);
+                  }, 7), 0, "-");
+  }
 }

@@ -7,6 +7,7 @@
 #include <array>
 
 #include "bijgan/concepts/engine.hpp"
+#include "bijgan/concepts/model.hpp"
 #include "bijgan/nn/chain.hpp"
 #include "bijgan/nn/conv.hpp"
 #include "bijgan/nn/linear.hpp"
@@ -31,12 +32,16 @@ struct lenet {
         fc1({.in = 64 * 5 * 5, .out = feature_dim}, g), fc2({.in = feature_dim, .out = classes}, g) {}
 
   /// The differentiable feature of images (N, 1, 32, 32) in [0, 1]: (N, 1024).
-  var<T, B> feature(const var<T, B>& x) const {
+  var<T, B> feature(const var<T, B>& x) const { return stages(x).features; }
+  /// The two pooled conv stages (N, 32, 14, 14), (N, 64, 5, 5) and the feature: the whitebox
+  /// targets of the feature distillation (Eq. 15, the paper's MNIST ablation).
+  staged_output<var<T, B>> stages(const var<T, B>& x) const {
     if (x.rank() != 4 || x.size(1) != 1 || x.size(2) != 32 || x.size(3) != 32)
       fail<shape_error>("engines::lenet", "images ", x.shape(), " must be (N, 1, 32, 32) (pad 28x28 by 2)");
-    auto h = max_pool2d(relu(conv1(x)), {.kernel = 2});
-    h = max_pool2d(relu(conv2(h)), {.kernel = 2});
-    return relu(fc1(flatten(h, 1, -1)));
+    auto h1 = max_pool2d(relu(conv1(x)), {.kernel = 2});
+    auto h2 = max_pool2d(relu(conv2(h1)), {.kernel = 2});
+    auto f = relu(fc1(flatten(h2, 1, -1)));
+    return {{h1, h2}, f};
   }
   /// Class logits (N, 10).
   var<T, B> operator()(const var<T, B>& x) const { return fc2(feature(x)); }

@@ -160,4 +160,18 @@ M clone(const M& m) {
   return c;
 }
 
+/// A frozen view of m: the same structure whose parameters are constants sharing m's values
+/// (no copy of the data). Differentiating through it gives gradients for its inputs only — a
+/// critic, engine or flow that is used but not trained in a step costs no weight gradients.
+/// Storage is shared, so the view follows the optimizer's in-place updates of m.
+template <module M>
+M frozen(const M& m) {
+  M c = m;
+  walk(c, std::string(), [](const std::string&, auto& x) {
+    using X = std::remove_cvref_t<decltype(x)>;
+    if constexpr (detail::is_var<X>::value) x = X(x.value(), false);
+  });
+  return c;
+}
+
 }  // namespace bijgan::nn

@@ -1,0 +1,438 @@
+// The adversarial trainer of the method (method.md §1–§2, Eq. 16–18): a generator and a critic
+// with their own Adam optimizers; n_critic WGAN-GP critic steps (double backprop, ProGAN's
+// drift) per generator step; the generator minimises λ_b·L_biject + λ_d·L_distill +
+// λ_adv·L_adv + λ_r·L_recon with the exponential weighting of Eq. 18 over progressive stages
+// (each term can be switched off: the ablation); gradient clipping, a generator EMA, per-stage
+// batch sizes with a floor, identity-balanced batches for the bijective metric, callbacks
+// (progress bar, CSV log, PNG grids) and atomic checkpoints from which an interrupted run
+// resumes to the same parameters as an uninterrupted one. Generic over the named concepts:
+// any feature_generator, critic, flows::bijection (H) and staged_network (the student, or the
+// engine itself in whitebox mode).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bijgan/autodiff/backward.hpp"
+#include "bijgan/concepts/model.hpp"
+#include "bijgan/flows/bijection.hpp"
+#include "bijgan/io/atomic_file.hpp"
+#include "bijgan/io/progress.hpp"
+#include "bijgan/io/safetensors.hpp"
+#include "bijgan/losses/adversarial.hpp"
+#include "bijgan/losses/bijective.hpp"
+#include "bijgan/losses/distill.hpp"
+#include "bijgan/ops/conv.hpp"
+#include "bijgan/ops/resample.hpp"
+#include "bijgan/optim/optim.hpp"
+#include "bijgan/train/weighting.hpp"
+
+namespace bijgan::train {
+
+/// Which terms of Eq. 16 the generator minimises (all on: the full method).
+struct gan_terms {
+  bool adversarial = true;
+  bool recon = true;
+  bool distill = true;  ///< needs a distiller (student or whitebox engine)
+  bool biject = true;   ///< needs a bijection H
+};
+
+/// Multiples applied on top of Eq. 18's weights (1: the paper's weighting as read in method.md).
+struct gan_term_scales {
+  double adversarial = 1, recon = 1, distill = 1, biject = 1;
+};
+
+struct gan_options {
+  long steps = 1000;             ///< generator steps in total
+  int n_critic = 1;              ///< critic steps per generator step
+  index_t batch = 64;            ///< at the first stage
+  bool halve_batch = false;      ///< halve the batch at every stage (method.md §2) …
+  index_t min_batch = 32;        ///< … but never below this floor
+  index_t per_identity = 0;      ///< > 0: batches of batch/per_identity identities × per_identity images
+  double lr_generator = 1e-3;
+  double lr_critic = 1e-3;
+  double beta1 = 0, beta2 = 0.99;
+  losses::wgan_critic_options wgan{};
+  double clip_norm = 0;          ///< > 0: clip each model's gradient norm
+  double ema_decay = 0.999;      ///< generator EMA
+  long steps_per_stage = 0;      ///< 0: no growing (every step at full resolution)
+  long fade_steps = 0;           ///< fade-in length at the start of each new stage
+  gan_terms terms{};
+  gan_term_scales scales{};
+  weighting_options weighting{};
+  losses::feature_distill_options distill{.stage_weights = {}, .final_weight = 10};
+  losses::bijective_metric_options biject{};
+  std::uint64_t seed = 1;        ///< batches, v and ε all derive from (seed, step)
+  std::filesystem::path checkpoint;  ///< empty: no checkpoints
+  long checkpoint_every = 200;
+  bool resume = false;
+  long max_steps = 0;            ///< stop after this many steps in total (0: all)
+  std::ostream* log = &std::cout;  ///< progress bar (nullptr: silent)
+};
+
+/// What a callback sees after each generator step.
+struct gan_report {
+  long step = 0;   ///< generator steps done
+  int stage = 1;
+  double alpha = 1;
+  index_t batch = 0;
+  std::map<std::string, double> values;  ///< loss terms, weights, critic figures
+};
+using gan_callback = std::function<void(const gan_report&)>;
+
+struct gan_result {
+  long steps = 0;
+  long resumed_from = 0;
+  double seconds = 0;
+  gan_report last;
+};
+
+/// The stage and fade-in at generator step i of a progressive schedule.
+struct stage_point {
+  int stage = 1;
+  double alpha = 1;
+  /// R(i) of Eq. 18: stage − 1 + alpha during a fade-in, the stage otherwise.
+  [[nodiscard]] double r() const { return alpha < 1 ? stage - 1 + alpha : stage; }
+};
+inline stage_point stage_at(long step, long steps_per_stage, long fade_steps, int max_stage) {
+  if (steps_per_stage <= 0) return {max_stage, 1};
+  const int s = static_cast<int>(std::min<long>(max_stage, 1 + step / steps_per_stage));
+  const long into = step - (s - 1) * steps_per_stage;
+  const double a = s > 1 && fade_steps > 0 && into < fade_steps ? double(into) / double(fade_steps) : 1.0;
+  return {s, a};
+}
+
+/// No bijection / no distiller (their terms must then be off).
+struct none {};
+/// Pass for fit_gan's H or distiller when there is none: fit_gan(g, d, data, o, train::no_part, &engine).
+inline constexpr const none* no_part = nullptr;
+
+/// The training data: images (N, C, R, R) in [0, 1] at the generator's full resolution, the
+/// engine's features of the same images (N, feature_dim; blackbox queries made once), and a
+/// class or identity label per image (the bijective metric groups by it).
+struct gan_data {
+  tensor<float, host> images;
+  tensor<float, host> features;
+  std::vector<int> labels;
+};
+
+/// A callback appending one CSV row per generator step to `path` (created with a header of
+/// step, stage, alpha, batch and the first report's loss names; a resumed run appends to it).
+inline gan_callback csv_log(const std::filesystem::path& path) {
+  struct state {
+    std::ofstream os;
+    std::vector<std::string> columns;
+  };
+  auto st = std::make_shared<state>();
+  return [st, path](const gan_report& r) {
+    if (!st->os.is_open()) {
+      bool fresh = !std::filesystem::exists(path) || std::filesystem::file_size(path) == 0;
+      if (!fresh) {
+        std::ifstream in(path);
+        std::string header;
+        std::getline(in, header);
+        std::stringstream cols(header);
+        for (std::string c; std::getline(cols, c, ',');) st->columns.push_back(c);
+        fresh = st->columns.size() < 4;
+        if (fresh) st->columns.clear();
+      }
+      st->os.open(path, fresh ? std::ios::trunc : std::ios::app);
+      if (!st->os) fail<io_error>("train::csv_log", "cannot open ", path, " for writing");
+      if (fresh) {
+        st->columns = {"step", "stage", "alpha", "batch"};
+        for (const auto& [k, v] : r.values) st->columns.push_back(k);
+        for (std::size_t i = 0; i < st->columns.size(); ++i) st->os << (i ? "," : "") << st->columns[i];
+        st->os << "\n";
+      }
+    }
+    st->os << r.step << "," << r.stage << "," << r.alpha << "," << r.batch;
+    for (std::size_t i = 4; i < st->columns.size(); ++i) {
+      const auto it = r.values.find(st->columns[i]);
+      st->os << ",";
+      if (it != r.values.end()) st->os << it->second;
+    }
+    st->os << "\n";
+    st->os.flush();
+  };
+}
+
+namespace detail {
+/// Indices of one batch, drawn from (seed, step, purpose): distinct images, or per_identity
+/// images of each of batch/per_identity distinct identities that have that many.
+inline std::vector<index_t> draw_batch(const gan_data& d, index_t batch, index_t per_identity, std::uint64_t seed,
+                                       const std::map<int, std::vector<index_t>>& by_label) {
+  std::mt19937_64 rng(seed);
+  const auto below = [&](std::size_t k) { return static_cast<index_t>(rng() % k); };
+  const auto n = d.images.size(0);
+  std::vector<index_t> rows;
+  if (per_identity <= 0) {
+    // Partial Fisher–Yates over the indices.
+    std::vector<index_t> all(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < n; ++i) all[static_cast<std::size_t>(i)] = i;
+    for (index_t i = 0; i < batch; ++i) {
+      const auto j = i + below(static_cast<std::size_t>(n - i));
+      std::swap(all[static_cast<std::size_t>(i)], all[static_cast<std::size_t>(j)]);
+      rows.push_back(all[static_cast<std::size_t>(i)]);
+    }
+    return rows;
+  }
+  std::vector<const std::vector<index_t>*> eligible;
+  for (const auto& [label, idx] : by_label)
+    if (static_cast<index_t>(idx.size()) >= per_identity) eligible.push_back(&idx);
+  const index_t ids = batch / per_identity;
+  if (static_cast<index_t>(eligible.size()) < ids)
+    fail<value_error>("train::fit_gan", "batches of ", ids, " identities x ", per_identity, " images need ", ids,
+                      " identities with that many images; the data has ", eligible.size());
+  for (index_t i = 0; i < ids; ++i) {
+    const auto j = i + below(eligible.size() - static_cast<std::size_t>(i));
+    std::swap(eligible[static_cast<std::size_t>(i)], eligible[static_cast<std::size_t>(j)]);
+    auto members = *eligible[static_cast<std::size_t>(i)];
+    for (index_t k = 0; k < per_identity; ++k) {
+      const auto m = k + below(members.size() - static_cast<std::size_t>(k));
+      std::swap(members[static_cast<std::size_t>(k)], members[static_cast<std::size_t>(m)]);
+      rows.push_back(members[static_cast<std::size_t>(k)]);
+    }
+  }
+  return rows;
+}
+
+/// Rows of a host float tensor as tensor<T, B>.
+template <class T, class B>
+tensor<T, B> gather_rows(const tensor<float, host>& x, const std::vector<index_t>& rows) {
+  const auto per = x.numel() / x.size(0);
+  std::vector<T> out;
+  out.reserve(rows.size() * static_cast<std::size_t>(per));
+  const float* p = x.data();
+  for (auto r : rows) out.insert(out.end(), p + r * per, p + (r + 1) * per);
+  shape s = x.shape();
+  s[0] = static_cast<index_t>(rows.size());
+  return to<B>(tensor<T, host>::from(out, s));
+}
+
+/// Real images (N, C, R, R) as the critic sees them at stage point p: average-pooled to the
+/// stage's resolution and, during a fade-in, blended with the previous resolution (ProGAN).
+template <class T, class B>
+var<T, B> real_at(const var<T, B>& full, const stage_point& p, index_t resolution, bool growing) {
+  const index_t r = growing ? index_t{4} << (p.stage - 1) : resolution;
+  auto x = r == resolution ? full : avg_pool2d(full, {.kernel = resolution / r});
+  if (p.alpha < 1 && p.stage > 1) x = x * static_cast<T>(p.alpha) + upsample(avg_pool2d(x, {.kernel = 2}), 2) * static_cast<T>(1 - p.alpha);
+  return x;
+}
+
+/// Images at full resolution (nearest upsampling of a stage's output).
+template <class T, class B>
+var<T, B> to_full(const var<T, B>& x, index_t resolution) {
+  return x.size(2) == resolution ? x : upsample(x, resolution / x.size(2));
+}
+}  // namespace detail
+
+/// Trains generator g against critic d on data (Eq. 16–18). h: the bijection H (images at
+/// full resolution → latents; nullptr when terms.biject is off); distiller: a staged_network
+/// whose stage outputs and features are matched (Eq. 15; the student, or the engine itself in
+/// whitebox mode; nullptr when terms.distill is off). Progressive models (set_stage) grow by
+/// the schedule; a critic that is not progressive sees every image upsampled to full
+/// resolution. Callbacks run after each generator step. ema_out, when given, receives the
+/// generator EMA's weights at the end (the model to sample with).
+template <class G, class D, class H = none, class S = none>
+gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const H* h = nullptr, const S* distiller = nullptr,
+                   const std::vector<gan_callback>& callbacks = {}, G* ema_out = nullptr) {
+  static_assert(check_generator<G>() && check_critic<D>());
+  static_assert(std::is_same_v<H, none> || flows::bijection<H>, "fit_gan: H must be a flows::bijection (or train::none)");
+  static_assert(std::is_same_v<S, none> || staged_network<S>, "fit_gan: the distiller must be a staged_network (or train::none)");
+  using T = typename G::value_type;
+  using B = typename G::backend_type;
+  using V = var<T, B>;
+  constexpr index_t resolution = G::image_shape[1];
+  const int max_stage = [&] {
+    if constexpr (progressive<G>) return g.stages();
+    else return 1;
+  }();
+  const char* op = "train::fit_gan";
+  const index_t n = data.images.size(0);
+  if (data.images.rank() != 4 || data.images.size(1) != G::image_shape[0] || data.images.size(2) != resolution ||
+      data.images.size(3) != resolution)
+    fail<shape_error>(op, "images ", data.images.shape(), " must be (N, ", G::image_shape[0], ", ", resolution, ", ", resolution, ")");
+  if (data.features.rank() != 2 || data.features.size(0) != n || data.features.size(1) != G::feature_dim)
+    fail<shape_error>(op, "features ", data.features.shape(), " must be (", n, ", ", G::feature_dim, ")");
+  if (static_cast<index_t>(data.labels.size()) != n) fail<shape_error>(op, data.labels.size(), " labels for ", n, " images");
+  if (o.terms.biject && h == nullptr) fail<value_error>(op, "terms.biject is on but no bijection H was given");
+  if (o.terms.distill && distiller == nullptr) fail<value_error>(op, "terms.distill is on but no distiller was given");
+  if (o.batch < 4 || o.batch > n || o.n_critic < 1 || o.steps < 1)
+    fail<value_error>(op, "batch ", o.batch, " must lie in [4, ", n, "], n_critic ", o.n_critic, " and steps ", o.steps, " must be >= 1");
+
+  std::map<int, std::vector<index_t>> by_label;
+  for (index_t i = 0; i < n; ++i) by_label[data.labels[static_cast<std::size_t>(i)]].push_back(i);
+  const auto pg = nn::parameters(g), pd = nn::parameters(d);
+  optim::adam<T, B> opt_g(pg, {.lr = o.lr_generator, .beta1 = o.beta1, .beta2 = o.beta2});
+  optim::adam<T, B> opt_d(pd, {.lr = o.lr_critic, .beta1 = o.beta1, .beta2 = o.beta2});
+  optim::ema<G> average(g, o.ema_decay);
+
+  gan_result res;
+  long step = 0;
+  const auto save = [&](long at) {
+    if (o.checkpoint.empty()) return;
+    io::state_dict sd;
+    sd.put_module("generator", g);
+    sd.put_module("critic", d);
+    sd.put_module("generator_ema", average);
+    sd.put_module("optimizer_generator", opt_g);
+    sd.put_module("optimizer_critic", opt_d);
+    sd.metadata["step"] = std::to_string(at);
+    io::save_safetensors(o.checkpoint, sd);
+  };
+  if (o.resume && !o.checkpoint.empty() && std::filesystem::exists(o.checkpoint)) {
+    const auto sd = io::load_safetensors(o.checkpoint);
+    sd.load_module("generator", g);
+    sd.load_module("critic", d);
+    sd.load_module("generator_ema", average);
+    sd.load_module("optimizer_generator", opt_g);
+    sd.load_module("optimizer_critic", opt_d);
+    const auto it = sd.metadata.find("step");
+    if (it == sd.metadata.end()) fail<io_error>(op, o.checkpoint, " has no \"step\" in its metadata");
+    step = res.resumed_from = std::stol(it->second);
+    if (o.log) *o.log << "resumed from " << o.checkpoint.string() << " at step " << step << "\n";
+  }
+  const long total = o.max_steps > 0 ? std::min(o.max_steps, o.steps) : o.steps;
+  std::optional<io::progress_bar> bar;
+  if (o.log) bar.emplace(o.steps, "DAB-GAN training", o.batch, *o.log, step);
+
+  // The critic as both steps see it: the trained one in the critic step, a frozen view (no
+  // weight gradients) in the generator step. H and the distiller are never trained here.
+  const auto view_of = [&](const D& critic) {
+    return [&critic](const V& x) {
+      if constexpr (progressive<D>) return critic(x);
+      else return critic(detail::to_full(x, resolution));
+    };
+  };
+  const auto critic_view = view_of(d);
+  const auto freeze = [](const auto* part) {
+    using P = std::remove_cvref_t<decltype(*part)>;
+    if constexpr (nn::module<P>) return part ? std::optional<P>(nn::frozen(*part)) : std::optional<P>();
+    else return part ? std::optional<P>(*part) : std::optional<P>();
+  };
+  const auto h_frozen = freeze(h);
+  const auto distiller_frozen = freeze(distiller);
+  const auto latents = [&](const V& x) {
+    if constexpr (std::is_same_v<H, none>) return x;
+    else return h_frozen->forward(x).z;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  for (; step < total; ++step) {
+    const auto p = stage_at(step, o.steps_per_stage, o.fade_steps, max_stage);
+    if constexpr (progressive<G>) {
+      g.set_stage(p.stage, p.alpha);
+      average.module().set_stage(p.stage, p.alpha);
+    }
+    if constexpr (progressive<D>) {
+      // A progressive critic follows a growing generator; beside a fixed one it works at its last stage.
+      if constexpr (progressive<G>) d.set_stage(p.stage, p.alpha);
+      else d.set_stage(d.stages(), 1);
+    }
+    index_t batch = o.halve_batch ? std::max(o.min_batch, o.batch >> (p.stage - 1)) : o.batch;
+    batch -= batch % 4;  // minibatch-stddev groups of 4
+    const std::uint64_t base = o.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(step) * 1000003ull;
+    const auto noise = [&](std::uint64_t salt, index_t rows) {
+      generator gen(base + salt);
+      return constant(tensor<T, B>::random(shape{rows, G::noise_dim}, gen, {distribution::normal, 0, 1}));
+    };
+    gan_report report{.step = step + 1, .stage = p.stage, .alpha = p.alpha, .batch = batch, .values = {}};
+
+    // Critic steps (Eq. 17).
+    for (int k = 0; k < o.n_critic; ++k) {
+      const auto rows = detail::draw_batch(data, batch, o.per_identity, base + 17 + static_cast<std::uint64_t>(k) * 31, by_label);
+      const auto real = detail::real_at(constant(detail::gather_rows<T, B>(data.images, rows)), p, resolution, progressive<G>);
+      V fake;
+      {
+        const no_grad off;
+        fake = constant(g(constant(detail::gather_rows<T, B>(data.features, rows)), noise(101 + static_cast<std::uint64_t>(k), batch)).value());
+      }
+      generator eps(base + 211 + static_cast<std::uint64_t>(k));
+      opt_d.zero_grad();
+      const auto c = losses::wgan_critic(critic_view, real, fake, eps, o.wgan);
+      backward(c.loss);
+      if (o.clip_norm > 0) optim::clip_grad_norm(pd, o.clip_norm);
+      opt_d.step();
+      report.values["critic"] = c.loss.item();
+      report.values["wasserstein"] = c.wasserstein.item();
+      report.values["gp"] = c.gradient_penalty.item();
+    }
+
+    // Generator step (Eq. 16 with the weights of Eq. 18).
+    const auto rows = detail::draw_batch(data, batch, o.per_identity, base + 7, by_label);
+    const auto full = constant(detail::gather_rows<T, B>(data.images, rows));
+    const auto real = detail::real_at(full, p, resolution, progressive<G>);
+    opt_g.zero_grad();
+    const D d_frozen = nn::frozen(d);
+    const auto frozen_view = view_of(d_frozen);
+    const auto fake = g(constant(detail::gather_rows<T, B>(data.features, rows)), noise(1, batch));
+    const auto w = exponential_weighting(p.r(), max_stage, o.weighting);
+    V total_loss = constant(tensor<T, B>::zeros(shape{}));
+    const auto add = [&](const char* name, double weight, const V& term) {
+      total_loss = total_loss + term * static_cast<T>(weight);
+      report.values[name] = term.item();
+    };
+    if (o.terms.adversarial) add("adv", w.adversarial * o.scales.adversarial, losses::wgan_generator(frozen_view, fake));
+    if (o.terms.recon) add("recon", w.recon * o.scales.recon, losses::l1(fake, real));
+    if constexpr (!std::is_same_v<S, none>) {
+      if (o.terms.distill) {
+        const auto at_input = [&](const V& x) {
+          constexpr auto in = S::image_shape;
+          return x.size(2) == in[1] && x.size(3) == in[2] ? x : resize(x, in[1], in[2], interpolation::bilinear);
+        };
+        staged_output<V> target;
+        {
+          const no_grad off;
+          target = distiller_frozen->stages(at_input(full));
+        }
+        const auto mine = distiller_frozen->stages(at_input(detail::to_full(fake, resolution)));
+        auto dopt = o.distill;
+        if (dopt.stage_weights.empty()) dopt.stage_weights.assign(mine.stages.size(), 1.0);
+        std::vector<V> real_stages;
+        for (const auto& t : target.stages) real_stages.push_back(constant(t.value()));
+        add("distill", w.distill * o.scales.distill,
+            losses::feature_distill(mine.stages, real_stages, mine.features, constant(target.features.value()), dopt));
+      }
+    }
+    if constexpr (!std::is_same_v<H, none>) {
+      if (o.terms.biject)
+        add("biject", w.biject * o.scales.biject,
+            losses::bijective_metric(latents, full, detail::to_full(fake, resolution), [&] {
+              std::vector<int> l;
+              for (auto r : rows) l.push_back(data.labels[static_cast<std::size_t>(r)]);
+              return l;
+            }(), o.biject));
+    }
+    backward(total_loss);
+    if (o.clip_norm > 0) optim::clip_grad_norm(pg, o.clip_norm);
+    opt_g.step();
+    average.update(g);
+    report.values["generator"] = total_loss.item();
+    res.last = report;
+    for (const auto& cb : callbacks) cb(report);
+    if (bar) {
+      std::vector<std::pair<std::string, double>> shown{{"stage", p.r()}};
+      for (const char* k : {"critic", "adv", "recon", "distill", "biject"})
+        if (report.values.count(k)) shown.emplace_back(k, report.values[k]);
+      bar->update(step + 1, shown);
+    }
+    if (o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0) save(step + 1);
+  }
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.steps = step;
+  save(step);
+  if (ema_out != nullptr) *ema_out = nn::clone(average.module());
+  return res;
+}
+
+}  // namespace bijgan::train

@@ -1,0 +1,76 @@
+// Training the student F^S from blackbox queries only (method.md §5, Eq. 14): the engine's
+// features of the training images are the targets; the student minimises the cosine
+// distillation loss E (1 − cos(F(x), F^S(x)))², then is frozen (eval mode) and serves as the
+// distiller of the generator's feature distillation.
+#pragma once
+
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "bijgan/autodiff/backward.hpp"
+#include "bijgan/concepts/model.hpp"
+#include "bijgan/data/batches.hpp"
+#include "bijgan/io/progress.hpp"
+#include "bijgan/losses/distill.hpp"
+#include "bijgan/ops/resample.hpp"
+#include "bijgan/optim/optim.hpp"
+
+namespace bijgan::train {
+
+struct student_options {
+  int epochs = 2;
+  index_t batch = 64;
+  double lr = 1e-3;
+  long warmup_steps = 100;
+  double final_lr_factor = 0.05;
+  std::uint64_t seed = 3;
+  std::ostream* log = &std::cout;
+};
+
+/// Trains a staged_network s so that s(x) points where the engine's feature F(x) does, from
+/// images (N, C, H, W) in [0, 1] (resized to the student's input when sizes differ) and the
+/// engine's features (N, D). Returns the last smoothed loss; leaves s in eval mode.
+template <class S>
+double fit_student(S& s, const tensor<float, host>& images, const tensor<float, host>& teacher, const student_options& o) {
+  static_assert(check_staged_network<S>());
+  using T = typename S::value_type;
+  if (images.rank() != 4 || teacher.rank() != 2 || teacher.size(0) != images.size(0))
+    fail<shape_error>("train::fit_student", "images ", images.shape(), " and teacher features ", teacher.shape(), " must be (N, C, H, W) and (N, D)");
+  static_assert(std::is_same_v<T, float>, "fit_student trains float students");
+  nn::train(s);
+  optim::adam opt(nn::parameters(s), {.lr = o.lr});
+  const long per_epoch = (images.size(0) + o.batch - 1) / o.batch;
+  const optim::linear_schedule schedule{.warmup_steps = o.warmup_steps, .decay_start = 0, .total_steps = o.epochs * per_epoch,
+                                        .final_factor = o.final_lr_factor};
+  constexpr auto in = S::image_shape;
+  std::ostringstream quiet;
+  long step = 0;
+  double running = 0;
+  for (int e = 1; e <= o.epochs; ++e) {
+    io::progress_bar bar(per_epoch, "student " + std::to_string(e) + "/" + std::to_string(o.epochs), o.batch, o.log ? *o.log : quiet);
+    long k = 0;
+    for (const auto& rows : data::shuffled_batches(images.size(0), o.batch, o.seed + static_cast<std::uint64_t>(e))) {
+      std::vector<float> xb, fb;
+      const auto per = images.numel() / images.size(0), d = teacher.size(1);
+      for (auto r : rows) {
+        xb.insert(xb.end(), images.data() + r * per, images.data() + (r + 1) * per);
+        fb.insert(fb.end(), teacher.data() + r * d, teacher.data() + (r + 1) * d);
+      }
+      const auto nb = static_cast<index_t>(rows.size());
+      auto x = constant(tensor<float, host>::from(xb, shape{nb, images.size(1), images.size(2), images.size(3)}));
+      if (images.size(2) != in[1] || images.size(3) != in[2]) x = resize(x, in[1], in[2], interpolation::bilinear);
+      opt.set_lr_factor(schedule(step++));
+      opt.zero_grad();
+      const auto loss = losses::cosine_distill(tensor<float, host>::from(fb, shape{nb, d}), s(x));
+      backward(loss);
+      opt.step();
+      running = step == 1 ? loss.item() : 0.98 * running + 0.02 * loss.item();
+      bar.update(++k, {{"cos loss", running}});
+    }
+  }
+  nn::eval(s);
+  return running;
+}
+
+}  // namespace bijgan::train

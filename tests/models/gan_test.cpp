@@ -1,0 +1,334 @@
+// Models and adversarial training: output shapes at every progressive stage, fade-in at
+// alpha 0 equal to the previous stage upsampled, finite-difference gradients of tiny
+// generators and critics (second order for the critics: the gradient penalty differentiates
+// their input gradient), the stage schedule, identity-balanced batches, the CSV log, exact
+// resume of fit_gan, the student's distillation, and MS-SSIM closed forms.
+#include <boost/test/unit_test.hpp>
+
+#include <bijgan/bijgan.hpp>
+#include <bijgan/eval/reconstruction.hpp>
+#include <bijgan/models/models.hpp>
+#include <bijgan/testing/module_check.hpp>
+#include <bijgan/train/adversarial.hpp>
+#include <bijgan/train/student.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+using namespace bijgan;
+
+namespace gan_test {
+
+constexpr models::gan_config tiny{.channels = 1, .resolution = 8, .feature_dim = 6, .noise_dim = 3, .width = 4, .mapping_layers = 2,
+                                  .style_dim = 4, .embed = 16, .heads = 2, .depth = 1, .condition_tokens = 16, .window = 16,
+                                  .bicubic_stages = 1, .critic_patch = 2, .critic_embed = 16};
+constexpr models::gan_config small{.channels = 1, .resolution = 16, .feature_dim = 10, .noise_dim = 4, .width = 8, .mapping_layers = 2,
+                                   .style_dim = 8, .embed = 32, .heads = 2, .bicubic_stages = 2, .critic_patch = 2, .critic_embed = 16};
+
+tensor<double> randn(const shape& s, std::uint64_t seed) {
+  generator g(seed);
+  return tensor<double>::random(s, g, {distribution::normal, 0, 1});
+}
+tensor<float> randnf(const shape& s, std::uint64_t seed) {
+  generator g(seed);
+  return tensor<float>::random(s, g, {distribution::normal, 0, 1});
+}
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double e = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) e = std::max(e, double(std::abs(a[i] - b[i])));
+  return e;
+}
+
+/// Shapes at each stage and the fade-in: at alpha = 0 stage s equals stage s − 1 upsampled.
+template <class G>
+void check_progressive_generator(G& g, const char* name) {
+  constexpr index_t n = 4;
+  const auto f = constant(randnf({n, G::feature_dim}, 1));
+  const auto v = constant(randnf({n, std::max<index_t>(G::noise_dim, 1)}, 2));
+  const no_grad off;
+  for (int s = 1; s <= g.stages(); ++s) {
+    g.set_stage(s, 1);
+    const auto x = g(f, v).value();
+    const index_t r = index_t{4} << (s - 1);
+    BOOST_TEST((x.shape() == shape{n, G::image_shape[0], r, r}), name << " stage " << s << ": " << x.shape());
+    const auto xv = x.to_vector();
+    BOOST_TEST(std::all_of(xv.begin(), xv.end(), [](float e) { return e >= 0 && e <= 1; }), name << ": values in [0, 1]");
+    if (s > 1) {
+      g.set_stage(s - 1, 1);
+      const auto before = upsample(g(f, v), 2).value().to_vector();
+      g.set_stage(s, 0);
+      BOOST_TEST(max_abs_diff(g(f, v).value().to_vector(), before) < 1e-6, name << ": fade-in at alpha 0, stage " << s);
+      g.set_stage(s, 1);
+    }
+  }
+  BOOST_CHECK_THROW(g.set_stage(0, 1), value_error);
+  BOOST_CHECK_THROW(g.set_stage(g.stages() + 1, 1), value_error);
+  BOOST_CHECK_THROW(g.set_stage(1, 1.5), value_error);
+  BOOST_CHECK_THROW(g(constant(randnf({n, G::feature_dim + 1}, 3)), v), shape_error);
+}
+
+}  // namespace gan_test
+
+BOOST_AUTO_TEST_SUITE(gan_suite)
+
+using namespace gan_test;
+
+BOOST_AUTO_TEST_CASE(generators_grow_by_stages_and_fade_in) {
+  static_assert(feature_generator<models::dibigan<small>::generator<>> && feature_generator<models::dabgan<small>::generator<>> &&
+                feature_generator<models::po_gan<small>::generator<>>);
+  static_assert(critic<models::dibigan<small>::critic<>> && critic<models::dabgan<small>::critic<>>);
+  static_assert(progressive<models::dibigan<small>::generator<>> && !progressive<models::dabgan<small>::critic<>>);
+  static_assert(!feature_generator<nn::linear<float>> && !critic<int>);
+  static_assert(staged_network<engines::lenet<>> && staged_network<models::student<models::student_config{}>>);
+  static_assert(models::po_gan<small>::generator<>::noise_dim == 0);
+  nn::manual_seed(5);
+  models::dibigan<small>::generator<> a;
+  models::po_gan<small>::generator<> b;
+  models::dabgan<small>::generator<> c;
+  check_progressive_generator(a, "dibigan");
+  check_progressive_generator(b, "po_gan");
+  check_progressive_generator(c, "dabgan");
+  // DiBiGAN's output depends on v; PO-GAN's does not.
+  const no_grad off;
+  const auto f = constant(randnf({4, small.feature_dim}, 1));
+  const auto v1 = constant(randnf({4, small.noise_dim}, 2)), v2 = constant(randnf({4, small.noise_dim}, 3));
+  BOOST_TEST(max_abs_diff(a(f, v1).value().to_vector(), a(f, v2).value().to_vector()) > 1e-4);
+  BOOST_TEST(max_abs_diff(c(f, v1).value().to_vector(), c(f, v2).value().to_vector()) > 1e-4);
+  BOOST_TEST(max_abs_diff(b(f, v1).value().to_vector(), b(f, v2).value().to_vector()) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(critics_score_every_stage_and_reject_wrong_sizes) {
+  nn::manual_seed(6);
+  models::dibigan<small>::critic<> d;
+  models::dabgan<small>::critic<> t;
+  const no_grad off;
+  for (int s = 1; s <= d.stages(); ++s) {
+    d.set_stage(s, s > 1 ? 0.5 : 1);
+    const index_t r = index_t{4} << (s - 1);
+    BOOST_TEST((d(constant(randnf({8, 1, r, r}, 7))).shape() == shape{8, 1}));
+    BOOST_CHECK_THROW(d(constant(randnf({8, 1, 2 * r, 2 * r}, 7))), shape_error);
+  }
+  BOOST_TEST((t(constant(randnf({4, 1, 16, 16}, 8))).shape() == shape{4, 1}));
+  BOOST_CHECK_THROW(t(constant(randnf({4, 1, 8, 8}, 8))), shape_error);
+  // Minibatch-stddev makes a critic's score of one image depend on the others in its group.
+  d.set_stage(d.stages(), 1);
+  auto batch = randnf({4, 1, 16, 16}, 9).to_vector();
+  const auto s1 = d(constant(tensor<float>::from(batch, {4, 1, 16, 16}))).value().to_vector();
+  for (std::size_t i = 256; i < batch.size(); ++i) batch[i] *= 3;
+  const auto s2 = d(constant(tensor<float>::from(batch, {4, 1, 16, 16}))).value().to_vector();
+  BOOST_TEST(std::abs(s1[0] - s2[0]) > 1e-6);
+}
+
+BOOST_AUTO_TEST_CASE(tiny_models_pass_gradcheck) {
+  using testing::module_gradcheck;
+  // Every weight tensor is checked at up to 12 strided elements (all of the small ones).
+  const testing::gradcheck_options sampled{.max_elements_per_input = 12};
+  nn::manual_seed(7);
+  {
+    models::dibigan<tiny>::generator<double> g;
+    g.set_stage(2, 0.5);
+    const auto r = module_gradcheck(g, {randn({2, 6}, 1), randn({2, 3}, 2)},
+                                    [](const auto& m, const std::vector<var<double>>& x) { return m(x[0], x[1]); }, sampled);
+    BOOST_TEST(r.passed, "dibigan generator: " << r.message);
+  }
+  {
+    models::po_gan<tiny>::generator<double> g;
+    const auto r = module_gradcheck(g, {randn({2, 6}, 3), randn({2, 1}, 4)},
+                                    [](const auto& m, const std::vector<var<double>>& x) { return m(x[0], x[1]); }, sampled);
+    BOOST_TEST(r.passed, "po_gan generator: " << r.message);
+  }
+  {
+    models::dabgan<tiny>::generator<double> g;
+    g.set_stage(2, 0.5);
+    const auto r = module_gradcheck(g, {randn({2, 6}, 5), randn({2, 3}, 6)},
+                                    [](const auto& m, const std::vector<var<double>>& x) { return m(x[0], x[1]); }, sampled);
+    BOOST_TEST(r.passed, "dabgan generator: " << r.message);
+  }
+  {
+    models::dibigan<tiny>::critic<double> d;
+    d.set_stage(2, 0.5);
+    const auto r = module_gradcheck(d, {randn({4, 1, 8, 8}, 7)}, [](const auto& m, const std::vector<var<double>>& x) { return m(x[0]); },
+                                    {.second_order = true, .max_elements_per_input = 12});
+    BOOST_TEST(r.passed, "cnn critic: " << r.message);
+  }
+  {
+    models::dabgan<tiny>::critic<double> d;
+    const auto r = module_gradcheck(d, {randn({2, 1, 8, 8}, 8)}, [](const auto& m, const std::vector<var<double>>& x) { return m(x[0]); },
+                                    {.second_order = true, .max_elements_per_input = 12});
+    BOOST_TEST(r.passed, "transformer critic: " << r.message);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(stage_schedule_and_balanced_batches) {
+  // 4 stages of 10 steps with 4-step fades: R(i) climbs 1 → 4 and stays.
+  BOOST_TEST(train::stage_at(0, 10, 4, 4).r() == 1.0);
+  BOOST_TEST(train::stage_at(9, 10, 4, 4).r() == 1.0);
+  BOOST_TEST(train::stage_at(10, 10, 4, 4).stage == 2);
+  BOOST_TEST(train::stage_at(10, 10, 4, 4).alpha == 0.0);
+  BOOST_TEST(std::abs(train::stage_at(12, 10, 4, 4).r() - 1.5) < 1e-12);
+  BOOST_TEST(train::stage_at(14, 10, 4, 4).r() == 2.0);
+  BOOST_TEST(train::stage_at(1000, 10, 4, 4).r() == 4.0);
+  BOOST_TEST(train::stage_at(3, 0, 0, 4).r() == 4.0);  // no growing
+  // Identity-balanced batches: 4 identities x 3 images, all distinct, same draw for the same seed.
+  train::gan_data d{tensor<float>::zeros({30, 1, 4, 4}), tensor<float>::zeros({30, 2}), {}};
+  std::map<int, std::vector<index_t>> by;
+  for (int i = 0; i < 30; ++i) {
+    d.labels.push_back(i % 6 == 5 ? 99 : i % 5);  // identity 99 has 5 images, 0..4 have 5 each
+    by[d.labels.back()].push_back(i);
+  }
+  const auto rows = train::detail::draw_batch(d, 12, 3, 42, by);
+  BOOST_TEST(rows.size() == 12u);
+  std::map<int, int> count;
+  for (auto r : rows) ++count[d.labels[static_cast<std::size_t>(r)]];
+  BOOST_TEST(count.size() == 4u);
+  for (const auto& [id, c] : count) BOOST_TEST(c == 3, "identity " << id);
+  BOOST_TEST(std::set<index_t>(rows.begin(), rows.end()).size() == 12u);
+  BOOST_TEST(rows == train::detail::draw_batch(d, 12, 3, 42, by), boost::test_tools::per_element());
+  BOOST_CHECK_THROW(train::detail::draw_batch(d, 12, 6, 42, by), value_error);  // nobody has 6 images
+}
+
+BOOST_AUTO_TEST_CASE(fit_gan_resumes_exactly_and_logs) {
+  namespace fs = std::filesystem;
+  // 24 images of 8x8 in 3 classes, features = a fixed projection of the images.
+  auto imgs = randnf({24, 1, 8, 8}, 11).to_vector();
+  for (auto& v : imgs) v = 1 / (1 + std::exp(-v));
+  const auto images = tensor<float>::from(imgs, {24, 1, 8, 8});
+  const auto proj = randnf({64, 6}, 12);
+  const auto features = matmul(constant(images.reshape({24, 64})), constant(proj)).value();
+  std::vector<int> labels;
+  for (int i = 0; i < 24; ++i) labels.push_back(i % 3);
+  const train::gan_data data{images, features, labels};
+  // H: a small flow on 8x8; distiller: a student on 8x8.
+  const auto make_flow = [] {
+    nn::manual_seed(13);
+    return flows::logit_transform<float>{} |
+           flows::realnvp_multiscale<float>({.channels = 1, .height = 8, .width = 8, .scales = 2, .blocks = 1, .features = 4});
+  };
+  const auto flow = make_flow();
+  nn::manual_seed(14);
+  models::student<models::student_config{.channels = 1, .resolution = 8, .feature_dim = 6, .width = 4, .stages = 2}> distiller;
+  nn::eval(distiller);
+
+  train::gan_options o;
+  o.steps = 6, o.batch = 12, o.n_critic = 2, o.steps_per_stage = 2, o.fade_steps = 1, o.per_identity = 4, o.clip_norm = 5;
+  std::ostringstream quiet;
+  o.log = &quiet;
+  o.checkpoint_every = 0;
+  const auto make = [] {
+    nn::manual_seed(15);
+    return std::pair{models::dibigan<tiny>::generator<>{}, models::dibigan<tiny>::critic<>{}};
+  };
+  auto [g1, d1] = make();
+  o.checkpoint = fs::temp_directory_path() / "bijgan_gan_whole.safetensors";
+  const auto csv = fs::temp_directory_path() / "bijgan_gan_log.csv";
+  fs::remove(csv);
+  auto ema1 = g1;
+  const auto a = train::fit_gan(g1, d1, data, o, &flow, &distiller, {train::csv_log(csv)}, &ema1);
+  BOOST_TEST(a.steps == 6);
+  for (const char* k : {"critic", "gp", "adv", "recon", "distill", "biject"})
+    BOOST_TEST(std::isfinite(a.last.values.at(k)), k);
+
+  // Interrupted after 3 steps (mid fade-in of stage 2), resumed in a fresh model pair.
+  o.checkpoint = fs::temp_directory_path() / "bijgan_gan_resumed.safetensors";
+  fs::remove(o.checkpoint);
+  auto [g2, d2] = make();
+  o.max_steps = 3;
+  train::fit_gan(g2, d2, data, o, &flow, &distiller);
+  auto [g3, d3] = make();
+  o.max_steps = 0, o.resume = true;
+  auto ema3 = g3;
+  const auto b = train::fit_gan(g3, d3, data, o, &flow, &distiller, {}, &ema3);
+  BOOST_TEST(b.resumed_from == 3);
+  const auto same = [](const auto& x, const auto& y) {
+    const auto px = nn::parameters(x), py = nn::parameters(y);
+    double worst = 0;
+    for (std::size_t i = 0; i < px.size(); ++i) worst = std::max(worst, max_abs_diff(px[i].value().to_vector(), py[i].value().to_vector()));
+    return worst;
+  };
+  BOOST_TEST(same(g1, g3) == 0.0);
+  BOOST_TEST(same(d1, d3) == 0.0);
+  BOOST_TEST(same(ema1, ema3) == 0.0);
+  BOOST_TEST(same(g1, ema1) > 0.0);  // the EMA lags the trained weights
+  // Training moved the generator.
+  auto [g0, d0] = make();
+  BOOST_TEST(same(g0, g1) > 0.0);
+
+  // The CSV log: a header and one row per step.
+  std::ifstream in(csv);
+  std::string header, line;
+  std::getline(in, header);
+  BOOST_TEST(header.rfind("step,stage,alpha,batch,", 0) == 0u);
+  BOOST_TEST(header.find("biject") != std::string::npos);
+  int rows = 0;
+  while (std::getline(in, line)) ++rows;
+  BOOST_TEST(rows == 6);
+
+  // Missing parts and bad data are errors that say what is wrong.
+  o.resume = false, o.checkpoint.clear();
+  BOOST_CHECK_THROW(train::fit_gan(g1, d1, data, o, &flow), value_error);  // distill on, no distiller
+  o.terms.distill = false;
+  train::gan_data bad = data;
+  bad.labels.pop_back();
+  BOOST_CHECK_THROW(train::fit_gan(g1, d1, bad, o, &flow), shape_error);
+  o.terms.biject = false;
+  o.steps = 1, o.per_identity = 0;
+  BOOST_CHECK_NO_THROW(train::fit_gan(g1, d1, data, o));  // recon + adversarial only: no H, no distiller
+  fs::remove(fs::temp_directory_path() / "bijgan_gan_whole.safetensors");
+  fs::remove(fs::temp_directory_path() / "bijgan_gan_resumed.safetensors");
+  fs::remove(csv);
+}
+
+BOOST_AUTO_TEST_CASE(student_learns_the_engine_direction) {
+  // Teacher: a fixed random projection of the images; the student's cosine loss falls.
+  const auto images = tensor<float>::from(
+      [] {
+        auto v = randnf({64, 1, 8, 8}, 21).to_vector();
+        for (auto& e : v) e = 1 / (1 + std::exp(-e));
+        return v;
+      }(),
+      {64, 1, 8, 8});
+  const auto teacher = matmul(constant(images.reshape({64, 64})), constant(randnf({64, 5}, 22))).value();
+  nn::manual_seed(23);
+  models::student<models::student_config{.channels = 1, .resolution = 8, .feature_dim = 5, .width = 4, .stages = 2}> s;
+  const auto before = losses::cosine_distill(teacher, s(constant(images))).item();
+  std::ostringstream quiet;
+  const double after = train::fit_student(s, images, teacher, {.epochs = 30, .batch = 16, .lr = 3e-3, .warmup_steps = 5, .log = &quiet});
+  const auto final_loss = losses::cosine_distill(teacher, s(constant(images))).item();
+  BOOST_TEST(std::isfinite(after));
+  BOOST_TEST(final_loss < 0.5 * before, "cosine loss " << before << " -> " << final_loss);
+  const auto so = s.stages(constant(images));
+  BOOST_TEST(so.stages.size() == 2u);
+  BOOST_TEST((so.stages[1].shape() == shape{64, 8, 2, 2}));
+  BOOST_CHECK_THROW(train::fit_student(s, images, teacher.slice_rows(0, 10), {}), shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(ms_ssim_closed_forms) {
+  const auto a = tensor<float>::from(randnf({1, 32, 32}, 31).to_vector(), {1, 32, 32});
+  auto av = a.to_vector();
+  for (auto& v : av) v = 0.5f + 0.1f * v;
+  const auto x = tensor<float>::from(av, {1, 32, 32});
+  BOOST_TEST(std::abs(eval::ms_ssim(x, x) - 1) < 1e-12);
+  // Two constant images μ1, μ2: every contrast-structure term is 1, so MS-SSIM is the
+  // luminance term (2μ1μ2 + C1)/(μ1² + μ2² + C1) to the last scale's weight.
+  const auto c1 = tensor<float>::full({1, 32, 32}, 0.25f), c2 = tensor<float>::full({1, 32, 32}, 0.75f);
+  const double k1 = 1e-4, lum = (2 * 0.25 * 0.75 + k1) / (0.0625 + 0.5625 + k1);
+  BOOST_TEST(std::abs(eval::ms_ssim(c1, c2) - std::pow(lum, 0.1333)) < 1e-9);
+  // Symmetric, and falls as noise grows.
+  auto noisy = [&](float level, std::uint64_t seed) {
+    auto v = av;
+    const auto e = randnf({1, 32, 32}, seed).to_vector();
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] += level * e[i];
+    return tensor<float>::from(v, {1, 32, 32});
+  };
+  const auto n1 = noisy(0.02f, 32), n2 = noisy(0.2f, 33);
+  BOOST_TEST(std::abs(eval::ms_ssim(x, n1) - eval::ms_ssim(n1, x)) < 1e-12);
+  BOOST_TEST(eval::ms_ssim(x, n1) > eval::ms_ssim(x, n2));
+  BOOST_TEST(eval::ms_ssim(x, n2) >= 0.0);
+  BOOST_CHECK_THROW(eval::ms_ssim(x, tensor<float>::zeros({1, 16, 16})), shape_error);
+  BOOST_CHECK_THROW(eval::ms_ssim(tensor<float>::zeros({1, 8, 8}), tensor<float>::zeros({1, 8, 8})), shape_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
