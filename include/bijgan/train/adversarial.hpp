@@ -305,7 +305,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
   }
   const long total = o.max_steps > 0 ? std::min(o.max_steps, o.steps) : o.steps;
   std::optional<io::progress_bar> bar;
-  if (o.log) bar.emplace(o.steps, "DAB-GAN training", o.batch, *o.log, step);
+  if (o.log) bar.emplace(o.steps, "GAN training", o.batch, *o.log, step);
 
   // The critic as both steps see it: the trained one in the critic step, a frozen view (no
   // weight gradients) in the generator step. H and the distiller are never trained here.
