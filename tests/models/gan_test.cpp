@@ -274,6 +274,8 @@ BOOST_AUTO_TEST_CASE(fit_gan_resumes_exactly_and_logs) {
   bad.labels.pop_back();
   BOOST_CHECK_THROW(train::fit_gan(g1, d1, bad, o, &flow), shape_error);
   o.terms.biject = false;
+  o.per_identity = 5;  // 12 images cannot be 5 per identity
+  BOOST_CHECK_THROW(train::fit_gan(g1, d1, data, o), value_error);
   o.steps = 1, o.per_identity = 0;
   BOOST_CHECK_NO_THROW(train::fit_gan(g1, d1, data, o));  // recon + adversarial only: no H, no distiller
   fs::remove(fs::temp_directory_path() / "bijgan_gan_whole.safetensors");

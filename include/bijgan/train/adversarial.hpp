@@ -271,6 +271,9 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
   if (o.batch < 4 || o.batch > n || o.n_critic < 1 || o.steps < 1)
     fail<value_error>(op, "batch ", o.batch, " must lie in [4, ", n, "], n_critic ", o.n_critic, " and steps ", o.steps, " must be >= 1");
 
+  if (o.per_identity > 0 && (o.batch % o.per_identity != 0 || (o.halve_batch && o.min_batch % o.per_identity != 0)))
+    fail<value_error>(op, "per_identity ", o.per_identity, " must divide the batch ", o.batch, (o.halve_batch ? " and min_batch " : ""),
+                      (o.halve_batch ? std::to_string(o.min_batch) : std::string()));
   std::map<int, std::vector<index_t>> by_label;
   for (index_t i = 0; i < n; ++i) by_label[data.labels[static_cast<std::size_t>(i)]].push_back(i);
   const auto pg = nn::parameters(g), pd = nn::parameters(d);
@@ -355,7 +358,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
       V fake;
       {
         const no_grad off;
-        fake = constant(g(constant(detail::gather_rows<T, B>(data.features, rows)), noise(101 + static_cast<std::uint64_t>(k), batch)).value());
+        fake = constant(g(constant(detail::gather_rows<T, B>(data.features, rows)), noise(101 + static_cast<std::uint64_t>(k), static_cast<index_t>(rows.size()))).value());
       }
       generator eps(base + 211 + static_cast<std::uint64_t>(k));
       opt_d.zero_grad();
@@ -375,7 +378,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     opt_g.zero_grad();
     const D d_frozen = nn::frozen(d);
     const auto frozen_view = view_of(d_frozen);
-    const auto fake = g(constant(detail::gather_rows<T, B>(data.features, rows)), noise(1, batch));
+    const auto fake = g(constant(detail::gather_rows<T, B>(data.features, rows)), noise(1, static_cast<index_t>(rows.size())));
     const auto w = exponential_weighting(p.r(), max_stage, o.weighting);
     V total_loss = constant(tensor<T, B>::zeros(shape{}));
     const auto add = [&](const char* name, double weight, const V& term) {
