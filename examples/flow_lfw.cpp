@@ -73,12 +73,12 @@ int main(int argc, char** argv) {
     else if (a == "--blocks" && more) arch.blocks = std::stol(argv[++i]);
     else if (a == "--features" && more) arch.features = std::stol(argv[++i]);
     else if (a == "--means" && more) {
-      const std::string m = argv[++i];
-      if (m != "line" && m != "random") {
-        std::cerr << "--means takes line or random, not " << m << "\n";
+      try {
+        layout = flows::mean_layout_from(argv[++i]);
+      } catch (const value_error& e) {
+        std::cerr << e.what() << "\n";
         return 2;
       }
-      layout = m == "line" ? flows::mean_layout::line : flows::mean_layout::random;
     } else if (a == "--delta" && more) delta = std::stod(argv[++i]), delta_given = true;
     else if (a == "--class-weight" && more) fit.class_weight = std::stod(argv[++i]);
     else if (a == "--max-steps" && more) fit.max_steps = std::stol(argv[++i]);

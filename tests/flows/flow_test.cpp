@@ -306,6 +306,9 @@ BOOST_AUTO_TEST_CASE(priors_closed_forms_classification_and_sampling) {
   changed.delta = 1.0;
   BOOST_TEST(std::abs(changed.means().to_vector()[5] - 2 * mu[5]) < 1e-12);
   BOOST_TEST(rg.means().to_vector() == mu, boost::test_tools::per_element());  // the original is untouched
+  BOOST_TEST((flows::mean_layout_from("random") == flows::mean_layout::random));
+  BOOST_TEST((flows::mean_layout_from("line") == flows::mean_layout::line));
+  BOOST_CHECK_THROW(flows::mean_layout_from("grid"), value_error);
   // bits/dim: an NLL of 0 nats in [0, 1)-space is exactly 8 bits per dimension.
   BOOST_TEST(std::abs(flows::bits_per_dim(0, 10) - 8) < 1e-12);
   BOOST_TEST(std::abs(flows::bits_per_dim(-10 * std::log(2.0), 10) - 7) < 1e-12);

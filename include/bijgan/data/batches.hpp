@@ -37,6 +37,16 @@ tensor<T, host> gather_rows(const tensor<T, host>& t, const std::vector<index_t>
   return out;
 }
 
+/// A host float batch as tensor<T, B> (converted to T, moved to backend B).
+template <class T, class B>
+tensor<T, B> as_batch(const tensor<float, host>& x) {
+  if constexpr (std::is_same_v<T, float>) return to<B>(x);
+  else {
+    const auto v = x.to_vector();
+    return tensor<T, B>::from(std::vector<T>(v.begin(), v.end()), x.shape());
+  }
+}
+
 /// The indices 0..n-1 shuffled with a seeded engine, in batches of batch_size (the last one
 /// may be smaller). A range of std::vector<index_t>.
 inline auto shuffled_batches(index_t n, index_t batch_size, std::uint64_t seed) {

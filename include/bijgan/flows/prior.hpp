@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <numbers>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -86,6 +87,13 @@ enum class mean_layout {
   /// classes about δ·√(2D) apart and no class between two others (as in FlowGMM).
   random
 };
+
+/// "line" or "random" (command lines, configs) as a mean_layout; anything else is a value_error.
+inline mean_layout mean_layout_from(const std::string& name) {
+  if (name == "line") return mean_layout::line;
+  if (name == "random") return mean_layout::random;
+  fail<value_error>("flows::mean_layout_from", "mean layout \"", name, "\" is neither \"line\" nor \"random\"");
+}
 
 /// One unit Gaussian per class c ∈ [0, C): N(μ_c, I), the means laid out by `layout`.
 template <class T = float, class B = host>

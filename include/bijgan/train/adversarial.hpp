@@ -26,6 +26,7 @@
 
 #include "bijgan/autodiff/backward.hpp"
 #include "bijgan/concepts/model.hpp"
+#include "bijgan/data/batches.hpp"
 #include "bijgan/flows/bijection.hpp"
 #include "bijgan/io/atomic_file.hpp"
 #include "bijgan/io/progress.hpp"
@@ -210,14 +211,7 @@ inline std::vector<index_t> draw_batch(const gan_data& d, index_t batch, index_t
 /// Rows of a host float tensor as tensor<T, B>.
 template <class T, class B>
 tensor<T, B> gather_rows(const tensor<float, host>& x, const std::vector<index_t>& rows) {
-  const auto per = x.numel() / x.size(0);
-  std::vector<T> out;
-  out.reserve(rows.size() * static_cast<std::size_t>(per));
-  const float* p = x.data();
-  for (auto r : rows) out.insert(out.end(), p + r * per, p + (r + 1) * per);
-  shape s = x.shape();
-  s[0] = static_cast<index_t>(rows.size());
-  return to<B>(tensor<T, host>::from(out, s));
+  return data::as_batch<T, B>(data::gather_rows(x, rows));
 }
 
 /// Real images (N, C, R, R) as the critic sees them at stage point p: average-pooled to the
@@ -393,7 +387,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
           constexpr auto in = S::image_shape;
           return x.size(2) == in[1] && x.size(3) == in[2] ? x : resize(x, in[1], in[2], interpolation::bilinear);
         };
-        staged_output<V> target;
+        staged_output<V> target;  // computed without a graph: constants of the loss
         {
           const no_grad off;
           target = distiller_frozen->stages(at_input(full));
@@ -401,10 +395,8 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
         const auto mine = distiller_frozen->stages(at_input(detail::to_full(fake, resolution)));
         auto dopt = o.distill;
         if (dopt.stage_weights.empty()) dopt.stage_weights.assign(mine.stages.size(), 1.0);
-        std::vector<V> real_stages;
-        for (const auto& t : target.stages) real_stages.push_back(constant(t.value()));
         add("distill", w.distill * o.scales.distill,
-            losses::feature_distill(mine.stages, real_stages, mine.features, constant(target.features.value()), dopt));
+            losses::feature_distill(mine.stages, target.stages, mine.features, target.features, dopt));
       }
     }
     if constexpr (!std::is_same_v<H, none>) {

@@ -32,18 +32,6 @@ BIJGAN_THIRD_PARTY_END
 
 namespace bijgan::train {
 
-namespace detail {
-/// A host float batch as tensor<T, B>.
-template <class T, class B>
-tensor<T, B> as_batch(const tensor<float, host>& x) {
-  if constexpr (std::is_same_v<T, float>) return to<B>(x);
-  else {
-    const auto v = x.to_vector();
-    return tensor<T, B>::from(std::vector<T>(v.begin(), v.end()), x.shape());
-  }
-}
-}  // namespace detail
-
 /// NLL per sample (nats, in the dequantised [0, 1) space) of flow F with a
 /// class-conditional prior on a batch y (already dequantised) with its class labels.
 template <flows::bijection F, class T, class B>
@@ -160,7 +148,7 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
     for (const auto& b : batches | ranges::views::drop(first)) {
       if (step >= total) break;
       generator noise(o.seed * 104729 + static_cast<std::uint64_t>(step));
-      const auto y = flows::dequantize(detail::as_batch<T, B>(b.images), noise);
+      const auto y = flows::dequantize(data::as_batch<T, B>(b.images), noise);
       opt.set_lr_factor(schedule(step));
       opt.zero_grad();
       const auto [loss, nll, ce] = flow_loss(flow, prior, y, b.labels, o.class_weight);
@@ -210,7 +198,7 @@ flow_evaluation evaluate_flow(const F& flow, const flows::class_gaussian<T, B>& 
   generator noise(seed);
   for (index_t s = 0; s < n; s += batch) {
     const index_t e = std::min(n, s + batch);
-    const auto y = flows::dequantize(detail::as_batch<T, B>(images.slice_rows(s, e)), noise);
+    const auto y = flows::dequantize(data::as_batch<T, B>(images.slice_rows(s, e)), noise);
     const auto r = flow.forward(constant(y));
     const auto logdet = r.logdet.value().to_vector();
     // One pass over the class log-densities gives the marginal, the conditional and the class.

@@ -51,18 +51,11 @@ double fit_student(S& s, const tensor<float, host>& images, const tensor<float, 
     io::progress_bar bar(per_epoch, "student " + std::to_string(e) + "/" + std::to_string(o.epochs), o.batch, o.log ? *o.log : quiet);
     long k = 0;
     for (const auto& rows : data::shuffled_batches(images.size(0), o.batch, o.seed + static_cast<std::uint64_t>(e))) {
-      std::vector<float> xb, fb;
-      const auto per = images.numel() / images.size(0), d = teacher.size(1);
-      for (auto r : rows) {
-        xb.insert(xb.end(), images.data() + r * per, images.data() + (r + 1) * per);
-        fb.insert(fb.end(), teacher.data() + r * d, teacher.data() + (r + 1) * d);
-      }
-      const auto nb = static_cast<index_t>(rows.size());
-      auto x = constant(tensor<float, host>::from(xb, shape{nb, images.size(1), images.size(2), images.size(3)}));
+      auto x = constant(data::gather_rows(images, rows));
       if (images.size(2) != in[1] || images.size(3) != in[2]) x = resize(x, in[1], in[2], interpolation::bilinear);
       opt.set_lr_factor(schedule(step++));
       opt.zero_grad();
-      const auto loss = losses::cosine_distill(tensor<float, host>::from(fb, shape{nb, d}), s(x));
+      const auto loss = losses::cosine_distill(data::gather_rows(teacher, rows), s(x));
       backward(loss);
       opt.step();
       running = step == 1 ? loss.item() : 0.98 * running + 0.02 * loss.item();
