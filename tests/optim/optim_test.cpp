@@ -133,7 +133,7 @@ BOOST_AUTO_TEST_CASE(groups_schedules_clipping) {
 
 BOOST_AUTO_TEST_CASE(ema_of_weights) {
   nn::linear<double> net({.in = 2, .out = 1});
-  optim::ema avg(net, 0.9);
+  optim::ema avg(net, 0.9, optim::ema_warmup::off);
   const auto w0 = net.weight.value().to_vector();
   // Modules are handles: the average holds its own copy.
   BOOST_TEST(!avg.module().weight.value().shares_storage_with(net.weight.value()));
@@ -142,6 +142,28 @@ BOOST_AUTO_TEST_CASE(ema_of_weights) {
   const auto w = avg.module().weight.value().to_vector();
   BOOST_TEST(std::abs(w[0] - (w0[0] + 0.1)) < 1e-12);
   BOOST_TEST(std::abs(w[1] - (w0[1] + 0.2)) < 1e-12);
+  BOOST_TEST(avg.updates() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(ema_warmup_ramps_the_decay) {
+  // d_t = min(decay, (1 + t) / (10 + t)): 2/11 at the first update, the ceiling from t = 8990 on
+  // for 0.999; the count survives a checkpoint.
+  nn::linear<double> net({.in = 1, .out = 1});
+  optim::ema avg(net, 0.999);
+  BOOST_TEST(std::abs(avg.next_decay() - 2.0 / 11) < 1e-15);
+  const double w0 = net.weight.value().item();
+  net.weight.set_value(td::from(std::vector<double>{w0 + 11}, {1, 1}));
+  avg.update(net);
+  BOOST_TEST(std::abs(avg.module().weight.value().item() - (w0 + 9)) < 1e-12);  // moves 9/11 of the way
+  BOOST_TEST(std::abs(avg.next_decay() - 3.0 / 12) < 1e-15);
+  io::state_dict sd;
+  sd.put_module("ema", avg);
+  optim::ema restored(net, 0.999);
+  sd.load_module("ema", restored);
+  BOOST_TEST(restored.updates() == 1);
+  BOOST_TEST(restored.module().weight.value().item() == avg.module().weight.value().item());
+  for (int i = 1; i < 9000; ++i) avg.update(net);
+  BOOST_TEST(avg.next_decay() == 0.999);
 }
 
 BOOST_AUTO_TEST_CASE(optimizer_state_round_trips_through_a_checkpoint) {
