@@ -3,12 +3,15 @@
 // flow_fashion_mnist's checkpoint, or trained briefly), then DAB-GAN trained from F's features of
 // the training images with the full objective of Eq. 16 (whitebox distillation through the
 // LeNet, as the paper's ablation does). The test images are reconstructed from their features
-// only; F classifies the reconstructions; a markdown report with PNG grids is written.
+// only; F classifies the reconstructions; a markdown report with PNG grids and the latent plot
+// (H's view of reals and reconstructions) is written.
 //
-//   dabgan_fashion_mnist [--quick] [--model dabgan|dibigan|pogan] [--steps N] [--no-biject]
-//                        [--no-distill] [--no-recon] [--flow CKPT] [--engine FILE] [--resume] [--out DIR]
+//   dabgan_fashion_mnist [--quick] [--model dabgan|dibigan|pogan] [--steps N] [--test N] [--no-biject]
+//                        [--no-distill] [--no-recon] [--biject-scale X] [--flow CKPT] [--engine FILE] [--resume] [--out DIR]
 #include <bijgan/bijgan.hpp>
+#include <bijgan/eval/latent_view.hpp>
 #include <bijgan/eval/reconstruction.hpp>
+#include <bijgan/io/plot.hpp>
 #include <bijgan/models/models.hpp>
 #include <bijgan/train/adversarial.hpp>
 #include <bijgan/train/classifier.hpp>
@@ -39,7 +42,9 @@ struct run_options {
   std::string model = "dabgan";
   bool quick = false;
   long steps = 0;  // 0: the model's default
+  index_t test = 0;  // test features to reconstruct (0: 10,000, 2,000 with --quick)
   train::gan_terms terms{};
+  double biject_scale = 1;  // multiple of Eq. 18's λ_b
   fs::path flow_checkpoint;
   fs::path engine_file;
   fs::path out = "out";
@@ -48,38 +53,54 @@ struct run_options {
 
 using flow_type = decltype(flows::logit_transform<float>{} | flows::realnvp_multiscale<float>(flows::realnvp_options{}));
 
+using prior_type = flows::class_gaussian<float>;
+
 /// Test-set figures of a trained generator.
 struct figures {
   double accuracy = 0, diversity = 0;
-  std::vector<int> predicted;
+  double latent_accuracy_real = 0, latent_accuracy_recon = 0;  // H's class of the latents (p(c | z))
 };
 
+/// H's latents of images (N, 1, 32, 32), in batches without a graph.
+tensor<float> latents_of(const flow_type& flow, const tensor<float>& images) {
+  const no_grad off;
+  std::vector<float> out;
+  for (index_t i = 0; i < images.size(0); i += 100) {
+    const auto z = flow.forward(constant(images.slice_rows(i, std::min(images.size(0), i + 100)))).z.value().to_vector();
+    out.insert(out.end(), z.begin(), z.end());
+  }
+  return tensor<float>::from(out, shape{images.size(0), static_cast<index_t>(out.size()) / images.size(0)});
+}
+
+double fraction_right(const std::vector<index_t>& predicted, const std::vector<int>& labels) {
+  long right = 0;
+  for (std::size_t i = 0; i < predicted.size(); ++i) right += predicted[i] == labels[i];
+  return double(right) / double(predicted.size());
+}
+
+/// Engine accuracy and MS-SSIM diversity on the test features; H's view of 500 reals and their
+/// reconstructions: its class accuracy on both and the latent plot (reals dots, reconstructions
+/// crosses, coloured by class, on the plane of the real latents' class means).
 template <class G>
-figures evaluate(const G& g, const engines::lenet<>& engine, const tensor<float>& features, const std::vector<int>& labels) {
+figures evaluate(const G& g, const engines::lenet<>& engine, const flow_type& flow, const prior_type& prior, const tensor<float>& images,
+                 const tensor<float>& features, const std::vector<int>& labels, const fs::path& plot) {
   figures f;
   const auto recon = eval::reconstruct(g, features, 2026);
-  f.accuracy = eval::class_accuracy([&](const tensor<float>& x) { return f.predicted = engine.classify(x), f.predicted; }, recon, labels);
+  f.accuracy = eval::class_accuracy([&](const tensor<float>& x) { return engine.classify(x); }, recon, labels);
   f.diversity = eval::ms_ssim_diversity(g, features.slice_rows(0, 200), 77);
+  const index_t n = std::min<index_t>(500, images.size(0));
+  const std::vector<int> y(labels.begin(), labels.begin() + n);
+  const auto z_real = latents_of(flow, images.slice_rows(0, n)), z_recon = latents_of(flow, recon.slice_rows(0, n));
+  f.latent_accuracy_real = fraction_right(prior.classify(z_real), y);
+  f.latent_accuracy_recon = fraction_right(prior.classify(z_recon), y);
+  const auto view = eval::centroid_plane(z_real, y);
+  io::write_scatter_png(plot, {{.points = view(z_real), .colours = y, .shape = io::marker::dot},
+                               {.points = view(z_recon), .colours = y, .shape = io::marker::cross}});
   return f;
 }
 
-/// Rows: real | reconstruction | 4 reconstructions with other v, for the first `rows` test images.
-template <class G>
-tensor<float> sheet(const G& g, const tensor<float>& images, const tensor<float>& features, index_t rows) {
-  std::vector<float> out;
-  const auto per = images.numel() / images.size(0);
-  const auto real = images.slice_rows(0, rows).to_vector();
-  std::vector<std::vector<float>> recon;
-  for (std::uint64_t s = 0; s < 5; ++s) recon.push_back(eval::reconstruct(g, features.slice_rows(0, rows), 2026 + s * 1000).to_vector());
-  for (index_t r = 0; r < rows; ++r) {
-    out.insert(out.end(), real.begin() + r * per, real.begin() + (r + 1) * per);
-    for (const auto& rc : recon) out.insert(out.end(), rc.begin() + r * per, rc.begin() + (r + 1) * per);
-  }
-  return tensor<float>::from(out, shape{rows * 6, images.size(1), images.size(2), images.size(3)});
-}
-
 template <class M>
-int run(const run_options& ro, const engines::lenet<>& engine, const flow_type& flow, const train::gan_data& data,
+int run(const run_options& ro, const engines::lenet<>& engine, const flow_type& flow, const prior_type& prior, const train::gan_data& data,
         const tensor<float>& test_x, const tensor<float>& test_f, const std::vector<int>& test_y, long default_steps) {
   nn::manual_seed(11);
   typename M::template generator<> g;
@@ -95,33 +116,44 @@ int run(const run_options& ro, const engines::lenet<>& engine, const flow_type& 
   o.clip_norm = 5;
   o.terms = ro.terms;
   o.scales.adversarial = 0.02;  // Eq. 18's e^R (≈ 55 at 32x32) would drown the other terms at this scale
+  o.scales.biject = ro.biject_scale;
   o.checkpoint = ro.out / (ro.model + ".ckpt.safetensors");
   o.checkpoint_every = 100;
   o.resume = ro.resume;
-  const std::vector<train::gan_callback> callbacks{train::csv_log(ro.out / (ro.model + "_losses.csv"))};
+  const std::vector<train::gan_callback> callbacks{
+      train::csv_log(ro.out / (ro.model + "_losses.csv")),
+      train::png_grid(ro.out / (ro.model + "_grid"), 200, test_x.slice_rows(0, 8), test_f.slice_rows(0, 8))};
   auto ema = g;
   const auto res = train::fit_gan(g, d, data, o, &flow, &engine, callbacks, &ema);
   std::cout << "\ntrained " << res.steps - res.resumed_from << " steps in " << std::fixed << std::setprecision(1) << res.seconds << " s ("
             << std::setprecision(1) << double(res.steps - res.resumed_from) * double(o.batch) / std::max(1e-9, res.seconds)
             << " images/s)\n";
-  const auto f = evaluate(ema, engine, test_f, test_y);
+  const auto plot = ro.out / (ro.model + "_latents.png");
+  const auto f = evaluate(ema, engine, flow, prior, test_x, test_f, test_y, plot);
   const auto real_acc = eval::class_accuracy([&](const tensor<float>& x) { return engine.classify(x); }, test_x, test_y);
-  io::write_png(ro.out / (ro.model + "_sheet.png"), io::make_grid(sheet(ema, test_x, test_f, 10), 6));
+  const auto recon = [&](const tensor<float>& feats, std::uint64_t seed) { return eval::reconstruct(ema, feats, seed); };
+  io::write_png(ro.out / (ro.model + "_sheet.png"), eval::reconstruction_sheet(recon, test_x.slice_rows(0, 10), test_f.slice_rows(0, 10)));
   std::ofstream md(ro.out / (ro.model + "_report.md"));
-  md << "# " << ro.model << " on Fashion-MNIST (LeNet features, whitebox distillation)\n\n"
+  md << std::fixed << "# " << ro.model << " on Fashion-MNIST (LeNet features, whitebox distillation)\n\n"
      << "| figure | value |\n|---|---|\n"
      << "| engine accuracy on real test images | " << std::setprecision(2) << 100 * real_acc << " % |\n"
      << "| engine accuracy on reconstructions (" << test_y.size() << " test features) | " << 100 * f.accuracy << " % |\n"
      << "| MS-SSIM diversity (200 features, 2 v each) | " << std::setprecision(3) << f.diversity << " |\n"
+     << "| H's class accuracy p(c \\| H(x)), 500 real test images | " << std::setprecision(2) << 100 * f.latent_accuracy_real << " % |\n"
+     << "| H's class accuracy on their reconstructions | " << 100 * f.latent_accuracy_recon << " % |\n"
      << "| generator steps | " << res.steps << " (batch " << o.batch << ") |\n"
      << "| terms | adv " << o.terms.adversarial << ", recon " << o.terms.recon << ", distill " << o.terms.distill << ", biject "
-     << o.terms.biject << " |\n\n"
-     << "![real | reconstruction | 4 more v](" << ro.model << "_sheet.png)\n";
+     << o.terms.biject << " (scales: adversarial " << o.scales.adversarial << ", biject " << o.scales.biject << ") |\n\n"
+     << "![real | reconstruction | 4 more v](" << ro.model << "_sheet.png)\n\n"
+     << "During training, `" << ro.model << "_grid_<step>.png` shows the same for 8 test features every 200 steps.\n\n"
+     << "H's latents of 500 test images (dots) and of their reconstructions (crosses), coloured by class, on the plane of "
+        "the two leading principal directions of the real latents' class means:\n\n![latents](" << ro.model << "_latents.png)\n";
   std::cout << "engine accuracy: real test images " << std::setprecision(2) << 100 * real_acc << "%, reconstructions " << 100 * f.accuracy
             << "%; MS-SSIM diversity " << std::setprecision(3) << f.diversity << "\nwrote " << (ro.out / (ro.model + "_report.md")).string()
             << " and " << (ro.out / (ro.model + "_sheet.png")).string() << "\n";
   std::cout << "RESULT model=" << ro.model << " reconstruction_accuracy=" << std::setprecision(4) << f.accuracy
-            << " ms_ssim=" << f.diversity << "\n";
+            << " ms_ssim=" << f.diversity << " latent_accuracy=" << f.latent_accuracy_recon << " latent_accuracy_real=" << f.latent_accuracy_real
+            << " steps=" << res.steps << "\n";
   return 0;
 }
 
@@ -135,16 +167,18 @@ int main(int argc, char** argv) {
     if (a == "--quick") ro.quick = true;
     else if (a == "--model" && more) ro.model = argv[++i];
     else if (a == "--steps" && more) ro.steps = std::stol(argv[++i]);
+    else if (a == "--test" && more) ro.test = std::stol(argv[++i]);
     else if (a == "--no-biject") ro.terms.biject = false;
     else if (a == "--no-distill") ro.terms.distill = false;
     else if (a == "--no-recon") ro.terms.recon = false;
+    else if (a == "--biject-scale" && more) ro.biject_scale = std::stod(argv[++i]);
     else if (a == "--flow" && more) ro.flow_checkpoint = argv[++i];
     else if (a == "--engine" && more) ro.engine_file = argv[++i];
     else if (a == "--resume") ro.resume = true;
     else if (a == "--out" && more) ro.out = argv[++i];
     else {
-      std::cerr << "usage: dabgan_fashion_mnist [--quick] [--model dabgan|dibigan|pogan] [--steps N] [--no-biject] [--no-distill] "
-                   "[--no-recon] [--flow CKPT] [--engine FILE] [--resume] [--out DIR]\n";
+      std::cerr << "usage: dabgan_fashion_mnist [--quick] [--model dabgan|dibigan|pogan] [--steps N] [--test N] [--no-biject] "
+                   "[--no-distill] [--no-recon] [--biject-scale X] [--flow CKPT] [--engine FILE] [--resume] [--out DIR]\n";
       return 2;
     }
   }
@@ -158,7 +192,7 @@ int main(int argc, char** argv) {
     fs::create_directories(ro.out);
     const auto train_set = data::load_fashion_mnist("train"), test_set = data::load_fashion_mnist("t10k");
     const auto train_x = engines::pad_to_32(train_set.images), test_x = engines::pad_to_32(test_set.images);
-    const index_t n_test = ro.quick ? 2000 : 10000;
+    const index_t n_test = std::clamp<index_t>(ro.test > 0 ? ro.test : ro.quick ? 2000 : 10000, 500, 10000);
     const auto test_xs = test_x.slice_rows(0, n_test);
     const std::vector<int> test_y(test_set.labels.begin(), test_set.labels.begin() + n_test);
 
@@ -187,11 +221,11 @@ int main(int argc, char** argv) {
     if (fs::exists(flow_file)) {
       io::load_safetensors(flow_file).load_module("model", flow);
       std::cout << "H: loaded " << flow_file.string() << "\n";
-    } else if (ro.terms.biject) {
+    } else {  // needed for the bijective metric and for the latent figures of the report
       train::flow_fit_options fo;
       fo.max_steps = ro.quick ? 60 : 400;
       fo.class_weight = 0.02;
-      fo.checkpoint = ro.out / "flow_fashion_mnist.ckpt.safetensors";
+      fo.checkpoint = flow_file;
       std::cout << "H: training " << fo.max_steps << " steps (run flow_fashion_mnist for the full H)\n";
       train::fit_flow(flow, prior, train_x, train_set.labels, fo);
       std::cout << "\n";
@@ -207,9 +241,9 @@ int main(int argc, char** argv) {
     // Defaults sized for ≈ 15 minutes on 2 cores: DAB-GAN ≈ 1.2 s per step at 32x32, the CNNs ≈ 0.5 s.
     const long steps = ro.quick ? 150 : ro.model == "dabgan" ? 800 : 1500;
     int rc = 0;
-    if (ro.model == "dabgan") rc = run<models::dabgan<attention_cfg>>(ro, engine, flow, data, test_xs, test_f, test_y, steps);
-    else if (ro.model == "dibigan") rc = run<models::dibigan<cnn_cfg>>(ro, engine, flow, data, test_xs, test_f, test_y, steps);
-    else rc = run<models::po_gan<cnn_cfg>>(ro, engine, flow, data, test_xs, test_f, test_y, steps);
+    if (ro.model == "dabgan") rc = run<models::dabgan<attention_cfg>>(ro, engine, flow, prior, data, test_xs, test_f, test_y, steps);
+    else if (ro.model == "dibigan") rc = run<models::dibigan<cnn_cfg>>(ro, engine, flow, prior, data, test_xs, test_f, test_y, steps);
+    else rc = run<models::po_gan<cnn_cfg>>(ro, engine, flow, prior, data, test_xs, test_f, test_y, steps);
     std::cout << "total " << std::setprecision(1)
               << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s\n";
     return rc;

@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <bijgan/bijgan.hpp>
+#include <bijgan/io/plot.hpp>
 
 #include <filesystem>
 
@@ -51,6 +52,47 @@ BOOST_AUTO_TEST_CASE(grid_layout) {
   BOOST_TEST(v[1 * 7 + 1] == 1.0f);       // first image
   BOOST_TEST(v[4 * 7 + 4] == 0.0f);       // empty fourth cell keeps the pad value
   BOOST_CHECK_THROW(io::make_grid(tensor<float>::ones({2, 2}), 2), shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(scatter_plot_places_and_colours_points) {
+  // Two points span the box; with equal scales the x span (10 units over 20 - 2*2 - 1 = 15
+  // pixels) sets the scale: the points land at columns 2 and 17 (the margins), row 9.5 → 10.
+  io::scatter_options o{.width = 20, .height = 20, .margin = 2, .radius = 0};
+  const auto img = io::scatter_image({{.points = {{0.0, 5.0}, {10.0, 5.0}}, .colours = {0, 3}}}, o);
+  BOOST_TEST(img.shape() == (shape{3, 20, 20}));
+  const auto v = img.to_vector();
+  const auto at = [&](index_t c, index_t y, index_t x) { return v[static_cast<std::size_t>((c * 20 + y) * 20 + x)]; };
+  const auto blue = io::palette_colour(0), red = io::palette_colour(3);
+  for (index_t c = 0; c < 3; ++c) {
+    BOOST_TEST(at(c, 10, 2) == blue[static_cast<std::size_t>(c)]);
+    BOOST_TEST(at(c, 10, 17) == red[static_cast<std::size_t>(c)]);
+    BOOST_TEST(at(c, 0, 0) == 1.0f);  // background
+  }
+  int coloured = 0;
+  for (index_t y = 0; y < 20; ++y)
+    for (index_t x = 0; x < 20; ++x) coloured += at(0, y, x) != 1.0f;
+  BOOST_TEST(coloured == 2);
+  BOOST_TEST(io::palette_colour(13) == io::palette_colour(3));
+  // A cross of radius 2 has 9 pixels, a ring of radius 2 has 12 (d² ∈ [1, 4]), a dot 13.
+  for (auto [m, want] : {std::pair{io::marker::cross, 9}, std::pair{io::marker::ring, 12}, std::pair{io::marker::dot, 13}}) {
+    const auto one = io::scatter_image({{.points = {{1.0, 1.0}}, .colours = {0}, .shape = m}}, {.width = 21, .height = 21, .margin = 3, .radius = 2});
+    const auto w = one.to_vector();
+    int n = 0;
+    for (std::size_t i = 0; i < 21 * 21; ++i) n += w[i] != 1.0f;
+    BOOST_TEST(n == want);
+  }
+  const auto file = std::filesystem::temp_directory_path() / "bijgan_scatter.png";
+  io::write_scatter_png(file, {{.points = {{0.0, 0.0}, {1.0, 2.0}}, .colours = {0, 1}, .shape = io::marker::ring}});
+  BOOST_TEST(io::read_png(file).shape() == (shape{3, 640, 640}));
+  std::filesystem::remove(file);
+}
+
+BOOST_AUTO_TEST_CASE(scatter_plot_errors) {
+  BOOST_CHECK_THROW(io::scatter_image({}), value_error);
+  BOOST_CHECK_THROW(io::scatter_image({{.points = {{0.0, 1.0}}, .colours = {}}}), shape_error);
+  BOOST_CHECK_THROW(io::scatter_image({{.points = {{0.0, std::nan("")}}, .colours = {0}}}), value_error);
+  BOOST_CHECK_THROW(io::scatter_image({{.points = {{0.0, 1.0}}, .colours = {-1}}}), value_error);
+  BOOST_CHECK_THROW(io::scatter_image({{.points = {{0.0, 1.0}}, .colours = {0}}}, {.width = 10, .height = 10, .margin = 5}), value_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

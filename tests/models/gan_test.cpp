@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <bijgan/bijgan.hpp>
+#include <bijgan/eval/latent_view.hpp>
 #include <bijgan/eval/reconstruction.hpp>
 #include <bijgan/models/models.hpp>
 #include <bijgan/testing/module_check.hpp>
@@ -226,8 +227,20 @@ BOOST_AUTO_TEST_CASE(fit_gan_resumes_exactly_and_logs) {
   const auto csv = fs::temp_directory_path() / "bijgan_gan_log.csv";
   fs::remove(csv);
   auto ema1 = g1;
-  const auto a = train::fit_gan(g1, d1, data, o, &flow, &distiller, {train::csv_log(csv)}, &ema1);
+  const auto grid = fs::temp_directory_path() / "bijgan_gan_grid";
+  const auto a = train::fit_gan(g1, d1, data, o, &flow, &distiller,
+                                {train::csv_log(csv), train::png_grid(grid, 3, images.slice_rows(0, 2), features.slice_rows(0, 2))}, &ema1);
   BOOST_TEST(a.steps == 6);
+  BOOST_TEST(!a.last.reconstruct);  // it referred to the call's EMA
+  // The grids at steps 3 and 6: 2 rows x (real + 5 reconstructions) of 8x8 with 2-pixel padding.
+  for (const char* step : {"_3.png", "_6.png"}) {
+    auto path = grid;
+    path += step;
+    BOOST_TEST(io::read_png(path).shape() == (shape{1, 2 * 10 + 2, 6 * 10 + 2}), step);
+    fs::remove(path);
+  }
+  BOOST_CHECK_THROW(train::png_grid(grid, 0, images.slice_rows(0, 2), features.slice_rows(0, 2)), value_error);
+  BOOST_CHECK_THROW(train::png_grid(grid, 1, images.slice_rows(0, 2), features.slice_rows(0, 3)), shape_error);
   for (const char* k : {"critic", "gp", "adv", "recon", "distill", "biject"})
     BOOST_TEST(std::isfinite(a.last.values.at(k)), k);
 
@@ -305,6 +318,39 @@ BOOST_AUTO_TEST_CASE(student_learns_the_engine_direction) {
   BOOST_TEST(so.stages.size() == 2u);
   BOOST_TEST((so.stages[1].shape() == shape{64, 8, 2, 2}));
   BOOST_CHECK_THROW(train::fit_student(s, images, teacher.slice_rows(0, 10), {}), shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(centroid_plane_finds_the_plane_of_the_class_means) {
+  // Four classes centred at ±3·e1 and ±1·e2 in 5-D with noise along e3..e5: the plane is
+  // (e1, e2) up to signs, the first axis the wider spread, and the origin the mean of the means.
+  const index_t d = 5, per = 50;
+  generator gen(9);
+  const auto noise = tensor<float>::random({4 * per, d}, gen, {distribution::normal, 0, 0.1}).to_vector();
+  std::vector<float> x(noise);
+  std::vector<int> labels;
+  const float centres[4][2] = {{3, 0}, {-3, 0}, {0, 1}, {0, -1}};
+  for (index_t c = 0; c < 4; ++c)
+    for (index_t i = 0; i < per; ++i) {
+      const auto row = static_cast<std::size_t>((c * per + i) * d);
+      x[row] += centres[c][0], x[row + 1] += centres[c][1];
+      labels.push_back(static_cast<int>(c));
+    }
+  const auto xs = tensor<float>::from(x, {4 * per, d});
+  const auto p = eval::centroid_plane(xs, labels);
+  BOOST_TEST(std::abs(std::abs(p.axes[0][0]) - 1) < 0.01);
+  BOOST_TEST(std::abs(std::abs(p.axes[1][1]) - 1) < 0.01);
+  BOOST_TEST(std::abs(p.origin[0]) < 0.05);
+  const auto pts = p(tensor<float>::from(std::vector<float>{3, 0, 0, 0, 0, 0, -1, 0, 0, 0}, {2, d}));
+  BOOST_TEST(std::abs(std::abs(pts[0][0]) - 3) < 0.05);
+  BOOST_TEST(std::abs(pts[0][1]) < 0.05);
+  BOOST_TEST(std::abs(std::abs(pts[1][1]) - 1) < 0.05);
+  BOOST_CHECK_THROW(p(tensor<float>::zeros({2, 4})), shape_error);
+  BOOST_CHECK_THROW(eval::centroid_plane(xs, std::vector<int>(3, 0)), shape_error);
+  BOOST_CHECK_THROW(eval::centroid_plane(xs.slice_rows(0, 2 * per), std::vector<int>(labels.begin(), labels.begin() + 2 * per)),
+                    value_error);  // two classes: a line, not a plane
+  std::vector<float> line(static_cast<std::size_t>(3 * d), 0.0f);
+  line[0] = 1, line[static_cast<std::size_t>(d)] = 2, line[static_cast<std::size_t>(2 * d)] = 3;  // collinear means
+  BOOST_CHECK_THROW(eval::centroid_plane(tensor<float>::from(line, {3, d}), {0, 1, 2}), value_error);
 }
 
 BOOST_AUTO_TEST_CASE(ms_ssim_closed_forms) {

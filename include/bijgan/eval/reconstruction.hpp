@@ -11,6 +11,8 @@
 
 #include "bijgan/autodiff/grad_mode.hpp"
 #include "bijgan/concepts/model.hpp"
+#include "bijgan/io/png.hpp"
+#include "bijgan/ops/resample.hpp"
 #include "bijgan/tensor/tensor.hpp"
 
 namespace bijgan::eval {
@@ -149,6 +151,37 @@ double class_accuracy(Predict&& predict, const tensor<float, host>& images, cons
   long right = 0;
   for (std::size_t i = 0; i < pred.size(); ++i) right += pred[i] == labels[i];
   return pred.empty() ? 0.0 : double(right) / double(pred.size());
+}
+
+/// The figure of the method's reports: one row per image — the real image, its reconstruction
+/// and `more` reconstructions with other v — as a single grid image (C, H', W').
+/// recon(features, seed) returns (n, C, r, r) reconstructions (e.g. eval::reconstruct with a
+/// generator, or a progressive generator at an early stage); smaller ones are enlarged (nearest)
+/// to the reals' size. reals (n, C, R, R), features (n, D).
+template <class Reconstruct>
+tensor<float, host> reconstruction_sheet(Reconstruct&& recon, const tensor<float, host>& reals, const tensor<float, host>& features,
+                                         index_t more = 4, std::uint64_t seed = 2026) {
+  const char* op = "eval::reconstruction_sheet";
+  if (reals.rank() != 4 || features.rank() != 2 || reals.size(0) != features.size(0) || reals.size(0) == 0 || more < 0)
+    fail<shape_error>(op, "reals ", reals.shape(), " and features ", features.shape(), " must be (n, C, R, R) and (n, D), n > 0");
+  const index_t n = reals.size(0), per = reals.numel() / n;
+  std::vector<std::vector<float>> columns{reals.to_vector()};
+  for (index_t k = 0; k <= more; ++k) {
+    auto x = recon(features, seed + 1000 * static_cast<std::uint64_t>(k));
+    if (x.rank() != 4 || x.size(0) != n || x.size(1) != reals.size(1))
+      fail<shape_error>(op, "reconstructions ", x.shape(), " do not match reals ", reals.shape());
+    if (x.size(2) != reals.size(2) || x.size(3) != reals.size(3)) {
+      const no_grad off;
+      x = resize(constant(x), reals.size(2), reals.size(3), interpolation::nearest).value();
+    }
+    columns.push_back(x.to_vector());
+  }
+  std::vector<float> rows;
+  rows.reserve(static_cast<std::size_t>(per * n) * columns.size());
+  for (index_t r = 0; r < n; ++r)
+    for (const auto& c : columns) rows.insert(rows.end(), c.begin() + r * per, c.begin() + (r + 1) * per);
+  const auto cols = static_cast<index_t>(columns.size());
+  return io::make_grid(tensor<float, host>::from(rows, shape{n * cols, reals.size(1), reals.size(2), reals.size(3)}), cols);
 }
 
 }  // namespace bijgan::eval

@@ -27,6 +27,7 @@
 #include "bijgan/autodiff/backward.hpp"
 #include "bijgan/concepts/model.hpp"
 #include "bijgan/data/batches.hpp"
+#include "bijgan/eval/reconstruction.hpp"
 #include "bijgan/flows/bijection.hpp"
 #include "bijgan/io/atomic_file.hpp"
 #include "bijgan/io/progress.hpp"
@@ -66,7 +67,7 @@ struct gan_options {
   double beta1 = 0, beta2 = 0.99;
   losses::wgan_critic_options wgan{};
   double clip_norm = 0;          ///< > 0: clip each model's gradient norm
-  double ema_decay = 0.999;      ///< generator EMA
+  double ema_decay = 0.999;      ///< generator EMA (with the warm-up min(decay, (1 + t) / (10 + t)))
   long steps_per_stage = 0;      ///< 0: no growing (every step at full resolution)
   long fade_steps = 0;           ///< fade-in length at the start of each new stage
   gan_terms terms{};
@@ -89,6 +90,9 @@ struct gan_report {
   double alpha = 1;
   index_t batch = 0;
   std::map<std::string, double> values;  ///< loss terms, weights, critic figures
+  /// The generator EMA at the current stage: reconstruct(features (n, D), seed) -> images
+  /// (n, C, r, r) at the stage's resolution r, v drawn from seed (for grids and probes).
+  std::function<tensor<float, host>(const tensor<float, host>&, std::uint64_t)> reconstruct;
 };
 using gan_callback = std::function<void(const gan_report&)>;
 
@@ -127,6 +131,24 @@ struct gan_data {
   tensor<float, host> features;
   std::vector<int> labels;
 };
+
+/// A callback writing `stem`_<step>.png every `every` steps: rows real | reconstruction | `more`
+/// reconstructions with other v of the given reals and their features (eval::reconstruction_sheet,
+/// with the generator EMA at the current stage, enlarged to the reals' size).
+inline gan_callback png_grid(const std::filesystem::path& stem, long every, const tensor<float, host>& reals,
+                             const tensor<float, host>& features, index_t more = 4) {
+  if (every <= 0) fail<value_error>("train::png_grid", "every ", every, " must be positive");
+  if (reals.rank() != 4 || features.rank() != 2 || reals.size(0) != features.size(0))
+    fail<shape_error>("train::png_grid", "reals ", reals.shape(), " and features ", features.shape(), " must be (n, C, R, R) and (n, D)");
+  return [=](const gan_report& r) {
+    if (r.step % every != 0 || !r.reconstruct) return;
+    auto path = stem;  // stem_<step>.png (appended piecewise: GCC 12 warns falsely on "_" + to_string)
+    path += "_";
+    path += std::to_string(r.step);
+    path += ".png";
+    io::write_png(path, eval::reconstruction_sheet(r.reconstruct, reals, features, more));
+  };
+}
 
 /// A callback appending one CSV row per generator step to `path` (created with a header of
 /// step, stage, alpha, batch and the first report's loss names; a resumed run appends to it).
@@ -343,7 +365,10 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
       generator gen(base + salt);
       return constant(tensor<T, B>::random(shape{rows, G::noise_dim}, gen, {distribution::normal, 0, 1}));
     };
-    gan_report report{.step = step + 1, .stage = p.stage, .alpha = p.alpha, .batch = batch, .values = {}};
+    gan_report report{.step = step + 1, .stage = p.stage, .alpha = p.alpha, .batch = batch, .values = {},
+                      .reconstruct = [&average](const tensor<float, host>& f, std::uint64_t seed) {
+                        return eval::reconstruct(average.module(), f, seed);
+                      }};
 
     // Critic steps (Eq. 17).
     for (int k = 0; k < o.n_critic; ++k) {
@@ -425,6 +450,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
   }
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   res.steps = step;
+  res.last.reconstruct = {};  // it refers to this call's EMA
   save(step);
   if (ema_out != nullptr) *ema_out = nn::clone(average.module());
   return res;
