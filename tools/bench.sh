@@ -3,11 +3,12 @@
 # in the same session, at 1 and 2 threads, and prints each of our figures beside the peer's
 # with the ratio (>1 means bijgan is faster). Needs libtorch-dev and libopenblas0-openmp for
 # the peer column; without them the peer column is empty.
-#   tools/bench.sh [bench names...]   (default: gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench gan_bench)
+#   tools/bench.sh [bench names...]   (default: gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench gan_bench;
+#   also faces_bench: the face engine and a 64x64 DAB-GAN step with the whole objective, no peer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake --preset release >/dev/null
-cmake --build --preset release --target gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench gan_bench $( [ -n "$(find /usr/lib -name TorchConfig.cmake 2>/dev/null | head -1)" ] && echo torch_peer_bench) >/dev/null
+cmake --build --preset release --target gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench gan_bench faces_bench $( [ -n "$(find /usr/lib -name TorchConfig.cmake 2>/dev/null | head -1)" ] && echo torch_peer_bench) >/dev/null
 out=$(mktemp)
 benches=${*:-gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench gan_bench}
 for t in 1 2; do

@@ -10,9 +10,11 @@
 #include <bijgan/eval/verification.hpp>
 #include <bijgan/io/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 using namespace bijgan;
 namespace fs = std::filesystem;
@@ -117,6 +119,28 @@ BOOST_AUTO_TEST_CASE(lfw_pairs_and_crop, *boost::unit_test::precondition(data_pr
   io::write_file_atomic(bad, std::vector<unsigned char>{'1', ' ', '1', '\n', 'A', ' ', 'x', '\n'});
   BOOST_CHECK_THROW(data::read_lfw_pairs(bad), io_error);
   fs::remove(bad);
+
+  // The open-set split: 13,233 images; fold 10's identities on the test side only, every other
+  // identity (other folds and those in no fold) on the training side.
+  const auto all = data::list_lfw_images(root);
+  BOOST_TEST(all.size() == 13233u);
+  const auto split = data::split_lfw(all, pairs, {9});
+  BOOST_TEST(split.train.size() + split.test.size() == all.size());
+  std::set<std::string> test_names;
+  for (const auto& im : split.test) test_names.insert(im.name);
+  BOOST_TEST(static_cast<int>(test_names.size()) == split.test_identities);
+  bool test_side_right = true;
+  for (const auto& p : pairs) test_side_right = test_side_right && (test_names.contains(p.name1) == (p.fold == 9));
+  BOOST_TEST(test_side_right);
+  for (const auto& im : split.train) BOOST_TEST_REQUIRE(!test_names.contains(im.name));
+  BOOST_TEST(split.train_labels.back() == split.train_identities - 1);
+  BOOST_CHECK_THROW(data::split_lfw(all, pairs, {10}), value_error);
+  const auto faces = data::load_lfw_faces(root, {split.test[0], split.test[1]}, {{}, {.box = {65, 75, 185, 195}, .size = 32}});
+  BOOST_TEST(faces[0].shape() == (shape{2, 3, 150, 150}));
+  BOOST_TEST(faces[1].shape() == (shape{2, 3, 32, 32}));
+  BOOST_TEST((faces[0].slice_rows(0, 1).to_vector() == data::load_lfw_face(root, split.test[0].name, split.test[0].index).to_vector()));
+  BOOST_TEST(data::lfw_list_hash({split.test[0]}) != data::lfw_list_hash({split.test[1]}));
+  BOOST_CHECK_THROW(data::list_lfw_images(fs::temp_directory_path() / "bijgan_no_lfw_here"), io_error);
 }
 
 BOOST_AUTO_TEST_CASE(verification_metrics) {
@@ -149,6 +173,19 @@ BOOST_AUTO_TEST_CASE(verification_metrics) {
   // Normalised distance: orthogonal unit vectors are sqrt(2) apart whatever their lengths.
   const auto a = tensor<float>::from(std::vector<float>{3, 0}, {1, 2}), b = tensor<float>::from(std::vector<float>{0, 0.5f}, {1, 2});
   BOOST_TEST(std::abs(eval::normalized_distances(a, b)[0] - std::sqrt(2.0)) < 1e-6);
+  // Impostor pairs: rows e1, e1, e2, −e1 with labels 0, 0, 1, 2 → pairs (0,2), (0,3), (1,2),
+  // (1,3), (2,3) at √2, 2, √2, 2, √2; the FAR thresholds follow the sorted order.
+  const auto rows = tensor<float>::from(std::vector<float>{1, 0, 1, 0, 0, 1, -1, 0}, {4, 2});
+  auto imp = eval::impostor_distances(rows, {0, 0, 1, 2});
+  BOOST_TEST(imp.size() == 5u);
+  std::sort(imp.begin(), imp.end());
+  BOOST_TEST(std::abs(imp[0] - std::sqrt(2.0)) < 1e-9);
+  BOOST_TEST(std::abs(imp[4] - 2.0) < 1e-9);
+  BOOST_TEST(eval::threshold_at_far(imp, 0.0) == imp[0]);     // accepts none
+  BOOST_TEST(eval::threshold_at_far(imp, 0.7) == imp[3]);     // floor(3.5) = 3 accepted
+  BOOST_TEST(std::isinf(eval::threshold_at_far(imp, 1.0)));   // all of them
+  BOOST_CHECK_THROW(eval::threshold_at_far({}, 0.1), value_error);
+  BOOST_CHECK_THROW(eval::impostor_distances(rows, {0, 1}), shape_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -3,9 +3,14 @@
 // (box (65, 75, 185, 195) of the 250x250 image, resized bilinearly to 150x150).
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <ostream>
 #include <set>
 #include <sstream>
 #include <string>
@@ -13,6 +18,7 @@
 
 #include "bijgan/autodiff/autodiff.hpp"
 #include "bijgan/io/png.hpp"
+#include "bijgan/io/progress.hpp"
 
 namespace bijgan::data {
 
@@ -85,6 +91,111 @@ inline tensor<float, host> load_lfw_face(const std::filesystem::path& root, cons
   const auto img = io::read_image(lfw_image_path(root, name, index));
   if (img.size(0) != 3) fail<io_error>("load_lfw_face", lfw_image_path(root, name, index), " is not RGB");
   return crop_and_resize(img.reshape(shape{1, 3, img.size(1), img.size(2)}), c).reshape(shape{3, c.size, c.size});
+}
+
+/// One image of the data set: the identity's folder name and the 1-based image number.
+struct lfw_image {
+  std::string name;
+  int index = 0;
+  auto operator<=>(const lfw_image&) const = default;
+};
+
+/// Every image under root/lfw-deepfunneled, identities in name order, images by number
+/// (13,233 for LFW). io_error when the folder is missing or empty.
+inline std::vector<lfw_image> list_lfw_images(const std::filesystem::path& root) {
+  const auto dir = root / "lfw-deepfunneled";
+  if (!std::filesystem::is_directory(dir)) fail<io_error>("list_lfw_images", dir, " is not a directory");
+  std::map<std::string, int> counts;
+  for (const auto& person : std::filesystem::directory_iterator(dir)) {
+    if (!person.is_directory()) continue;
+    int n = 0;
+    for (const auto& f : std::filesystem::directory_iterator(person.path())) n += f.path().extension() == ".jpg";
+    if (n > 0) counts[person.path().filename().string()] = n;
+  }
+  if (counts.empty()) fail<io_error>("list_lfw_images", dir, " holds no <name>/<name>_NNNN.jpg images");
+  std::vector<lfw_image> out;
+  for (const auto& [name, n] : counts)
+    for (int i = 1; i <= n; ++i) out.push_back({name, i});
+  return out;
+}
+
+/// The open-set split: the identities of the test folds (pairs.txt's folds are identity-
+/// disjoint) against every other identity — those of the other folds and those in no fold.
+/// Labels number the identities of each side from 0 in name order.
+struct lfw_split {
+  std::vector<lfw_image> train, test;
+  std::vector<int> train_labels, test_labels;
+  int train_identities = 0, test_identities = 0;
+};
+
+/// Splits `images` (list_lfw_images) by the identities of pairs in test_folds (0-based).
+/// value_error when a test fold is out of range or no image falls on one side.
+inline lfw_split split_lfw(const std::vector<lfw_image>& images, const std::vector<lfw_pair>& pairs, const std::set<int>& test_folds) {
+  int folds = 0;
+  for (const auto& p : pairs) folds = std::max(folds, p.fold + 1);
+  for (int f : test_folds)
+    if (f < 0 || f >= folds) fail<value_error>("split_lfw", "test fold ", f, " is not among the ", folds, " folds (0-based)");
+  std::set<std::string> test_names;
+  for (const auto& p : pairs)
+    if (test_folds.contains(p.fold)) test_names.insert(p.name1), test_names.insert(p.name2);
+  lfw_split s;
+  std::map<std::string, int> train_id, test_id;
+  for (const auto& im : images) {
+    const bool is_test = test_names.contains(im.name);
+    auto& ids = is_test ? test_id : train_id;
+    const int label = ids.emplace(im.name, static_cast<int>(ids.size())).first->second;
+    (is_test ? s.test : s.train).push_back(im);
+    (is_test ? s.test_labels : s.train_labels).push_back(label);
+  }
+  s.train_identities = static_cast<int>(train_id.size()), s.test_identities = static_cast<int>(test_id.size());
+  if (s.train.empty() || s.test.empty())
+    fail<value_error>("split_lfw", "the split leaves ", s.train.size(), " training and ", s.test.size(), " test images");
+  return s;
+}
+
+/// Loads images as (N, 3, size, size) tensors in [0, 1], one per crop in `crops` (each JPEG is
+/// decoded once), with a progress bar on `log` when given.
+inline std::vector<tensor<float, host>> load_lfw_faces(const std::filesystem::path& root, const std::vector<lfw_image>& images,
+                                                       const std::vector<face_crop>& crops, std::ostream* log = nullptr,
+                                                       const std::string& label = "loading faces") {
+  if (crops.empty()) fail<value_error>("load_lfw_faces", "no crop given");
+  const auto n = static_cast<index_t>(images.size());
+  std::vector<std::vector<float>> data(crops.size());
+  for (std::size_t c = 0; c < crops.size(); ++c) data[c].resize(static_cast<std::size_t>(n * 3 * crops[c].size * crops[c].size));
+  std::ostringstream quiet;
+  io::progress_bar bar(n, label, 1, log ? *log : quiet);
+  for (index_t i = 0; i < n; ++i) {
+    const auto& im = images[static_cast<std::size_t>(i)];
+    const auto path = lfw_image_path(root, im.name, im.index);
+    auto img = io::read_image(path);
+    if (img.size(0) != 3) fail<io_error>("load_lfw_faces", path, " is not RGB");
+    img = img.reshape(shape{1, 3, img.size(1), img.size(2)});
+    for (std::size_t c = 0; c < crops.size(); ++c) {
+      const auto face = crop_and_resize(img, crops[c]);
+      std::memcpy(data[c].data() + static_cast<std::size_t>(i) * static_cast<std::size_t>(face.numel()), face.data(),
+                  sizeof(float) * static_cast<std::size_t>(face.numel()));
+    }
+    if ((i + 1) % 100 == 0 || i + 1 == n) bar.update(i + 1, {});
+  }
+  if (log) *log << "\n";
+  std::vector<tensor<float, host>> out;
+  for (std::size_t c = 0; c < crops.size(); ++c)
+    out.push_back(tensor<float, host>::from(data[c], shape{n, 3, crops[c].size, crops[c].size}));
+  return out;
+}
+
+/// FNV-1a of the image list (names and numbers): part of a feature cache's key.
+inline std::uint64_t lfw_list_hash(const std::vector<lfw_image>& images) {
+  std::uint64_t h = 1469598103934665603ull;
+  const auto mix = [&](const void* p, std::size_t k) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    for (std::size_t i = 0; i < k; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  };
+  for (const auto& im : images) {
+    mix(im.name.data(), im.name.size());
+    mix(&im.index, sizeof im.index);
+  }
+  return h;
 }
 
 }  // namespace bijgan::data

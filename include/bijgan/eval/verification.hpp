@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "bijgan/tensor/tensor.hpp"
@@ -87,6 +88,41 @@ struct tar_result {
   long false_accepts = 0;
 };
 
+/// The largest threshold (accept when distance < threshold) that accepts at most
+/// floor(target_far · n) of the n impostor distances; +inf when that allows all of them.
+/// value_error when there are none.
+inline double threshold_at_far(std::vector<double> impostors, double target_far) {
+  if (impostors.empty()) fail<value_error>("threshold_at_far", "needs at least one impostor distance");
+  std::sort(impostors.begin(), impostors.end());
+  const auto allowed = static_cast<std::size_t>(std::floor(target_far * static_cast<double>(impostors.size())));
+  return allowed < impostors.size() ? impostors[allowed] : std::numeric_limits<double>::infinity();
+}
+
+/// Distances (as normalized_distances) of every pair i < j of rows of features (N, D) whose
+/// labels differ: the impostor pairs among a set of images, N(N−1)/2 at most.
+inline std::vector<double> impostor_distances(const tensor<float, host>& features, const std::vector<int>& labels) {
+  if (features.rank() != 2 || static_cast<index_t>(labels.size()) != features.size(0))
+    fail<shape_error>("impostor_distances", "features ", features.shape(), " with ", labels.size(), " labels: need (N, D) and N labels");
+  const index_t n = features.size(0), d = features.size(1);
+  std::vector<double> unit(static_cast<std::size_t>(n * d));
+  const auto v = features.to_vector();
+  for (index_t i = 0; i < n; ++i) {
+    double norm = 0;
+    for (index_t k = 0; k < d; ++k) norm += double(v[static_cast<std::size_t>(i * d + k)]) * v[static_cast<std::size_t>(i * d + k)];
+    norm = std::max(std::sqrt(norm), 1e-12);
+    for (index_t k = 0; k < d; ++k) unit[static_cast<std::size_t>(i * d + k)] = v[static_cast<std::size_t>(i * d + k)] / norm;
+  }
+  std::vector<double> out;
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = i + 1; j < n; ++j) {
+      if (labels[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(j)]) continue;
+      double ab = 0;
+      for (index_t k = 0; k < d; ++k) ab += unit[static_cast<std::size_t>(i * d + k)] * unit[static_cast<std::size_t>(j * d + k)];
+      out.push_back(std::sqrt(std::max(0.0, 2 - 2 * ab)));
+    }
+  return out;
+}
+
 /// True accept rate at false accept rate <= target_far: the largest threshold that accepts at
 /// most floor(target_far * negatives) different pairs.
 inline tar_result tar_at_far(const std::vector<double>& distances, const std::vector<bool>& same, double target_far) {
@@ -94,9 +130,8 @@ inline tar_result tar_at_far(const std::vector<double>& distances, const std::ve
   for (std::size_t i = 0; i < distances.size(); ++i) (same[i] ? pos : neg).push_back(distances[i]);
   if (neg.empty() || pos.empty()) fail<value_error>("tar_at_far", "needs both same and different pairs");
   std::sort(neg.begin(), neg.end());
-  const auto allowed = static_cast<std::size_t>(std::floor(target_far * static_cast<double>(neg.size())));
   tar_result r;
-  r.threshold = allowed < neg.size() ? neg[allowed] : std::numeric_limits<double>::infinity();
+  r.threshold = threshold_at_far(neg, target_far);
   r.false_accepts = static_cast<long>(std::lower_bound(neg.begin(), neg.end(), r.threshold) - neg.begin());
   r.far = static_cast<double>(r.false_accepts) / static_cast<double>(neg.size());
   r.tar = static_cast<double>(std::count_if(pos.begin(), pos.end(), [&](double d) { return d < r.threshold; })) /

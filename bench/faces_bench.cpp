@@ -1,0 +1,65 @@
+// The faces workload (examples/faces_lfw, issue 7): dlib's face engine on batches of 32 crops of
+// 150x150 (images/s; needs ../shared/data, skipped visibly without it), and one full training
+// step of DAB-GAN at 64x64, batch 32 (16 identities x 2), with the whole objective — critic step,
+// then adversarial + reconstruction + distillation through a student + the bijective metric
+// through a 4-scale H — through train::fit_gan. Prints the peak RSS at the end.
+#include <bijgan/bijgan.hpp>
+#include <bijgan/engines/dlib_resnet.hpp>
+#include <bijgan/models/models.hpp>
+#include <bijgan/train/adversarial.hpp>
+
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "harness.hpp"
+
+using namespace bijgan;
+
+namespace {
+
+constexpr models::gan_config face_cfg{.channels = 3, .resolution = 64, .feature_dim = 128, .noise_dim = 32, .embed = 64, .heads = 4,
+                                      .depth = 1, .bicubic_stages = 3, .critic_patch = 8, .critic_embed = 64};
+constexpr models::student_config student_cfg{.channels = 3, .resolution = 64, .feature_dim = 128, .width = 32, .stages = 3};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int threads = bench::threads_arg(argc, argv);
+  set_num_threads(threads);
+  set_flush_denormal(true);
+  generator rng(4);
+  const std::filesystem::path model_dir = std::filesystem::path(BIJGAN_SHARED_DIR) / "data" / "face-recognition-model";
+  if (std::filesystem::exists(model_dir)) {
+    const auto engine = engines::dlib_resnet::load(model_dir);
+    const auto crops = tensor<float>::random({32, 3, 150, 150}, rng, {distribution::uniform, 0, 1});
+    bench::report("face_engine_b32", "bijgan", threads, bench::time_it([&] { (void)engine.features(crops, 32); }, 5), 32, "images/s");
+  } else {
+    std::printf("# face engine: %s absent, skipped\n", model_dir.c_str());
+  }
+  // 64 identities x 4 images of random 64x64 faces and 128-D descriptors.
+  const index_t n = 256;
+  std::vector<int> labels;
+  for (index_t i = 0; i < n; ++i) labels.push_back(static_cast<int>(i / 4));
+  const train::gan_data data{tensor<float>::random({n, 3, 64, 64}, rng, {distribution::uniform, 0.02, 0.98}),
+                             tensor<float>::random({n, 128}, rng, {distribution::normal, 0, 1}), labels};
+  nn::manual_seed(3);
+  models::dabgan<face_cfg>::generator<> g;
+  models::dabgan<face_cfg>::critic<> d;
+  models::student<student_cfg> student;
+  nn::eval(student);
+  auto flow = flows::logit_transform<float>{} |
+              flows::realnvp_multiscale<float>({.channels = 3, .height = 64, .width = 64, .scales = 4, .blocks = 1, .features = 32});
+  train::gan_options o;
+  o.batch = 32, o.per_identity = 2, o.log = nullptr, o.checkpoint_every = 0, o.clip_norm = 5;
+  o.steps = 2;  // warm-up: caches, primitives
+  train::fit_gan(g, d, data, o, &flow, &student);
+  o.steps = 5;
+  const auto r = train::fit_gan(g, d, data, o, &flow, &student);
+  const double ms = r.seconds / double(r.steps) * 1e3;
+  bench::report("dabgan64_full_step_b32", "bijgan", threads, {ms, ms}, 32, "images/s");
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  std::printf("# peak RSS %.1f MB\n", double(u.ru_maxrss) / 1024.0);
+}

@@ -1,0 +1,307 @@
+// Faces from a real blackbox engine: DAB-GAN on LFW with dlib's ResNet as F (issue 7). The
+// engine is only queried (its 128-D descriptors of every image, computed once and cached as
+// NPY); distillation goes through a student trained from those queries; H is a flow trained on
+// the training identities with one prior class per identity. Open set: the generator trains on
+// every identity outside the test fold (pairs.txt's folds are identity-disjoint) and is
+// evaluated on the test fold's pairs with one image of each positive pair replaced by its
+// reconstruction from its descriptor.
+//
+//   faces_lfw [--quick] [--data DIR] [--out DIR] [--steps N] [--model dabgan|dibigan] [--no-distill]
+//             [--no-biject] [--flow CKPT] [--h-steps N] [--student-epochs N] [--resume]
+//
+// Default: 64x64; --quick: 32x32 with short H, student and GAN runs (a smoke run of the whole
+// pipeline, minutes).
+#include <bijgan/bijgan.hpp>
+#include <bijgan/data/lfw.hpp>
+#include <bijgan/engines/feature_cache.hpp>
+#include <bijgan/eval/reconstruction.hpp>
+#include <bijgan/eval/verification.hpp>
+#include <bijgan/models/models.hpp>
+#include <bijgan/train/adversarial.hpp>
+#include <bijgan/train/flow_training.hpp>
+#include <bijgan/train/student.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <string>
+
+using namespace bijgan;
+namespace fs = std::filesystem;
+
+namespace {
+
+// DAB-GAN and DiBiGAN at 64x64 (the default) and 32x32 (--quick) for dlib's 128-D descriptors.
+template <index_t R>
+constexpr models::gan_config dab_cfg{.channels = 3, .resolution = R, .feature_dim = 128, .noise_dim = 32, .embed = 64, .heads = 4,
+                                     .depth = 1, .bicubic_stages = R == 64 ? 3 : 2, .critic_patch = R == 64 ? 8 : 4, .critic_embed = 64};
+template <index_t R>
+constexpr models::gan_config cnn_cfg{.channels = 3, .resolution = R, .feature_dim = 128, .noise_dim = 32, .width = 32};
+template <index_t R>
+constexpr models::student_config student_cfg{.channels = 3, .resolution = R, .feature_dim = 128, .width = 32, .stages = 3};
+static_assert(models::dabgan<dab_cfg<64>>::accepts<engines::dlib_resnet>);
+
+using flow_type = decltype(flows::logit_transform<float>{} | flows::realnvp_multiscale<float>(flows::realnvp_options{}));
+
+struct options {
+  fs::path data = std::getenv("BIJGAN_DATA_DIR") ? fs::path(std::getenv("BIJGAN_DATA_DIR")) : fs::path("../shared/data");
+  fs::path out = "out/faces";
+  fs::path flow_checkpoint;
+  std::string model = "dabgan";
+  bool quick = false, resume = false;
+  long steps = 0, h_steps = -1;
+  int student_epochs = -1;
+  int test_fold = 9;  // 0-based: pairs.txt's 10th fold
+  train::gan_terms terms{};
+};
+
+/// Images (N, 3, r, r) bilinearly resized to the engine's 150x150.
+tensor<float> to_engine(const tensor<float>& x) {
+  const no_grad off;
+  return resize(constant(x), 150, 150, interpolation::bilinear).value();
+}
+
+/// Engine descriptors of images (N, 3, r, r) shown to it at 150x150.
+tensor<float> describe(const engines::dlib_resnet& engine, const tensor<float>& x) {
+  std::vector<tensor<float>> parts;
+  for (index_t s = 0; s < x.size(0); s += 64) parts.push_back(engine.features(to_engine(x.slice_rows(s, std::min(x.size(0), s + 64)))));
+  return concat(std::span<const tensor<float>>(parts), 0);
+}
+
+/// 10-fold accuracy and TAR of distances over the test fold's pairs (sub-folds of 60 pairs:
+/// 30 same, 30 different, in file order), plus TAR at the threshold `far_threshold` set from
+/// every impostor pair among the test images.
+struct verification_figures {
+  double accuracy = 0, accuracy_std = 0, tar_official = 0, tar_all_impostors = 0;
+  long official_false_accepts = 0;
+};
+
+verification_figures verify(const std::vector<double>& d, const std::vector<bool>& same, double far_threshold) {
+  std::vector<int> fold(d.size());
+  long positives = 0, below = 0;
+  for (std::size_t k = 0; k < d.size(); ++k) {
+    fold[k] = static_cast<int>((k % 300) / 30);
+    if (same[k]) ++positives, below += d[k] < far_threshold;
+  }
+  const auto r = eval::k_fold_accuracy(d, same, fold);
+  const auto t = eval::tar_at_far(d, same, 1e-3);
+  return {r.mean_accuracy, r.std_accuracy, t.tar, double(below) / double(std::max(1L, positives)), t.false_accepts};
+}
+
+template <index_t R, class M>
+int run(const options& o, const engines::dlib_resnet& engine, const data::lfw_split& split, const tensor<float>& train_x,
+        const tensor<float>& train_f, const tensor<float>& test_x, const tensor<float>& test_f, const std::vector<data::lfw_pair>& pairs,
+        std::chrono::steady_clock::time_point t0) {
+  // 1. The student F^S, trained only from the engine's answers (Eq. 14), then frozen.
+  nn::manual_seed(5);
+  models::student<student_cfg<R>> student;
+  const auto student_file = o.out / ("student_r" + std::to_string(R) + ".safetensors");
+  if (fs::exists(student_file)) {
+    io::load(student_file, student);
+    std::cout << "student: loaded " << student_file.string() << "\n";
+  } else if (o.terms.distill) {
+    const int epochs = o.student_epochs >= 0 ? o.student_epochs : o.quick ? 1 : 3;
+    std::cout << "student: " << nn::parameter_count(student) << " parameters, " << epochs << " epoch(s) of cosine distillation\n";
+    const double loss = train::fit_student(student, train_x, train_f, {.epochs = epochs});
+    std::cout << "\nstudent: final cosine loss " << loss << "\n";
+    io::state_dict sd;
+    sd.put_module("", student);
+    io::save_safetensors(student_file, sd);
+  }
+  nn::eval(student);
+
+  // 2. H with one prior class per training identity (random means, δ = 0.5).
+  const flows::realnvp_options arch{.channels = 3, .height = R, .width = R, .scales = R == 64 ? 4 : 3, .blocks = 1, .features = 32};
+  nn::manual_seed(2026);
+  auto flow = flows::logit_transform<float>{} | flows::realnvp_multiscale<float>(arch);
+  const fs::path flow_file = !o.flow_checkpoint.empty() ? o.flow_checkpoint : o.out / ("flow_r" + std::to_string(R) + ".ckpt.safetensors");
+  if (o.terms.biject) {
+    const flows::class_gaussian<float> prior{
+        .classes = split.train_identities, .dim = 3 * R * R, .delta = 0.5, .layout = flows::mean_layout::random, .seed = 7};
+    train::flow_fit_options fo;
+    fo.epochs = 1000;  // bounded by max_steps
+    fo.max_steps = o.h_steps >= 0 ? o.h_steps : o.quick ? 150 : 1500;
+    fo.checkpoint = flow_file;
+    fo.resume = true;  // a finished H is loaded as it is; an interrupted one continues
+    std::cout << "H: " << nn::parameter_count(flow) << " parameters, " << fo.max_steps << " steps (class prior over "
+              << split.train_identities << " identities)\n";
+    train::fit_flow(flow, prior, train_x, split.train_labels, fo);
+    std::cout << "\n";
+  }
+
+  // 3. The GAN, from the engine's descriptors of the training faces.
+  nn::manual_seed(11);
+  typename M::template generator<> g;
+  typename M::template critic<> d;
+  std::cout << o.model << " " << R << "x" << R << ": generator " << nn::parameter_count(g) << " parameters, critic "
+            << nn::parameter_count(d) << "\n";
+  train::gan_options go;
+  go.steps = o.steps > 0 ? o.steps : o.quick ? 400 : 3000;
+  go.steps_per_stage = go.steps / (2 * models::detail::stage_count(R));  // grow over the first half
+  go.fade_steps = go.steps_per_stage / 2;
+  go.batch = 32;
+  go.per_identity = 2;  // 16 identities x 2 images: the bijective metric compares identities
+  go.n_critic = 1;
+  go.lr_generator = 1e-3, go.lr_critic = 1e-3;
+  go.clip_norm = 5;
+  go.terms = o.terms;
+  go.scales.adversarial = 0.02;
+  go.checkpoint = o.out / (o.model + "_r" + std::to_string(R) + ".ckpt.safetensors");
+  go.checkpoint_every = 100;
+  go.resume = o.resume;
+  // The first image of 8 test identities, for the grids during training and the final sheet.
+  std::vector<index_t> pick;
+  for (index_t i = 0; i < test_x.size(0) && pick.size() < 8; ++i)
+    if (i == 0 || split.test_labels[static_cast<std::size_t>(i)] != split.test_labels[static_cast<std::size_t>(i - 1)]) pick.push_back(i);
+  const std::vector<train::gan_callback> callbacks{
+      train::csv_log(o.out / (o.model + "_losses.csv")),
+      train::png_grid(o.out / (o.model + "_grid"), 200, data::gather_rows(test_x, pick), data::gather_rows(test_f, pick))};
+  auto ema = g;
+  const train::gan_data data{train_x, train_f, split.train_labels};
+  const auto res = train::fit_gan(g, d, data, go, o.terms.biject ? &flow : nullptr, o.terms.distill ? &student : nullptr, callbacks, &ema);
+  const double img_s = double(res.steps - res.resumed_from) * double(go.batch) / std::max(1e-9, res.seconds);
+  std::cout << "\ntrained " << res.steps - res.resumed_from << " steps in " << std::fixed << std::setprecision(1) << res.seconds << " s ("
+            << img_s << " images/s)\n";
+
+  // 4. Evaluation on the test fold: real | reduced | reconstruction descriptors.
+  std::map<data::lfw_image, index_t> row;
+  for (std::size_t i = 0; i < split.test.size(); ++i) row[split.test[i]] = static_cast<index_t>(i);
+  const auto recon = eval::reconstruct(ema, test_f, 2026);
+  std::cout << "describing " << recon.size(0) << " reconstructions and reduced reals\n";
+  const auto recon_f = describe(engine, recon);
+  const auto reduced_f = describe(engine, test_x);  // the reals at R x R, shown to the engine at 150
+  std::vector<index_t> a, b;
+  std::vector<bool> same;
+  for (const auto& p : pairs) {
+    if (p.fold != o.test_fold) continue;
+    a.push_back(row.at({p.name1, p.image1}));
+    b.push_back(row.at({p.name2, p.image2}));
+    same.push_back(p.same);
+  }
+  const auto dist = [&](const tensor<float>& fa, const tensor<float>& fb) {
+    return eval::normalized_distances(data::gather_rows(fa, a), data::gather_rows(fb, b));
+  };
+  const auto real_real = dist(test_f, test_f);
+  const auto real_reduced = dist(test_f, reduced_f);
+  auto recon_real = dist(recon_f, test_f);
+  for (std::size_t k = 0; k < same.size(); ++k)
+    if (!same[k]) recon_real[k] = real_real[k];  // only positive pairs get a reconstruction
+  // The FAR = 1e-3 threshold from every impostor pair among the test images (real vs real).
+  const auto impostors = eval::impostor_distances(test_f, split.test_labels);
+  const double threshold = eval::threshold_at_far(impostors, 1e-3);
+  const auto v_real = verify(real_real, same, threshold), v_reduced = verify(real_reduced, same, threshold),
+             v_recon = verify(recon_real, same, threshold);
+  const double diversity = eval::ms_ssim_diversity(ema, test_f.slice_rows(0, std::min<index_t>(200, test_f.size(0))), 77);
+
+  // Sheet: real | reconstruction | 4 more v, for the first image of 8 test identities.
+  const auto recon_of = [&](const tensor<float>& f, std::uint64_t seed) { return eval::reconstruct(ema, f, seed); };
+  io::write_png(o.out / (o.model + "_sheet.png"),
+                eval::reconstruction_sheet(recon_of, data::gather_rows(test_x, pick), data::gather_rows(test_f, pick)));
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::ostringstream md;
+  md << std::fixed << std::setprecision(2) << "# " << o.model << " on LFW faces from dlib's ResNet descriptors (" << R << "x" << R
+     << ", blackbox: student distillation)\n\n"
+     << "Test: the " << split.test.size() << " images of the " << split.test_identities << " identities of pairs.txt fold "
+     << o.test_fold + 1 << " (unseen in training), its 600 pairs as 10 sub-folds of 60. Training: " << split.train.size()
+     << " images of " << split.train_identities << " other identities.\n\n"
+     << "| comparison | 10-fold accuracy | TAR @ FAR 1e-3 (official negatives) | TAR @ FAR 1e-3 (all " << impostors.size()
+     << " impostor pairs) |\n|---|---|---|---|\n";
+  const auto line = [&](const char* name, const verification_figures& v) {
+    md << "| " << name << " | " << 100 * v.accuracy << " % ± " << 100 * v.accuracy_std << " | " << 100 * v.tar_official << " % ("
+       << v.official_false_accepts << " false accepts) | " << 100 * v.tar_all_impostors << " % |\n";
+  };
+  line("real 150 vs real 150", v_real);
+  line(("real 150 vs real reduced to " + std::to_string(R) + " and back").c_str(), v_reduced);
+  line("reconstruction vs real (positive pairs)", v_recon);
+  md << "\n| figure | value |\n|---|---|\n"
+     << "| MS-SSIM diversity (200 descriptors, 2 v each) | " << std::setprecision(3) << diversity << " |\n"
+     << "| generator steps | " << res.steps << " (batch " << go.batch << ", " << std::setprecision(1) << img_s << " images/s) |\n"
+     << "| terms | adv " << go.terms.adversarial << ", recon " << go.terms.recon << ", distill " << go.terms.distill << ", biject "
+     << go.terms.biject << " |\n"
+     << "| wall time of the whole run | " << total << " s |\n\n"
+     << "![real | reconstruction | 4 more v](" << o.model << "_sheet.png)\n";
+  std::ofstream(o.out / (o.model + "_report.md")) << md.str();
+  std::cout << md.str();
+  std::cout << "RESULT model=" << o.model << " r=" << R << " recon_accuracy=" << std::setprecision(4) << v_recon.accuracy
+            << " reduced_accuracy=" << v_reduced.accuracy << " real_accuracy=" << v_real.accuracy << " ms_ssim=" << diversity
+            << " distill=" << o.terms.distill << " biject=" << o.terms.biject << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool more = i + 1 < argc;
+    if (a == "--quick") o.quick = true;
+    else if (a == "--data" && more) o.data = argv[++i];
+    else if (a == "--out" && more) o.out = argv[++i];
+    else if (a == "--steps" && more) o.steps = std::stol(argv[++i]);
+    else if (a == "--model" && more) o.model = argv[++i];
+    else if (a == "--no-distill") o.terms.distill = false;
+    else if (a == "--no-biject") o.terms.biject = false;
+    else if (a == "--flow" && more) o.flow_checkpoint = argv[++i];
+    else if (a == "--h-steps" && more) o.h_steps = std::stol(argv[++i]);
+    else if (a == "--student-epochs" && more) o.student_epochs = std::stoi(argv[++i]);
+    else if (a == "--resume") o.resume = true;
+    else {
+      std::cerr << "usage: faces_lfw [--quick] [--data DIR] [--out DIR] [--steps N] [--model dabgan|dibigan] [--no-distill] "
+                   "[--no-biject] [--flow CKPT] [--h-steps N] [--student-epochs N] [--resume]\n";
+      return 2;
+    }
+  }
+  if (o.model != "dabgan" && o.model != "dibigan") {
+    std::cerr << "--model takes dabgan or dibigan, not " << o.model << "\n";
+    return 2;
+  }
+  if (!fs::exists(o.data / "lfw" / "pairs.txt") || !fs::exists(o.data / "face-recognition-model")) {
+    std::cerr << "faces_lfw needs LFW and dlib's face model under " << o.data.string()
+              << " (lfw/pairs.txt, face-recognition-model/); pass --data DIR or set BIJGAN_DATA_DIR\n";
+    return 2;
+  }
+  set_flush_denormal(true);
+  try {
+    const auto t0 = std::chrono::steady_clock::now();
+    fs::create_directories(o.out);
+    const auto root = o.data / "lfw";
+    const auto engine = engines::dlib_resnet::load(o.data / "face-recognition-model");
+    const auto pairs = data::read_lfw_pairs(root / "pairs.txt");
+    const auto split = data::split_lfw(data::list_lfw_images(root), pairs, {o.test_fold});
+    std::cout << "open set: " << split.train.size() << " training images of " << split.train_identities << " identities, "
+              << split.test.size() << " test images of " << split.test_identities << " identities (fold " << o.test_fold + 1
+              << "); " << num_threads() << " threads\n";
+    const index_t r = o.quick ? 32 : 64;
+    const data::face_crop engine_crop{}, small{.box = engine_crop.box, .size = r};
+    // Blackbox queries, once: descriptors keyed by the weights, the crop and the image list.
+    const auto features = [&](const std::vector<data::lfw_image>& list, const char* label) {
+      const auto key = "lfw_dlib_" + std::to_string(engine.checksum()) + "_crop65-75-185-195_" + std::to_string(data::lfw_list_hash(list)) +
+                       "_n" + std::to_string(list.size()) + ".npy";
+      return engines::cached_features(
+          engine, static_cast<index_t>(list.size()),
+          [&](index_t s, index_t e) {
+            const std::vector<data::lfw_image> part(list.begin() + s, list.begin() + e);
+            return data::load_lfw_faces(root, part, {engine_crop})[0];
+          },
+          o.out / key, &std::cout, 32, label);
+    };
+    const auto train_f = features(split.train, "engine descriptors (training)");
+    const auto test_f = features(split.test, "engine descriptors (test)");
+    const auto train_x = data::load_lfw_faces(root, split.train, {small}, &std::cout, "loading training faces")[0];
+    const auto test_x = data::load_lfw_faces(root, split.test, {small}, &std::cout, "loading test faces")[0];
+    if (o.model == "dabgan")
+      return o.quick ? run<32, models::dabgan<dab_cfg<32>>>(o, engine, split, train_x, train_f, test_x, test_f, pairs, t0)
+                     : run<64, models::dabgan<dab_cfg<64>>>(o, engine, split, train_x, train_f, test_x, test_f, pairs, t0);
+    return o.quick ? run<32, models::dibigan<cnn_cfg<32>>>(o, engine, split, train_x, train_f, test_x, test_f, pairs, t0)
+                   : run<64, models::dibigan<cnn_cfg<64>>>(o, engine, split, train_x, train_f, test_x, test_f, pairs, t0);
+  } catch (const bijgan::error& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+}
