@@ -72,12 +72,6 @@ tensor<float> latents_of(const flow_type& flow, const tensor<float>& images) {
   return tensor<float>::from(out, shape{images.size(0), static_cast<index_t>(out.size()) / images.size(0)});
 }
 
-double fraction_right(const std::vector<index_t>& predicted, const std::vector<int>& labels) {
-  long right = 0;
-  for (std::size_t i = 0; i < predicted.size(); ++i) right += predicted[i] == labels[i];
-  return double(right) / double(predicted.size());
-}
-
 /// Engine accuracy and MS-SSIM diversity on the test features; H's view of 500 reals and their
 /// reconstructions: its class accuracy on both and the latent plot (reals dots, reconstructions
 /// crosses, coloured by class, on the plane of the real latents' class means).
@@ -91,8 +85,9 @@ figures evaluate(const G& g, const engines::lenet<>& engine, const flow_type& fl
   const index_t n = std::min<index_t>(500, images.size(0));
   const std::vector<int> y(labels.begin(), labels.begin() + n);
   const auto z_real = latents_of(flow, images.slice_rows(0, n)), z_recon = latents_of(flow, recon.slice_rows(0, n));
-  f.latent_accuracy_real = fraction_right(prior.classify(z_real), y);
-  f.latent_accuracy_recon = fraction_right(prior.classify(z_recon), y);
+  const auto h_class = [&](const tensor<float>& z) { return prior.classify(z); };  // H's most likely class
+  f.latent_accuracy_real = eval::class_accuracy(h_class, z_real, y);
+  f.latent_accuracy_recon = eval::class_accuracy(h_class, z_recon, y);
   const auto view = eval::centroid_plane(z_real, y);
   io::write_scatter_png(plot, {{.points = view(z_real), .colours = y, .shape = io::marker::dot},
                                {.points = view(z_recon), .colours = y, .shape = io::marker::cross}});

@@ -60,17 +60,12 @@ struct options {
   train::gan_terms terms{};
 };
 
-/// Images (N, 3, r, r) bilinearly resized to the engine's 150x150.
-tensor<float> to_engine(const tensor<float>& x) {
-  const no_grad off;
-  return resize(constant(x), 150, 150, interpolation::bilinear).value();
-}
-
-/// Engine descriptors of images (N, 3, r, r) shown to it at 150x150.
+/// Engine descriptors of images (N, 3, r, r) shown to it bilinearly resized to 150x150.
 tensor<float> describe(const engines::dlib_resnet& engine, const tensor<float>& x) {
-  std::vector<tensor<float>> parts;
-  for (index_t s = 0; s < x.size(0); s += 64) parts.push_back(engine.features(to_engine(x.slice_rows(s, std::min(x.size(0), s + 64)))));
-  return concat(std::span<const tensor<float>>(parts), 0);
+  return engines::features_in_batches(engine, x.size(0), [&](index_t s, index_t e) {
+    const no_grad off;
+    return resize(constant(x.slice_rows(s, e)), 150, 150, interpolation::bilinear).value();
+  }, nullptr, 64);
 }
 
 /// 10-fold accuracy and TAR of distances over the test fold's pairs (sub-folds of 60 pairs:

@@ -12,7 +12,6 @@
 #include <bijgan/bijgan.hpp>
 #include <bijgan/data/lfw.hpp>
 #include <bijgan/io/png.hpp>
-#include <bijgan/io/progress.hpp>
 #include <bijgan/train/flow_training.hpp>
 
 #include <algorithm>
@@ -31,26 +30,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// Number of images of an identity (files in its folder).
-int image_count(const fs::path& root, const std::string& name) {
-  int n = 0;
-  for (const auto& e : fs::directory_iterator(root / "lfw-deepfunneled" / name)) n += e.path().extension() == ".jpg";
-  return n;
-}
-
-/// (name, image index) list loaded as (N, 3, 64, 64) 8-bit levels k/255.
+/// (name, image index) list loaded as (N, 3, 64, 64) 8-bit levels k/255 (what H's dequantisation expects).
 tensor<float, host> load_faces(const fs::path& root, const std::vector<std::pair<std::string, int>>& which, const char* label) {
-  const data::face_crop crop{.box = {65, 75, 185, 195}, .size = 64};
-  std::vector<float> all;
-  all.reserve(which.size() * 3 * 64 * 64);
-  io::progress_bar bar(static_cast<long>(which.size()), label, 1, std::cout);
-  long k = 0;
-  for (const auto& [name, idx] : which) {
-    for (float v : data::load_lfw_face(root, name, idx, crop).to_vector()) all.push_back(std::round(std::clamp(v, 0.0f, 1.0f) * 255) / 255);
-    if (++k % 100 == 0 || k == static_cast<long>(which.size())) bar.update(k, {});
-  }
-  std::cout << "\n";
-  return tensor<float, host>::from(all, shape{static_cast<index_t>(which.size()), 3, 64, 64});
+  std::vector<data::lfw_image> list;
+  for (const auto& [name, idx] : which) list.push_back({name, idx});
+  const auto faces = data::load_lfw_faces(root, list, {{.box = {65, 75, 185, 195}, .size = 64}}, &std::cout, label)[0];
+  auto v = faces.to_vector();
+  for (auto& x : v) x = std::round(std::clamp(x, 0.0f, 1.0f) * 255) / 255;
+  return tensor<float, host>::from(v, faces.shape());
 }
 
 }  // namespace
@@ -95,6 +82,8 @@ int main(int argc, char** argv) {
     const fs::path root = data / "lfw";
     const auto pairs = data::read_lfw_pairs(root / "pairs.txt");
     std::set<std::string> train_names, unseen_names;
+    std::map<std::string, int> image_count;  // images per identity
+    for (const auto& im : data::list_lfw_images(root)) ++image_count[im.name];
     for (const auto& p : pairs) {
       auto& set = p.fold < 9 ? train_names : unseen_names;
       set.insert(p.name1);
@@ -105,7 +94,7 @@ int main(int argc, char** argv) {
     std::vector<int> train_y, test_y;
     int classes = 0;
     for (const auto& name : train_names) {
-      const int n = image_count(root, name);
+      const int n = image_count[name];
       if (n < 2) continue;
       for (int i = 1; i < n; ++i) {
         train_list.emplace_back(name, i);
@@ -115,7 +104,7 @@ int main(int argc, char** argv) {
       test_y.push_back(classes++);
     }
     for (const auto& name : unseen_names) {
-      const int n = image_count(root, name);
+      const int n = image_count[name];
       for (int i = 1; i <= n; ++i) unseen_list.emplace_back(name, i);
     }
     std::cout << classes << " identities as classes: " << train_list.size() << " training and " << test_list.size()

@@ -10,9 +10,8 @@
 #include <bijgan/data/batches.hpp>
 #include <bijgan/data/lfw.hpp>
 #include <bijgan/engines/dlib_resnet.hpp>
+#include <bijgan/engines/feature_cache.hpp>
 #include <bijgan/eval/verification.hpp>
-#include <bijgan/io/npy.hpp>
-#include <bijgan/io/progress.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -27,48 +26,23 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct image_key {
-  std::string name;
-  int index;
-  auto operator<=>(const image_key&) const = default;
-};
-
-/// Engine features of every image, rows in the order of `keys`; cached under out_dir.
-tensor<float> features_of(const engines::dlib_resnet& engine, const fs::path& root, const std::vector<image_key>& keys,
+/// Engine features of every image, rows in the order of `images`; cached under out_dir. With
+/// resolution > 0 each crop is first reduced to R x R and back up, both bilinear: what a
+/// generator at R x R could at best show the engine.
+tensor<float> features_of(const engines::dlib_resnet& engine, const fs::path& root, const std::vector<data::lfw_image>& images,
                           index_t resolution, const fs::path& out_dir) {
   const auto cache = out_dir / ("lfw_features_" + std::to_string(engine.checksum()) + "_crop65-75-185-195_r" +
-                                std::to_string(resolution) + "_n" + std::to_string(keys.size()) + ".npy");
-  if (fs::exists(cache)) {
-    auto t = io::read_npy(cache);
-    if (t.rank() == 2 && t.size(0) == static_cast<index_t>(keys.size())) {
-      std::cout << "features from cache " << cache.string() << "\n";
-      return t;
-    }
-  }
-  const index_t batch = 32;
-  std::vector<tensor<float>> parts;
-  io::progress_bar bar(static_cast<long>((keys.size() + batch - 1) / batch),
-                       resolution ? "features @" + std::to_string(resolution) : std::string("features"), batch, std::cout);
-  for (std::size_t s = 0; s < keys.size(); s += batch) {
-    const std::size_t e = std::min(keys.size(), s + batch);
-    tensor<float> imgs({static_cast<index_t>(e - s), 3, 150, 150});
-    for (std::size_t i = s; i < e; ++i) {
-      const auto face = data::load_lfw_face(root, keys[i].name, keys[i].index);
-      std::memcpy(imgs.data() + (i - s) * 3 * 150 * 150, face.data(), sizeof(float) * 3 * 150 * 150);
-    }
-    if (resolution > 0) {
-      // Down to R x R and back up, both bilinear: what a generator at R x R could at best show the engine.
-      no_grad ng;
-      const auto small = resize(constant(imgs), resolution, resolution, interpolation::bilinear);
-      imgs = resize(small, 150, 150, interpolation::bilinear).value();
-    }
-    parts.push_back(engine.features(imgs));
-    bar.update(static_cast<long>(s / batch + 1), {});
-  }
-  auto all = concat(std::span<const tensor<float>>(parts), 0);
-  fs::create_directories(out_dir);
-  io::write_npy(cache, all);
-  return all;
+                                std::to_string(resolution) + "_n" + std::to_string(images.size()) + ".npy");
+  return engines::cached_features(
+      engine, static_cast<index_t>(images.size()),
+      [&](index_t s, index_t e) {
+        auto crops = data::load_lfw_faces(root, {images.begin() + s, images.begin() + e}, {data::face_crop{}})[0];
+        if (resolution == 0) return crops;
+        const no_grad ng;
+        const auto small = resize(constant(crops), resolution, resolution, interpolation::bilinear);
+        return resize(small, 150, 150, interpolation::bilinear).value();
+      },
+      cache, &std::cout, 32, resolution ? "features @" + std::to_string(resolution) : std::string("features"));
 }
 
 void report(const char* label, const std::vector<data::lfw_pair>& pairs, const std::vector<double>& d) {
@@ -104,10 +78,10 @@ int main(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto engine = engines::dlib_resnet::load(data / "face-recognition-model");
     const auto pairs = data::read_lfw_pairs(data / "lfw" / "pairs.txt");
-    std::map<image_key, index_t> row;
-    std::vector<image_key> keys;
+    std::map<data::lfw_image, index_t> row;
+    std::vector<data::lfw_image> keys;
     for (const auto& p : pairs)
-      for (const auto& k : {image_key{p.name1, p.image1}, image_key{p.name2, p.image2}})
+      for (const auto& k : {data::lfw_image{p.name1, p.image1}, data::lfw_image{p.name2, p.image2}})
         if (row.emplace(k, static_cast<index_t>(keys.size())).second) keys.push_back(k);
     std::cout << pairs.size() << " pairs over " << keys.size() << " images; engine dlib_resnet (" << num_threads() << " threads)\n";
     const auto full = features_of(engine, data / "lfw", keys, 0, out_dir);

@@ -19,14 +19,34 @@
 namespace bijgan::engines {
 
 /// Descriptors (n, D) of n images that `images(begin, end)` yields in batches as (end − begin,
-/// C, H, W) host tensors. Read from `cache` when it holds an (n, ·) array; otherwise computed
-/// `batch` images at a time (progress bar on log when given) and written to `cache` atomically
-/// (its folder is created). A cache of the wrong row count is recomputed and replaced; an
-/// unreadable one is an io_error naming the file.
+/// C, H, W) host tensors, computed `batch` images at a time (progress bar on log when given).
+/// shape_error when a batch has the wrong number of images.
+template <class E, class Images>
+tensor<float, host> features_in_batches(const E& engine, index_t n, Images&& images, std::ostream* log = nullptr, index_t batch = 32,
+                                        const std::string& label = "engine features") {
+  if (n <= 0 || batch <= 0) fail<value_error>("engines::features_in_batches", "n ", n, " and batch ", batch, " must be positive");
+  std::ostringstream quiet;
+  io::progress_bar bar((n + batch - 1) / batch, label, batch, log ? *log : quiet);
+  std::vector<tensor<float, host>> parts;
+  for (index_t s = 0; s < n; s += batch) {
+    const index_t e = std::min(n, s + batch);
+    const tensor<float, host> x = images(s, e);
+    if (x.rank() != 4 || x.size(0) != e - s)
+      fail<shape_error>("engines::features_in_batches", "images(", s, ", ", e, ") returned ", x.shape(), ", expected (", e - s,
+                        ", C, H, W)");
+    parts.push_back(engine.features(x));
+    bar.update(e / batch + (e % batch != 0), {});
+  }
+  if (log) *log << "\n";
+  return concat(std::span<const tensor<float, host>>(parts), 0);
+}
+
+/// features_in_batches, read from `cache` when it holds an (n, ·) array; otherwise computed and
+/// written to `cache` atomically (its folder is created). A cache of the wrong row count is
+/// recomputed and replaced; an unreadable one is an io_error naming the file.
 template <class E, class Images>
 tensor<float, host> cached_features(const E& engine, index_t n, Images&& images, const std::filesystem::path& cache,
                                     std::ostream* log = nullptr, index_t batch = 32, const std::string& label = "engine features") {
-  if (n <= 0 || batch <= 0) fail<value_error>("engines::cached_features", "n ", n, " and batch ", batch, " must be positive");
   if (std::filesystem::exists(cache)) {
     auto t = io::read_npy(cache);
     if (t.rank() == 2 && t.size(0) == n) {
@@ -35,19 +55,7 @@ tensor<float, host> cached_features(const E& engine, index_t n, Images&& images,
     }
     if (log) *log << label << ": " << cache.string() << " holds " << t.shape() << ", not " << n << " rows; recomputing\n";
   }
-  std::ostringstream quiet;
-  io::progress_bar bar((n + batch - 1) / batch, label, batch, log ? *log : quiet);
-  std::vector<tensor<float, host>> parts;
-  for (index_t s = 0; s < n; s += batch) {
-    const index_t e = std::min(n, s + batch);
-    const tensor<float, host> x = images(s, e);
-    if (x.rank() != 4 || x.size(0) != e - s)
-      fail<shape_error>("engines::cached_features", "images(", s, ", ", e, ") returned ", x.shape(), ", expected (", e - s, ", C, H, W)");
-    parts.push_back(engine.features(x));
-    bar.update(e / batch + (e % batch != 0), {});
-  }
-  if (log) *log << "\n";
-  auto all = concat(std::span<const tensor<float, host>>(parts), 0);
+  auto all = features_in_batches(engine, n, std::forward<Images>(images), log, batch, label);
   if (cache.has_parent_path()) std::filesystem::create_directories(cache.parent_path());
   io::write_npy(cache, all);
   return all;

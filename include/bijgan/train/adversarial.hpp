@@ -406,6 +406,8 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     };
     if (o.terms.adversarial) add("adv", w.adversarial * o.scales.adversarial, losses::wgan_generator(frozen_view, fake));
     if (o.terms.recon) add("recon", w.recon * o.scales.recon, losses::l1(fake, real));
+    // H and the distiller see the output at full resolution (nearest upsampling of a stage's output).
+    const auto fake_full = o.terms.distill || o.terms.biject ? detail::to_full(fake, resolution) : fake;
     if constexpr (!std::is_same_v<S, none>) {
       if (o.terms.distill) {
         const auto at_input = [&](const V& x) {
@@ -417,7 +419,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
           const no_grad off;
           target = distiller_frozen->stages(at_input(full));
         }
-        const auto mine = distiller_frozen->stages(at_input(detail::to_full(fake, resolution)));
+        const auto mine = distiller_frozen->stages(at_input(fake_full));
         auto dopt = o.distill;
         if (dopt.stage_weights.empty()) dopt.stage_weights.assign(mine.stages.size(), 1.0);
         add("distill", w.distill * o.scales.distill,
@@ -427,7 +429,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     if constexpr (!std::is_same_v<H, none>) {
       if (o.terms.biject)
         add("biject", w.biject * o.scales.biject,
-            losses::bijective_metric(latents, full, detail::to_full(fake, resolution), [&] {
+            losses::bijective_metric(latents, full, fake_full, [&] {
               std::vector<int> l;
               for (auto r : rows) l.push_back(data.labels[static_cast<std::size_t>(r)]);
               return l;

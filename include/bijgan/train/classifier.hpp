@@ -5,15 +5,12 @@
 
 #include <functional>
 #include <iostream>
-#include <sstream>
-#include <string>
 #include <vector>
 
-#include "bijgan/autodiff/backward.hpp"
 #include "bijgan/data/batches.hpp"
-#include "bijgan/io/progress.hpp"
 #include "bijgan/losses/classification.hpp"
-#include "bijgan/optim/optim.hpp"
+#include "bijgan/nn/module.hpp"
+#include "bijgan/train/epochs.hpp"
 
 namespace bijgan::train {
 
@@ -33,27 +30,13 @@ template <nn::module M>
 void fit_classifier(M& net, const tensor<float, host>& images, const std::vector<int>& labels, const classifier_options& o,
                     const std::function<void(int)>& on_epoch = {}) {
   if (o.epochs < 1 || o.batch < 1) fail<value_error>("train::fit_classifier", "epochs ", o.epochs, " and batch ", o.batch, " must be >= 1");
-  optim::adam opt(nn::parameters(net), {.lr = o.lr});
-  const long per_epoch = (images.size(0) + o.batch - 1) / o.batch;
-  const optim::linear_schedule schedule{.warmup_steps = o.warmup_steps, .decay_start = 0, .total_steps = o.epochs * per_epoch,
-                                        .final_factor = o.final_lr_factor};
-  long step = 0;
-  for (int e = 1; e <= o.epochs; ++e) {
-    std::ostringstream quiet;
-    io::progress_bar bar(per_epoch, "epoch " + std::to_string(e) + "/" + std::to_string(o.epochs), o.batch, o.log ? *o.log : quiet);
-    double running = 0;
-    long k = 0;
-    for (const auto& b : data::labelled_batches(images, labels, o.batch, o.seed + static_cast<std::uint64_t>(e))) {
-      opt.set_lr_factor(schedule(step++));
-      opt.zero_grad();
-      const auto loss = losses::cross_entropy(net(constant(b.images)), b.labels);
-      backward(loss);
-      opt.step();
-      running = k == 0 ? loss.item() : 0.98 * running + 0.02 * loss.item();
-      bar.update(++k, {{"loss", running}});
-    }
-    if (on_epoch) on_epoch(e);
-  }
+  if (static_cast<index_t>(labels.size()) != images.size(0))
+    fail<shape_error>("train::fit_classifier", images.size(0), " images but ", labels.size(), " labels");
+  detail::adam_epochs(nn::parameters(net), images.size(0), o, "epoch", "loss", [&](const std::vector<index_t>& rows) {
+    std::vector<int> y;
+    for (index_t r : rows) y.push_back(labels[static_cast<std::size_t>(r)]);
+    return losses::cross_entropy(net(constant(data::gather_rows(images, rows))), y);
+  }, on_epoch);
 }
 
 }  // namespace bijgan::train

@@ -5,16 +5,14 @@
 #pragma once
 
 #include <iostream>
-#include <sstream>
-#include <string>
+#include <vector>
 
-#include "bijgan/autodiff/backward.hpp"
 #include "bijgan/concepts/model.hpp"
 #include "bijgan/data/batches.hpp"
-#include "bijgan/io/progress.hpp"
 #include "bijgan/losses/distill.hpp"
+#include "bijgan/nn/module.hpp"
 #include "bijgan/ops/resample.hpp"
-#include "bijgan/optim/optim.hpp"
+#include "bijgan/train/epochs.hpp"
 
 namespace bijgan::train {
 
@@ -39,29 +37,13 @@ double fit_student(S& s, const tensor<float, host>& images, const tensor<float, 
     fail<shape_error>("train::fit_student", "images ", images.shape(), " and teacher features ", teacher.shape(), " must be (N, C, H, W) and (N, D)");
   static_assert(std::is_same_v<T, float>, "fit_student trains float students");
   nn::train(s);
-  optim::adam opt(nn::parameters(s), {.lr = o.lr});
-  const long per_epoch = (images.size(0) + o.batch - 1) / o.batch;
-  const optim::linear_schedule schedule{.warmup_steps = o.warmup_steps, .decay_start = 0, .total_steps = o.epochs * per_epoch,
-                                        .final_factor = o.final_lr_factor};
   constexpr auto in = S::image_shape;
-  std::ostringstream quiet;
-  long step = 0;
-  double running = 0;
-  for (int e = 1; e <= o.epochs; ++e) {
-    io::progress_bar bar(per_epoch, "student " + std::to_string(e) + "/" + std::to_string(o.epochs), o.batch, o.log ? *o.log : quiet);
-    long k = 0;
-    for (const auto& rows : data::shuffled_batches(images.size(0), o.batch, o.seed + static_cast<std::uint64_t>(e))) {
-      auto x = constant(data::gather_rows(images, rows));
-      if (images.size(2) != in[1] || images.size(3) != in[2]) x = resize(x, in[1], in[2], interpolation::bilinear);
-      opt.set_lr_factor(schedule(step++));
-      opt.zero_grad();
-      const auto loss = losses::cosine_distill(data::gather_rows(teacher, rows), s(x));
-      backward(loss);
-      opt.step();
-      running = step == 1 ? loss.item() : 0.98 * running + 0.02 * loss.item();
-      bar.update(++k, {{"cos loss", running}});
-    }
-  }
+  const double running =
+      detail::adam_epochs(nn::parameters(s), images.size(0), o, "student", "cos loss", [&](const std::vector<index_t>& rows) {
+        auto x = constant(data::gather_rows(images, rows));
+        if (images.size(2) != in[1] || images.size(3) != in[2]) x = resize(x, in[1], in[2], interpolation::bilinear);
+        return losses::cosine_distill(data::gather_rows(teacher, rows), s(x));
+      });
   nn::eval(s);
   return running;
 }
