@@ -2,7 +2,9 @@
 // 150x150 (images/s; needs ../shared/data, skipped visibly without it), and one full training
 // step of DAB-GAN at 64x64, batch 32 (16 identities x 2), with the whole objective — critic step,
 // then adversarial + reconstruction + distillation through a student + the bijective metric
-// through a 4-scale H — through train::fit_gan. Prints the peak RSS at the end.
+// through a 4-scale H — through train::fit_gan. Prints the peak RSS at the end (a process
+// high-water mark: `--step-only adv+recon|distill|biject` runs the step with just that part of
+// the objective, in a fresh process, to see where the memory goes; the engine is then skipped).
 #include <bijgan/bijgan.hpp>
 #include <bijgan/engines/dlib_resnet.hpp>
 #include <bijgan/models/models.hpp>
@@ -11,7 +13,9 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <string>
 
 #include "harness.hpp"
 
@@ -19,9 +23,18 @@ using namespace bijgan;
 
 namespace {
 
-constexpr models::gan_config face_cfg{.channels = 3, .resolution = 64, .feature_dim = 128, .noise_dim = 32, .embed = 64, .heads = 4,
-                                      .depth = 1, .bicubic_stages = 3, .critic_patch = 8, .critic_embed = 64};
-constexpr models::student_config student_cfg{.channels = 3, .resolution = 64, .feature_dim = 128, .width = 32, .stages = 3};
+constexpr models::gan_config face_cfg{.channels = 3,
+                                      .resolution = 64,
+                                      .feature_dim = 128,
+                                      .noise_dim = 32,
+                                      .embed = 64,
+                                      .heads = 4,
+                                      .depth = 1,
+                                      .bicubic_stages = 3,
+                                      .critic_patch = 8,
+                                      .critic_embed = 64};
+constexpr models::student_config student_cfg{
+    .channels = 3, .resolution = 32, .feature_dim = 128, .width = 32, .stages = 3};  // as faces_lfw
 
 }  // namespace
 
@@ -30,11 +43,21 @@ int main(int argc, char** argv) {
   set_num_threads(threads);
   set_flush_denormal(true);
   generator rng(4);
+  std::string only;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (!std::strcmp(argv[i], "--step-only")) only = argv[i + 1];
+  if (!only.empty() && only != "adv+recon" && only != "distill" && only != "biject") {
+    std::fprintf(stderr, "--step-only takes adv+recon, distill or biject, not %s\n", only.c_str());
+    return 2;
+  }
   const std::filesystem::path model_dir = std::filesystem::path(BIJGAN_SHARED_DIR) / "data" / "face-recognition-model";
-  if (std::filesystem::exists(model_dir)) {
+  if (!only.empty()) {
+    std::printf("# step with only %s\n", only.c_str());
+  } else if (std::filesystem::exists(model_dir)) {
     const auto engine = engines::dlib_resnet::load(model_dir);
     const auto crops = tensor<float>::random({32, 3, 150, 150}, rng, {distribution::uniform, 0, 1});
-    bench::report("face_engine_b32", "bijgan", threads, bench::time_it([&] { (void)engine.features(crops, 32); }, 5), 32, "images/s");
+    bench::report("face_engine_b32", "bijgan", threads, bench::time_it([&] { (void)engine.features(crops, 32); }, 5),
+                  32, "images/s");
   } else {
     std::printf("# face engine: %s absent, skipped\n", model_dir.c_str());
   }
@@ -50,15 +73,19 @@ int main(int argc, char** argv) {
   models::student<student_cfg> student;
   nn::eval(student);
   auto flow = flows::logit_transform<float>{} |
-              flows::realnvp_multiscale<float>({.channels = 3, .height = 64, .width = 64, .scales = 4, .blocks = 1, .features = 32});
+              flows::realnvp_multiscale<float>(
+                  {.channels = 3, .height = 64, .width = 64, .scales = 4, .blocks = 1, .features = 32});
   train::gan_options o;
   o.batch = 32, o.per_identity = 2, o.log = nullptr, o.checkpoint_every = 0, o.clip_norm = 5;
+  if (!only.empty())
+    o.terms = {.adversarial = true, .recon = true, .distill = only == "distill", .biject = only == "biject"};
   o.steps = 2;  // warm-up: caches, primitives
   train::fit_gan(g, d, data, o, &flow, &student);
   o.steps = 5;
   const auto r = train::fit_gan(g, d, data, o, &flow, &student);
   const double ms = r.seconds / double(r.steps) * 1e3;
-  bench::report("dabgan64_full_step_b32", "bijgan", threads, {ms, ms}, 32, "images/s");
+  bench::report(only.empty() ? "dabgan64_full_step_b32" : "dabgan64_step_b32_" + only, "bijgan", threads, {ms, ms}, 32,
+                "images/s");
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   std::printf("# peak RSS %.1f MB\n", double(u.ru_maxrss) / 1024.0);

@@ -42,6 +42,7 @@
 #if !defined(__CUDACC__)
 #include "bijgan/data/batches.hpp"  // range-v3: host compilers only (toolchain.md)
 #include "bijgan/data/lfw.hpp"
+#include "bijgan/data/standardize.hpp"
 #include "bijgan/engines/dlib_resnet.hpp"
 #endif
 

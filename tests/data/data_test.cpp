@@ -108,4 +108,39 @@ BOOST_AUTO_TEST_CASE(shuffled_batches_cover_every_index_once) {
   BOOST_CHECK_THROW(data::shuffled_batches(10, 0, 1), value_error);
 }
 
+BOOST_AUTO_TEST_CASE(feature_standardizer_closed_forms_round_trip_and_errors) {
+  // Rows (1, 10), (3, 10), (5, 13): means (3, 11); variances (n − 1) 4 and 3.
+  const auto f = tensor<float>::from(std::vector<float>{1, 10, 3, 10, 5, 13}, {3, 2});
+  const auto s = data::feature_standardizer::fit(f);
+  BOOST_TEST(s.mean.to_vector() == (std::vector<float>{3, 11}), boost::test_tools::per_element());
+  const float global = std::sqrt(3.5f);  // one scale: the root of the mean variance
+  BOOST_TEST(std::abs(s.scale.to_vector()[0] - global) < 1e-6);
+  BOOST_TEST(std::abs(s.scale.to_vector()[1] - global) < 1e-6);
+  const auto z = s(f).to_vector();
+  BOOST_TEST(std::abs(z[0] + 2 / global) < 1e-6);
+  BOOST_TEST(std::abs(z[5] - 2 / global) < 1e-6);
+  const auto back = s.inverse(s(f)).to_vector();
+  for (std::size_t i = 0; i < back.size(); ++i) BOOST_TEST(std::abs(back[i] - f.to_vector()[i]) < 1e-5);
+  const auto p = data::feature_standardizer::fit(f, {.per_dimension = true});
+  BOOST_TEST(std::abs(p.scale.to_vector()[0] - 2.0f) < 1e-6);
+  BOOST_TEST(std::abs(p.scale.to_vector()[1] - std::sqrt(3.0f)) < 1e-6);
+  // Saved and loaded unchanged.
+  const auto path = fs::temp_directory_path() / "bijgan_standardizer_test.safetensors";
+  s.save(path);
+  const auto l = data::feature_standardizer::load(path);
+  BOOST_TEST(l.mean.to_vector() == s.mean.to_vector(), boost::test_tools::per_element());
+  BOOST_TEST(l.scale.to_vector() == s.scale.to_vector(), boost::test_tools::per_element());
+  fs::remove(path);
+  // Errors name the op and the shapes.
+  BOOST_CHECK_THROW(data::feature_standardizer::fit(f.slice_rows(0, 1)), shape_error);
+  BOOST_CHECK_THROW(data::feature_standardizer::fit(tensor<float>::from(std::vector<float>{1, 2, 1, 3}, {2, 2}), {.per_dimension = true}),
+                    value_error);
+  try {
+    (void)s(tensor<float>::zeros({4, 3}));
+    BOOST_FAIL("a width mismatch must throw");
+  } catch (const shape_error& e) {
+    BOOST_TEST(std::string(e.what()).find("feature_standardizer") != std::string::npos, e.what());
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

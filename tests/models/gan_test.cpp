@@ -12,6 +12,7 @@
 #include <bijgan/testing/module_check.hpp>
 #include <bijgan/train/adversarial.hpp>
 #include <bijgan/train/student.hpp>
+#include <bijgan/train/student_refresh.hpp>
 
 #include <cmath>
 #include <filesystem>
@@ -318,6 +319,58 @@ BOOST_AUTO_TEST_CASE(student_learns_the_engine_direction) {
   BOOST_TEST(so.stages.size() == 2u);
   BOOST_TEST((so.stages[1].shape() == shape{64, 8, 2, 2}));
   BOOST_CHECK_THROW(train::fit_student(s, images, teacher.slice_rows(0, 10), {}), shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(student_refresh_follows_the_engine_on_generated_images) {
+  // The engine: a fixed random projection of the images. The student is fitted on "real"
+  // images (squashed noise) and then meets the generator's images (a different distribution:
+  // features through a fixed map, plus v); refreshes from engine queries on those images
+  // must lower its cosine loss there.
+  const auto proj = constant(randnf({64, 5}, 22));
+  const auto engine = [&](const tensor<float>& x) { return matmul(constant(x.reshape({x.size(0), 64})), proj).value(); };
+  const auto squash = [](std::vector<float> v, float gain, float shift) {
+    for (auto& e : v) e = 1 / (1 + std::exp(-(gain * e + shift)));
+    return v;
+  };
+  const auto images = tensor<float>::from(squash(randnf({64, 1, 8, 8}, 21).to_vector(), 1, 0), {64, 1, 8, 8});
+  const auto targets = engine(images);
+  const auto lift = constant(randnf({5, 64}, 24));
+  const auto make = [&](const tensor<float>& f, std::uint64_t seed) {
+    const auto base = matmul(constant(f), lift).value().to_vector();
+    auto noise = randnf({f.size(0), 64}, seed).to_vector();
+    for (std::size_t i = 0; i < noise.size(); ++i) noise[i] = 0.5f * noise[i] + base[i];
+    return tensor<float>::from(squash(noise, 2, 1), {f.size(0), 1, 8, 8});
+  };
+  nn::manual_seed(23);
+  models::student<models::student_config{.channels = 1, .resolution = 8, .feature_dim = 5, .width = 4, .stages = 2}> s;
+  std::ostringstream quiet;
+  train::fit_student(s, images, targets, {.epochs = 10, .batch = 16, .lr = 3e-3, .warmup_steps = 5, .log = &quiet});
+  const auto probe = make(targets, 999);
+  const auto loss_on_generated = [&] {
+    const no_grad off;
+    return losses::cosine_distill(engine(probe), s(constant(probe))).item();
+  };
+  const double before = loss_on_generated();
+  train::student_refresh_stats stats;
+  const auto cb = train::student_refresh(s, engine, images, targets, {.every = 2, .batch = 16, .steps = 1, .lr = 3e-3}, &stats);
+  train::gan_report r;
+  r.generate = make;
+  for (long k = 1; k <= 300; ++k) {
+    r.step = k;
+    cb(r);
+  }
+  const double after = loss_on_generated();
+  BOOST_TEST_MESSAGE("student_refresh: cosine loss on generated images " << before << " -> " << after);
+  BOOST_TEST(stats.refreshes == 150);
+  BOOST_TEST(stats.queries == 150 * 16);
+  BOOST_TEST(after < 0.5 * before, "cosine loss on generated images " << before << " -> " << after);
+  // A query that answers the wrong shape, and bad options, are errors naming the op.
+  const auto bad = train::student_refresh(
+      s, [](const tensor<float>& x) { return tensor<float>::zeros({x.size(0), 4}); }, images, targets, {.every = 1, .batch = 4});
+  r.step = 1;
+  BOOST_CHECK_THROW(bad(r), shape_error);
+  BOOST_CHECK_THROW(train::student_refresh(s, engine, images, targets, {.every = 0}), value_error);
+  BOOST_CHECK_THROW(train::student_refresh(s, engine, images, targets.slice_rows(0, 3)), shape_error);
 }
 
 BOOST_AUTO_TEST_CASE(centroid_plane_finds_the_plane_of_the_class_means) {

@@ -93,6 +93,9 @@ struct gan_report {
   /// The generator EMA at the current stage: reconstruct(features (n, D), seed) -> images
   /// (n, C, r, r) at the stage's resolution r, v drawn from seed (for grids and probes).
   std::function<tensor<float, host>(const tensor<float, host>&, std::uint64_t)> reconstruct;
+  /// The same with the generator being trained (not its EMA): what the generator step's
+  /// losses saw (student_refresh queries the engine on these).
+  std::function<tensor<float, host>(const tensor<float, host>&, std::uint64_t)> generate;
 };
 using gan_callback = std::function<void(const gan_report&)>;
 
@@ -368,7 +371,8 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     gan_report report{.step = step + 1, .stage = p.stage, .alpha = p.alpha, .batch = batch, .values = {},
                       .reconstruct = [&average](const tensor<float, host>& f, std::uint64_t seed) {
                         return eval::reconstruct(average.module(), f, seed);
-                      }};
+                      },
+                      .generate = [&g](const tensor<float, host>& f, std::uint64_t seed) { return eval::reconstruct(g, f, seed); }};
 
     // Critic steps (Eq. 17).
     for (int k = 0; k < o.n_critic; ++k) {
@@ -452,7 +456,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
   }
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   res.steps = step;
-  res.last.reconstruct = {};  // it refers to this call's EMA
+  res.last.reconstruct = res.last.generate = {};  // they refer to this call's models
   save(step);
   if (ema_out != nullptr) *ema_out = nn::clone(average.module());
   return res;
