@@ -53,7 +53,9 @@ using feature_query = std::function<tensor<float, host>(const tensor<float, host
 /// mode (batch norm keeps its statistics from fit_student). images/targets: the training
 /// set (N, C, R, R) and its features (N, D) — the student's targets and the generator's
 /// condition, as given to fit_student and fit_gan; student, images and targets are held by
-/// reference and must outlive the callback.
+/// reference and must outlive the callback. The student's weights are the caller's to save
+/// with fit_gan's checkpoints; the refresh's Adam state is not saved (a resumed run restarts
+/// it, so a resume is not bit-exact once refreshes have run).
 template <class S>
 gan_callback student_refresh(S& student, feature_query query, const tensor<float, host>& images,
                              const tensor<float, host>& targets, const student_refresh_options& o = {},
@@ -95,16 +97,14 @@ gan_callback student_refresh(S& student, feature_query query, const tensor<float
       auto v = constant(x);
       return x.size(2) == in[1] && x.size(3) == in[2] ? v : resize(v, in[1], in[2], interpolation::bilinear);
     };
-    {
+    if (stats) {
       const no_grad off;
       const auto c = cosine_similarity(constant(answer), student(at_input(fake)), 1);
       double sum = 0;
       for (float e : c.value().to_vector()) sum += e;
-      if (stats) {
-        stats->cos_before = sum / double(o.batch);
-        stats->cos_before_smoothed =
-            stats->refreshes == 0 ? stats->cos_before : 0.9 * stats->cos_before_smoothed + 0.1 * stats->cos_before;
-      }
+      stats->cos_before = sum / double(o.batch);
+      stats->cos_before_smoothed =
+          stats->refreshes == 0 ? stats->cos_before : 0.9 * stats->cos_before_smoothed + 0.1 * stats->cos_before;
     }
     for (int k = 0; k < o.steps; ++k) {
       opt->zero_grad();
