@@ -87,18 +87,6 @@ tensor<float> describe(const engines::dlib_resnet& engine, const tensor<float>& 
       nullptr, 64);
 }
 
-/// The student's features of images (N, 3, r, r) (resized bilinearly to its input), without a graph.
-template <class S>
-struct student_query {
-  const S& s;
-  [[nodiscard]] tensor<float> features(const tensor<float>& x) const {
-    const no_grad off;
-    constexpr auto in = S::image_shape;
-    const auto v = constant(x);
-    return s(x.size(2) == in[1] && x.size(3) == in[2] ? v : resize(v, in[1], in[2], interpolation::bilinear)).value();
-  }
-};
-
 /// Mean cosine of pairs of unit vectors from their distances (normalized_distances' output).
 double mean_cosine(const std::vector<double>& distances) {
   double sum = 0;
@@ -155,9 +143,7 @@ int run(const options& o, const engines::dlib_resnet& engine, const data::lfw_sp
               << " epoch(s) of cosine distillation\n";
     const double loss = train::fit_student(student, train_x, train_z, {.epochs = epochs});
     std::cout << "\nstudent: final cosine loss " << loss << "\n";
-    io::state_dict sd;
-    sd.put_module("", student);
-    io::save_safetensors(student_file, sd);
+    io::save(student_file, student);
   }
   nn::eval(student);
 
@@ -219,11 +205,7 @@ int run(const options& o, const engines::dlib_resnet& engine, const data::lfw_sp
   // The refreshed student is saved with every GAN checkpoint, so --resume continues both.
   train::student_refresh_stats refresh;
   const auto refreshed_file = o.out / (o.model + "_student_refreshed_r" + std::to_string(R) + ".safetensors");
-  const auto save_student = [&] {
-    io::state_dict sd;
-    sd.put_module("", student);
-    io::save_safetensors(refreshed_file, sd);
-  };
+  const auto save_student = [&] { io::save(refreshed_file, student); };
   if (o.terms.distill && o.refresh_every > 0) {
     if (o.resume && fs::exists(refreshed_file)) io::load(refreshed_file, student);
     callbacks.push_back(train::student_refresh(
@@ -284,10 +266,11 @@ int run(const options& o, const engines::dlib_resnet& engine, const data::lfw_sp
   const double cos_engine_impostors = mean_cosine(eval::impostor_distances(test_z, split.test_labels));
   std::ostringstream student_rows;
   if (o.terms.distill) {
-    const auto student_f = [&](const tensor<float>& x) {
-      return engines::features_in_batches(
-          student_query<decltype(student)>{student}, x.size(0),
-          [&](index_t s, index_t e) { return x.slice_rows(s, e); }, nullptr, 64);
+    const auto student_f = [&](const tensor<float>& x) {  // the student's features, in batches, no graph
+      const no_grad off;
+      return in_batches(x, 64, tensor<float>::zeros(shape{0, 128}), [&](const tensor<float>& part) {
+        return student(resize(constant(part), student_cfg.resolution, student_cfg.resolution)).value();
+      });
     };
     const auto s_real = student_f(test_x), s_recon = student_f(recon);
     student_rows << std::fixed << std::setprecision(3)

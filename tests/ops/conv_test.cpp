@@ -216,6 +216,15 @@ BOOST_AUTO_TEST_CASE(resampling_values) {
         BOOST_TEST(std::abs(s - 1) < 1e-12);
       }
     }
+  // At the input's own size every interpolation matrix is the identity: resize returns x itself.
+  for (auto mode : {interpolation::nearest, interpolation::bilinear, interpolation::bicubic})
+    for (index_t n : {1, 4, 32}) {
+      const auto m = interpolation_matrix<double>(n, n, mode);
+      for (index_t r = 0; r < n; ++r)
+        for (index_t c = 0; c < n; ++c) BOOST_TEST(m[static_cast<std::size_t>(r * n + c)] == (r == c ? 1.0 : 0.0));
+    }
+  const auto same = constant(randn({2, 3, 4, 5}, 10));
+  BOOST_TEST(near(resize(same, 4, 5, interpolation::bicubic).value().to_vector(), same.value().to_vector(), 0));
   // pixel_unshuffle inverts pixel_shuffle; a 2x2 block comes from 4 channels.
   const auto p = randn({2, 8, 3, 3}, 9);
   BOOST_TEST(near(pixel_unshuffle(pixel_shuffle(constant(p), 2), 2).value().to_vector(), p.to_vector(), 0));

@@ -170,8 +170,8 @@ tensor<float, host> reconstruction_sheet(Reconstruct&& recon, const tensor<float
     auto x = recon(features, seed + 1000 * static_cast<std::uint64_t>(k));
     if (x.rank() != 4 || x.size(0) != n || x.size(1) != reals.size(1))
       fail<shape_error>(op, "reconstructions ", x.shape(), " do not match reals ", reals.shape());
-    if (x.size(2) != reals.size(2) || x.size(3) != reals.size(3)) {
-      const no_grad off;
+    {
+      const no_grad off;  // to the reals' size (x itself when it has it)
       x = resize(constant(x), reals.size(2), reals.size(3), interpolation::nearest).value();
     }
     columns.push_back(x.to_vector());

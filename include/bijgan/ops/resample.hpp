@@ -51,11 +51,14 @@ std::vector<T> interpolation_matrix(index_t out, index_t in, interpolation mode)
   return m;
 }
 
-/// Resamples x (N, C, H, W) to (N, C, out_h, out_w).
+/// Resamples x (N, C, H, W) to (N, C, out_h, out_w). At x's own size every mode is the
+/// identity, so x itself is returned (no copy, no graph node): "resize to a network's input"
+/// needs no size check.
 template <class T, class B>
 var<T, B> resize(const var<T, B>& x, index_t out_h, index_t out_w, interpolation mode = interpolation::bilinear) {
   if (x.rank() != 4) fail<shape_error>("resize", "input must be (N, C, H, W), got ", x.shape());
   const index_t h = x.size(2), w = x.size(3);
+  if (out_h == h && out_w == w) return x;
   auto y = x;
   if (out_w != w || mode != interpolation::nearest) {
     const auto mw = constant(tensor<T, B>::from(interpolation_matrix<T>(out_w, w, mode), shape{out_w, w}));

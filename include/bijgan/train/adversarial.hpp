@@ -252,7 +252,7 @@ var<T, B> real_at(const var<T, B>& full, const stage_point& p, index_t resolutio
 /// Images at full resolution (nearest upsampling of a stage's output).
 template <class T, class B>
 var<T, B> to_full(const var<T, B>& x, index_t resolution) {
-  return x.size(2) == resolution ? x : upsample(x, resolution / x.size(2));
+  return upsample(x, resolution / x.size(2));
 }
 }  // namespace detail
 
@@ -414,10 +414,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     const auto fake_full = o.terms.distill || o.terms.biject ? detail::to_full(fake, resolution) : fake;
     if constexpr (!std::is_same_v<S, none>) {
       if (o.terms.distill) {
-        const auto at_input = [&](const V& x) {
-          constexpr auto in = S::image_shape;
-          return x.size(2) == in[1] && x.size(3) == in[2] ? x : resize(x, in[1], in[2], interpolation::bilinear);
-        };
+        const auto at_input = [](const V& x) { return resize(x, S::image_shape[1], S::image_shape[2]); };
         staged_output<V> target;  // computed without a graph: constants of the loss
         {
           const no_grad off;

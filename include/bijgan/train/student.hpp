@@ -40,8 +40,7 @@ double fit_student(S& s, const tensor<float, host>& images, const tensor<float, 
   constexpr auto in = S::image_shape;
   const double running =
       detail::adam_epochs(nn::parameters(s), images.size(0), o, "student", "cos loss", [&](const std::vector<index_t>& rows) {
-        auto x = constant(data::gather_rows(images, rows));
-        if (images.size(2) != in[1] || images.size(3) != in[2]) x = resize(x, in[1], in[2], interpolation::bilinear);
+        const auto x = resize(constant(data::gather_rows(images, rows)), in[1], in[2]);
         return losses::cosine_distill(data::gather_rows(teacher, rows), s(x));
       });
   nn::eval(s);

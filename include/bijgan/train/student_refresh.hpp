@@ -79,11 +79,11 @@ gan_callback student_refresh(S& student, feature_query query, const tensor<float
     std::vector<index_t> fake_rows(static_cast<std::size_t>(o.batch)), real_rows(static_cast<std::size_t>(o.batch));
     for (auto& i : fake_rows) i = pick(rng);
     for (auto& i : real_rows) i = pick(rng);
-    auto fake = r.generate(data::gather_rows(targets, fake_rows), rng());
-    if (fake.size(2) != images.size(2) || fake.size(3) != images.size(3)) {
+    const tensor<float, host> fake = [&] {
       const no_grad off;
-      fake = resize(constant(fake), images.size(2), images.size(3), interpolation::bilinear).value();
-    }
+      return resize(constant(r.generate(data::gather_rows(targets, fake_rows), rng())), images.size(2), images.size(3))
+          .value();
+    }();
     const auto answer = query(fake);
     if (answer.rank() != 2 || answer.size(0) != o.batch || answer.size(1) != targets.size(1))
       fail<shape_error>(op, "the query returned ", answer.shape(), " for ", fake.shape(), " images; expected (",
@@ -92,10 +92,8 @@ gan_callback student_refresh(S& student, feature_query query, const tensor<float
     const std::vector<tensor<float, host>> ts{answer, data::gather_rows(targets, real_rows)};
     const auto x_all = concat(std::span<const tensor<float, host>>(xs), 0);
     const auto t_all = concat(std::span<const tensor<float, host>>(ts), 0);
-    constexpr auto in = S::image_shape;
-    const auto at_input = [&](const tensor<float, host>& x) {
-      auto v = constant(x);
-      return x.size(2) == in[1] && x.size(3) == in[2] ? v : resize(v, in[1], in[2], interpolation::bilinear);
+    const auto at_input = [](const tensor<float, host>& x) {
+      return resize(constant(x), S::image_shape[1], S::image_shape[2]);
     };
     if (stats) {
       const no_grad off;
