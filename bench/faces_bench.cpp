@@ -17,26 +17,13 @@
 #include <filesystem>
 #include <string>
 
+#include "face_workload.hpp"
 #include "harness.hpp"
 
 using namespace bijgan;
 
-namespace {
-
-constexpr models::gan_config face_cfg{.channels = 3,
-                                      .resolution = 64,
-                                      .feature_dim = 128,
-                                      .noise_dim = 32,
-                                      .embed = 64,
-                                      .heads = 4,
-                                      .depth = 1,
-                                      .bicubic_stages = 3,
-                                      .critic_patch = 8,
-                                      .critic_embed = 64};
-constexpr models::student_config student_cfg{
-    .channels = 3, .resolution = 32, .feature_dim = 128, .width = 32, .stages = 3};  // as faces_lfw
-
-}  // namespace
+using bench::face_cfg;
+using bench::student_cfg;
 
 int main(int argc, char** argv) {
   const int threads = bench::threads_arg(argc, argv);
@@ -61,20 +48,13 @@ int main(int argc, char** argv) {
   } else {
     std::printf("# face engine: %s absent, skipped\n", model_dir.c_str());
   }
-  // 64 identities x 4 images of random 64x64 faces and 128-D descriptors.
-  const index_t n = 256;
-  std::vector<int> labels;
-  for (index_t i = 0; i < n; ++i) labels.push_back(static_cast<int>(i / 4));
-  const train::gan_data data{tensor<float>::random({n, 3, 64, 64}, rng, {distribution::uniform, 0.02, 0.98}),
-                             tensor<float>::random({n, 128}, rng, {distribution::normal, 0, 1}), labels};
+  const auto data = bench::face_data(rng);
   nn::manual_seed(3);
   models::dabgan<face_cfg>::generator<> g;
   models::dabgan<face_cfg>::critic<> d;
   models::student<student_cfg> student;
   nn::eval(student);
-  auto flow = flows::logit_transform<float>{} |
-              flows::realnvp_multiscale<float>(
-                  {.channels = 3, .height = 64, .width = 64, .scales = 4, .blocks = 1, .features = 32});
+  auto flow = bench::face_flow();
   train::gan_options o;
   o.batch = 32, o.per_identity = 2, o.log = nullptr, o.checkpoint_every = 0, o.clip_norm = 5;
   if (!only.empty())

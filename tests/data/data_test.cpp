@@ -5,6 +5,10 @@
 
 #include <bijgan/bijgan.hpp>
 
+#include <numeric>
+#include <random>
+#include <range/v3/algorithm/shuffle.hpp>
+
 #include <zlib.h>
 
 #include <filesystem>
@@ -102,6 +106,17 @@ BOOST_AUTO_TEST_CASE(shuffled_batches_cover_every_index_once) {
   for (const auto& b : batches) seen.insert(b.begin(), b.end());
   BOOST_TEST(seen.size() == 10u);
   BOOST_TEST(data::shuffled_batches(10, 4, 1) == batches);
+  // The order is range-v3's shuffle with the same engine (data/rows.hpp reimplements it without
+  // range-v3 so that CUDA translation units can include the trainers).
+  for (std::uint64_t seed : {1, 7, 12345}) {
+    std::vector<index_t> order(1000);
+    std::iota(order.begin(), order.end(), index_t{0});
+    std::mt19937_64 engine(seed);
+    ranges::shuffle(order, engine);
+    std::vector<index_t> ours;
+    for (const auto& b : data::shuffled_batches(1000, 64, seed)) ours.insert(ours.end(), b.begin(), b.end());
+    BOOST_TEST(ours == order, "seed " << seed);
+  }
   const auto t = tensor<float>::from(std::vector<float>{0, 1, 2, 3, 4, 5}, {3, 2});
   BOOST_TEST(data::gather_rows(t, {2, 0}).to_vector() == (std::vector<float>{4, 5, 0, 1}));
   BOOST_CHECK_THROW(data::gather_rows(t, {3}), shape_error);

@@ -74,6 +74,9 @@ class block_cache {
   [[nodiscard]] std::size_t bytes_cached() const { return locked(cached_); }
   /// Highest bytes_in_use() seen (cached size classes only).
   [[nodiscard]] std::size_t peak_bytes_in_use() const { return locked(peak_); }
+  /// Blocks obtained from the source so far (cudaMalloc calls for the device cache): constant
+  /// across repeated steps of the same shapes once the cache is warm.
+  [[nodiscard]] std::size_t source_allocations() const { return locked(sourced_); }
 
  private:
   std::size_t locked(const std::size_t& field) const {
@@ -85,10 +88,15 @@ class block_cache {
     return false;
   }
   void* raw(std::size_t bytes) {
-    if (void* p = Source::allocate(bytes)) return p;
-    release();
-    if (void* p = Source::allocate(bytes)) return p;
-    Source::out_of_memory(bytes);
+    void* p = Source::allocate(bytes);
+    if (!p) {
+      release();
+      p = Source::allocate(bytes);
+    }
+    if (!p) Source::out_of_memory(bytes);
+    std::lock_guard lock(mutex_);
+    ++sourced_;
+    return p;
   }
   void count_in_use(std::size_t size) {
     in_use_ += size;
@@ -103,7 +111,7 @@ class block_cache {
   }
   mutable std::mutex mutex_;
   std::unordered_map<std::size_t, std::vector<void*>> free_;
-  std::size_t in_use_ = 0, cached_ = 0, peak_ = 0, limit_ = std::size_t{4} << 30;
+  std::size_t in_use_ = 0, cached_ = 0, peak_ = 0, sourced_ = 0, limit_ = std::size_t{4} << 30;
 };
 
 /// Storage of n elements of T from a block cache: the `buffer<T>` of a backend.

@@ -61,6 +61,12 @@ struct actnorm {
 
   [[nodiscard]] index_t channels() const { return log_scale.size(0); }
 
+  /// This step on backend To with the same structure, for nn::to (which then copies the values).
+  template <class To>
+  actnorm<T, To> rebuild() const {
+    return actnorm<T, To>(log_scale.size(0));
+  }
+
   template <class F>
   void visit(F&& f) {
     f("log_scale", log_scale);

@@ -36,6 +36,12 @@ struct sequence {
     inverse_from<sizeof...(Fs)>(x);
     return x;
   }
+  /// This step on backend To with the same structure, for nn::to (which then copies the values).
+  template <class To>
+  sequence<nn::rebind_t<Fs, To>...> rebuild() const {
+    return std::apply([](const auto&... f) { return sequence<nn::rebind_t<Fs, To>...>(nn::to<To>(f)...); }, steps);
+  }
+
   template <class F>
   void visit(F&& f) {
     visit_each(f, std::index_sequence_for<Fs...>{});
@@ -90,6 +96,12 @@ struct inverse_of {
     return {x, -flow.forward(x).logdet};
   }
   var<value_type, backend_type> inverse(const var<value_type, backend_type>& x) const { return flow.forward(x).z; }
+  /// This step on backend To with the same structure, for nn::to (which then copies the values).
+  template <class To>
+  inverse_of<nn::rebind_t<F, To>> rebuild() const {
+    return inverse_of<nn::rebind_t<F, To>>(nn::to<To>(flow));
+  }
+
   template <class G>
   void visit(G&& g) {
     if constexpr (nn::module<F>) g("flow", flow);

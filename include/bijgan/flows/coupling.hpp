@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bijgan/flows/bijection.hpp"
+#include "bijgan/nn/chain.hpp"
 #include "bijgan/nn/module.hpp"
 #include "bijgan/ops/shape.hpp"
 
@@ -85,6 +86,12 @@ struct affine_coupling {
     return b * y + (T(1) - b) * ((y - t) * exp(-s));
   }
 
+  /// This step on backend To with the same structure, for nn::to (which then copies the values).
+  template <class To>
+  affine_coupling<nn::rebind_t<Net, To>> rebuild() const {
+    return affine_coupling<nn::rebind_t<Net, To>>(scale.size(0), nn::to<To>(net), options);
+  }
+
   template <class F>
   void visit(F&& f) {
     f("net", net);
@@ -126,6 +133,12 @@ struct additive_coupling {
     return {x + translation(x, "forward"), constant(tensor<T, B>::zeros(shape{x.size(0)}))};
   }
   var<T, B> inverse(const var<T, B>& y) const { return y - translation(y, "inverse"); }
+
+  /// This step on backend To with the same structure, for nn::to (which then copies the values).
+  template <class To>
+  additive_coupling<nn::rebind_t<Net, To>> rebuild() const {
+    return additive_coupling<nn::rebind_t<Net, To>>(shift.size(0), nn::to<To>(net), options);
+  }
 
   template <class F>
   void visit(F&& f) {

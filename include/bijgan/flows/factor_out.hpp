@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bijgan/flows/bijection.hpp"
+#include "bijgan/nn/chain.hpp"
 #include "bijgan/nn/module.hpp"
 #include "bijgan/ops/shape.hpp"
 
@@ -68,6 +69,12 @@ struct factor_out {
     const shape stay{z.size(0), input[0] - input[0] / 2, input[1], input[2]};
     const auto back = inner.inverse(detail::unflatten(rest, flows::output_shape(inner, stay)));
     return concat(std::vector{leave, back}, 1);
+  }
+
+  /// This step on backend To with the same structure, for nn::to (which then copies the values).
+  template <class To>
+  factor_out<nn::rebind_t<F, To>> rebuild() const {
+    return factor_out<nn::rebind_t<F, To>>(input, nn::to<To>(inner));
   }
 
   template <class G>

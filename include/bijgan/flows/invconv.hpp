@@ -79,6 +79,13 @@ struct invertible_conv1x1 {
     return conv2d(y, reshape(linalg::inverse(weight()), shape{channels(), channels(), 1, 1}));
   }
 
+  /// This step on backend To with the same structure, for nn::to (which then copies the values).
+  template <class To>
+  invertible_conv1x1<T, To> rebuild() const {
+    generator scratch(0);
+    return invertible_conv1x1<T, To>(log_s.size(0), scratch);
+  }
+
   template <class F>
   void visit(F&& f) {
     f("lower", lower);

@@ -29,6 +29,14 @@ struct logit_transform {
   using backend_type = B;
   T alpha = T(0.05);
 
+  /// This transform on backend To (nn::to).
+  template <class To>
+  logit_transform<T, To> rebuild() const {
+    logit_transform<T, To> r;
+    r.alpha = alpha;
+    return r;
+  }
+
   flow_result<T, B> forward(const var<T, B>& y) const {
     check(y, "forward");
     const auto p = y * (T(1) - T(2) * alpha) + alpha;

@@ -121,6 +121,8 @@ struct dabgan_generator {
   void set_stage(int s, double alpha) { state.set(s, alpha, max_stage, "models::dabgan_generator::set_stage"); }
   [[nodiscard]] int stages() const { return max_stage; }
   [[nodiscard]] int stage() const { return state.stage; }
+  /// The fade-in of the active stage (1: faded in).
+  [[nodiscard]] double alpha() const { return state.alpha; }
 
   template <class F>
   void visit(F&& f) {

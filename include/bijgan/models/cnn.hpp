@@ -152,6 +152,8 @@ struct cnn_generator {
   void set_stage(int s, double alpha) { state.set(s, alpha, max_stage, "models::cnn_generator::set_stage"); }
   [[nodiscard]] int stages() const { return max_stage; }
   [[nodiscard]] int stage() const { return state.stage; }
+  /// The fade-in of the active stage (1: faded in).
+  [[nodiscard]] double alpha() const { return state.alpha; }
 
   template <class F>
   void visit(F&& f) {
@@ -222,6 +224,9 @@ struct cnn_critic {
 
   void set_stage(int s, double alpha) { state.set(s, alpha, max_stage, "models::cnn_critic::set_stage"); }
   [[nodiscard]] int stages() const { return max_stage; }
+  [[nodiscard]] int stage() const { return state.stage; }
+  /// The fade-in of the active stage (1: faded in).
+  [[nodiscard]] double alpha() const { return state.alpha; }
 
   template <class F>
   void visit(F&& f) {

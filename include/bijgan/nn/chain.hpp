@@ -160,45 +160,62 @@ struct avg_pool2d {
 };
 }  // namespace act
 
-/// The type of module M with its parameters on backend To: M<T, B> becomes M<T, To>; chains
-/// and residuals convert their layers; parameter-free layers stay as they are.
+/// The type of module M with its parameters on backend To: M<T, B> becomes M<T, To> (also with
+/// leading configuration parameters: M<Cfg, T, B>, M<Cfg, Mode, T, B>); wrappers W<Inner> and
+/// W<Inner...> (chains, residuals, couplings, flow sequences) rebind what they wrap;
+/// parameter-free layers stay as they are.
 template <class M, class To>
 struct rebind {
   using type = M;
 };
 template <template <class, class> class M, class T, class B, class To>
+  requires backend<B, T>
 struct rebind<M<T, B>, To> {
   using type = M<T, To>;
 };
-template <class... Ls, class To>
-struct rebind<chain<Ls...>, To> {
-  using type = chain<typename rebind<Ls, To>::type...>;
+template <template <auto, class, class> class M, auto C, class T, class B, class To>
+struct rebind<M<C, T, B>, To> {
+  using type = M<C, T, To>;
 };
-template <class Body, class To>
-struct rebind<residual<Body>, To> {
-  using type = residual<typename rebind<Body, To>::type>;
+template <template <auto, auto, class, class> class M, auto C, auto D, class T, class B, class To>
+struct rebind<M<C, D, T, B>, To> {
+  using type = M<C, D, T, To>;
+};
+template <template <class...> class W, class... Inner, class To>
+struct rebind<W<Inner...>, To> {
+  using type = W<typename rebind<Inner, To>::type...>;
 };
 template <class M, class To>
 using rebind_t = typename rebind<M, To>::type;
 
 /// A copy of module m with every parameter and buffer moved to backend To (the same values;
-/// parameters stay trainable): `nn::to<cuda>(model)`. m's type must be constructible from its
-/// `options` and a generator (every library module is) or from a generator alone, or be a
-/// chain or residual of such modules. nn::to<host> of a host module is a deep copy.
+/// parameters stay trainable): `nn::to<cuda>(model)`. The copy is first built with m's
+/// structure, then every leaf is copied over in visit order. Building it uses, in this order:
+/// `m.rebuild<To>()` (a member the type provides: flow steps, couplings), `R(m.body)` (residual),
+/// `R(m.options, generator)`, `R(generator)`; chains convert their layers. A module type that
+/// none of these fit, or whose rebound type is not on To, is a compile error naming nn::to.
+/// A progressive model's stage and fade-in (set_stage / stage() / alpha()) are carried over.
+/// nn::to<host> of a host module is a deep copy.
 template <class To, class M>
 rebind_t<M, To> to(const M& m) {
   using R = rebind_t<M, To>;
   if constexpr (detail::is_chain<M>::value) {
     return std::apply([](const auto&... l) { return R(nn::to<To>(l)...); }, m.layers);
   } else if constexpr (!module<M>) {
-    return m;
+    if constexpr (std::is_same_v<R, M>) return m;  // activations, lambdas
+    else if constexpr (requires { m.template rebuild<To>(); }) return m.template rebuild<To>();
+    else return R{};                                 // parameter-free typed layers (squeeze)
   } else {
-    if constexpr (requires { R(m.body); }) {
+    static_assert(std::is_same_v<typename R::backend_type, To>,
+                  "nn::to: this module type cannot be rebound to the target backend; give it template parameters "
+                  "<..., T, B> or a member template rebuild<To>() returning the module on To");
+    if constexpr (requires { R(nn::to<To>(m.body)); }) {
       return R(nn::to<To>(m.body));
     } else {
       generator scratch(0);  // the initial values are overwritten below
       R out = [&] {
-        if constexpr (requires { R(m.options, scratch); }) return R(m.options, scratch);
+        if constexpr (requires { m.template rebuild<To>(); }) return m.template rebuild<To>();
+        else if constexpr (requires { R(m.options, scratch); }) return R(m.options, scratch);
         else return R(scratch);
       }();
       // Walk both in visit order: the structures are the same, so the leaves pair up.
@@ -233,6 +250,8 @@ rebind_t<M, To> to(const M& m) {
           x = *flags[iflag++];
         }
       });
+      // Progressive models keep their stage and fade-in outside the leaves.
+      if constexpr (requires { out.set_stage(m.stage(), m.alpha()); }) out.set_stage(m.stage(), m.alpha());
       return out;
     }
   }

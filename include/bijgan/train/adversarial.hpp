@@ -26,7 +26,7 @@
 
 #include "bijgan/autodiff/backward.hpp"
 #include "bijgan/concepts/model.hpp"
-#include "bijgan/data/batches.hpp"
+#include "bijgan/data/rows.hpp"
 #include "bijgan/eval/reconstruction.hpp"
 #include "bijgan/flows/bijection.hpp"
 #include "bijgan/io/atomic_file.hpp"

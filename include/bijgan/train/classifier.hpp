@@ -7,7 +7,7 @@
 #include <iostream>
 #include <vector>
 
-#include "bijgan/data/batches.hpp"
+#include "bijgan/data/rows.hpp"
 #include "bijgan/losses/classification.hpp"
 #include "bijgan/nn/module.hpp"
 #include "bijgan/train/epochs.hpp"

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "bijgan/autodiff/backward.hpp"
-#include "bijgan/data/batches.hpp"
+#include "bijgan/data/rows.hpp"
 #include "bijgan/io/progress.hpp"
 #include "bijgan/optim/optim.hpp"
 

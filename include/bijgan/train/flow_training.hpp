@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "bijgan/autodiff/backward.hpp"
-#include "bijgan/data/batches.hpp"
+#include "bijgan/data/rows.hpp"
 
 BIJGAN_THIRD_PARTY_BEGIN
 #include <range/v3/view/drop.hpp>
@@ -111,6 +111,8 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
                          const std::function<void(int)>& on_epoch = {}) {
   static_assert(flows::bijection<F> && nn::module<F>, "fit_flow needs a flow that is also a module (its parameters are trained)");
   if (o.epochs < 1 || o.batch < 1) fail<value_error>("train::fit_flow", "epochs ", o.epochs, " and batch ", o.batch, " must be >= 1");
+  if (static_cast<index_t>(labels.size()) != images.size(0))
+    fail<shape_error>("train::fit_flow", images.size(0), " images but ", labels.size(), " labels");
   const auto params = nn::parameters(flow);
   auto opt = optim::adam<T, B>(flow_param_groups(flow, o.lr, o.gate_lr_factor), {.lr = o.lr});
   const long per_epoch = (images.size(0) + o.batch - 1) / o.batch;
@@ -143,15 +145,18 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
   for (int e = static_cast<int>(step / per_epoch); e < o.epochs && step < total; ++e) {
     const long first = step - long(e) * per_epoch;  // batches of this epoch already done
     io::progress_bar bar(per_epoch, "epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs), o.batch, *o.log, first);
-    auto batches = data::labelled_batches(images, labels, o.batch, o.seed * 7919 + static_cast<std::uint64_t>(e));
+    const auto batches = data::shuffled_batches(images.size(0), o.batch, o.seed * 7919 + static_cast<std::uint64_t>(e));
     long k = first;
-    for (const auto& b : batches | ranges::views::drop(first)) {
+    for (std::size_t bi = static_cast<std::size_t>(first); bi < batches.size(); ++bi) {
       if (step >= total) break;
+      const auto& rows = batches[bi];
+      std::vector<int> batch_labels;
+      for (index_t r : rows) batch_labels.push_back(labels[static_cast<std::size_t>(r)]);
       generator noise(o.seed * 104729 + static_cast<std::uint64_t>(step));
-      const auto y = flows::dequantize(data::as_batch<T, B>(b.images), noise);
+      const auto y = flows::dequantize(data::as_batch<T, B>(data::gather_rows(images, rows)), noise);
       opt.set_lr_factor(schedule(step));
       opt.zero_grad();
-      const auto [loss, nll, ce] = flow_loss(flow, prior, y, b.labels, o.class_weight);
+      const auto [loss, nll, ce] = flow_loss(flow, prior, y, batch_labels, o.class_weight);
       backward(loss);
       optim::clip_grad_norm(params, o.clip_norm);
       opt.step();

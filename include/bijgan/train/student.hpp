@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "bijgan/concepts/model.hpp"
-#include "bijgan/data/batches.hpp"
+#include "bijgan/data/rows.hpp"
 #include "bijgan/losses/distill.hpp"
 #include "bijgan/nn/module.hpp"
 #include "bijgan/ops/resample.hpp"

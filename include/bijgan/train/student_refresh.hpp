@@ -16,7 +16,7 @@
 
 #include "bijgan/autodiff/backward.hpp"
 #include "bijgan/concepts/model.hpp"
-#include "bijgan/data/batches.hpp"
+#include "bijgan/data/rows.hpp"
 #include "bijgan/losses/distill.hpp"
 #include "bijgan/ops/resample.hpp"
 #include "bijgan/optim/optim.hpp"

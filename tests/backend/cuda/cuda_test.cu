@@ -1,7 +1,8 @@
-// test_cuda: the CUDA backend against the host backend (same inputs, results and gradients
-// compared with per-type tolerance). Compiled by nvcc in every build with CUDA; where no
-// device (or no driver) is present the executable says so and exits 77, which CTest reports
-// as skipped.
+// test_cuda: the CUDA backend against the host backend: the typed parity suite shared with
+// test_parity (tests/backend/parity_suite.hpp: every op, module, bijection, loss, model,
+// optimizer, checkpoint and fit_gan) plus the device's own cases (allocator reuse, the Philox
+// stream, errors from CUDA). Compiled by nvcc in every build with CUDA; where no device (or no
+// driver) is present the executable says so and exits 77, which CTest reports as skipped.
 #define BOOST_TEST_MODULE bijgan_cuda
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
@@ -16,6 +17,8 @@ using namespace bijgan;
 // CCCL declares a global namespace ::cuda, so with `using namespace bijgan` the backend must be
 // named in full (docs/pitfalls.md).
 using device = bijgan::cuda;
+using parity_device = bijgan::cuda;
+#include "../parity_suite.hpp"
 
 namespace {
 
@@ -91,107 +94,46 @@ BOOST_AUTO_TEST_CASE(readme_example_and_double_backprop_on_device) {
   for (float v : g3.value().to_vector()) BOOST_TEST(std::abs(v - 6.0f) < 1e-5f);
 }
 
-// Every differentiable op on both backends: same inputs, forward values and gradients compared.
-BOOST_AUTO_TEST_CASE(every_op_matches_host_forward_and_backward) {
-  const auto mask = [](const auto& like) {
-    using B = typename std::decay_t<decltype(like)>::backend_type;
-    return to<B>(tensor<float, host>::from(std::vector<float>{1, 0, 1, 0}, {4}));
+// A repeated training step of the same shapes takes every device block from the cache.
+BOOST_AUTO_TEST_CASE(steady_state_steps_call_no_cudaMalloc) {
+  nn::manual_seed(3);
+  models::dabgan<parity::tiny>::generator<float, device> g;
+  optim::adam<float, device> opt(nn::parameters(g), {.lr = 1e-3});
+  const auto f = to<device>(normal({8, 6}, 4));
+  const auto v = to<device>(normal({8, 3}, 5));
+  const auto step = [&] {
+    nn::zero_grad(g);
+    backward(sum(square(g(constant(f), constant(v)))));
+    opt.step();
   };
-  const auto ops = std::make_tuple(
-      [](const auto& v) { return v[0] + v[1] * 2.0f - v[0] / v[1]; },
-      [](const auto& v) { return exp(v[0]) + log(v[0]) + log1p(v[0]) + sqrt(v[0]) + rsqrt(v[0]); },
-      [](const auto& v) { return pow(v[0], 1.5f) + pow(v[0], v[1]) + abs(-v[0]) + square(v[0]); },
-      [](const auto& v) { return erf(v[0]) + tanh(v[0]) + sigmoid(v[0]) + relu(v[0] - 1.0f); },
-      [](const auto& v) { return leaky_relu(v[0] - 1.0f, 0.2f) + gelu(v[0]) + softplus(v[0]) + clamp(v[0], 0.7f, 1.5f); },
-      [](const auto& v) { return sum(v[0], {0}, true) + mean(v[0], {1}, true) + max(v[0], {1}, true); },
-      [](const auto& v) { return min(v[0]) + variance(v[0]) + logsumexp(v[0]) + sum(softmax(v[0], 0) * log_softmax(v[0], 1)); },
-      [](const auto& v) { return matmul(v[0], v[1], false, true) + sum(matmul(v[0], v[1], true, false)); },
-      [](const auto& v) { return sum(matmul(reshape(v[0], {2, 2, 3}), transpose(reshape(v[1], {3, 4}))), {0}); },
-      [](const auto& v) { return concat(std::vector{slice(v[0], 1, 1, 3), permute(v[1], {0, 1})}, 1); },
-      [](const auto& v) { return sum(stack(std::vector{v[0], v[1]}, 1), {1}) + sum(pad(v[0], {1, 0, 0, 2}, 0.5f)); },
-      [&](const auto& v) { return where(mask(v[0].value()), v[0], v[1]) + broadcast_to(sum_to(v[0], {1, 4}), {3, 4}); },
-      [](const auto& v) { return l2_norm(v[0], {1}) + cosine_similarity(v[0], v[1]); });
-  generator g(31);
-  const std::vector<tensor<float, host>> inputs{tensor<float, host>::random({3, 4}, g, {distribution::uniform, 0.5f, 2.0f}),
-                                                tensor<float, host>::random({3, 4}, g, {distribution::uniform, 0.5f, 2.0f})};
-  std::size_t index = 0;
-  std::apply([&](const auto&... op) {
-    ([&] {
-      const auto r = testing::compare_backends<device>(op, inputs);
-      BOOST_TEST(r.passed, "op " << index << ": " << r.message);
-      ++index;
-    }(), ...);
-  }, ops);
+  step();
+  step();
+  device::synchronize();
+  const auto& cache = cuda_detail::caching_allocator::get();
+  const auto before = cache.source_allocations();
+  for (int i = 0; i < 5; ++i) step();
+  device::synchronize();
+  BOOST_TEST(cache.source_allocations() == before, "cudaMalloc calls in 5 warm steps: " << cache.source_allocations() - before);
 }
 
-BOOST_AUTO_TEST_CASE(window_resampling_and_index_ops_match_host) {
-  const auto ops = std::make_tuple(
-      [](const auto& v) { return conv2d(v[0], v[1], {}, {.stride = 2, .padding = 1}); },
-      [](const auto& v) { return conv2d(v[0], v[1], {}, {.padding = 1}); },
-      [](const auto& v) { return conv_transpose2d(v[0], permute(v[1], {1, 0, 2, 3}), {}, {.stride = 2, .padding = 1, .output_padding = 1}); },
-      [](const auto& v) { return max_pool2d(v[0], {.kernel = 3, .stride = 2, .padding = 1}) + avg_pool2d(v[0], {.kernel = 3, .stride = 2, .padding = 1}); },
-      [](const auto& v) { return resize(v[0], 9, 5, interpolation::bicubic) + upsample(slice(v[0], 2, 0, 3), 3); },
-      [](const auto& v) { return pixel_unshuffle(pixel_shuffle(v[0], 1), 2); },
-      [](const auto& v) {
-        using B = typename std::decay_t<decltype(v[0])>::backend_type;
-        return index_select(reshape(v[1], {4, 27}), index_list<B>({3, 0, 0, 2}));
-      });
-  generator g(41);
-  const std::vector<tensor<float, host>> inputs{tensor<float, host>::random({2, 3, 6, 6}, g, {distribution::normal, 0, 1}),
-                                                tensor<float, host>::random({4, 3, 3, 3}, g, {distribution::normal, 0, 1})};
-  std::size_t index = 0;
-  std::apply([&](const auto&... op) {
-    ([&] {
-      const auto r = testing::compare_backends<device>(op, inputs);
-      BOOST_TEST(r.passed, "window op " << index << ": " << r.message);
-      ++index;
-    }(), ...);
-  }, ops);
-}
-
-BOOST_AUTO_TEST_CASE(modules_and_optimizers_run_on_device) {
-  nn::manual_seed(5);
-  nn::multi_head_attention<float, host> hm({.dim = 8, .heads = 2});
-  nn::manual_seed(5);
-  nn::multi_head_attention<float, device> dm({.dim = 8, .heads = 2});
-  const auto x = normal({2, 5, 8}, 6);
-  const auto yh = hm(constant(x));
-  const auto yd = dm(constant(to<device>(x)));
-  BOOST_TEST(max_diff(yd.value(), yh.value()) < 1e-4);
-  // A whole host model moved to the device computes the same.
-  nn::manual_seed(8);
-  auto net = nn::conv2d<float, host>({.in = 3, .out = 4, .kernel = 3, .padding = 1}) | nn::act::relu{} |
-             nn::batch_norm<float, host>({.channels = 4});
-  auto dnet = nn::to<device>(net);
-  const auto img = normal({2, 3, 5, 5}, 9);
-  BOOST_TEST(max_diff(dnet(constant(to<device>(img))).value(), net(constant(img)).value()) < 1e-4);
-  optim::adam<float, device> opt(nn::parameters(dm), {.lr = 0.1});
-  backward(sum(square(dm(constant(to<device>(x))))));
-  opt.step();
-  BOOST_TEST(opt.steps() == 1);
-}
-
-BOOST_AUTO_TEST_CASE(distances_and_losses_match_host) {
-  const auto ops = std::make_tuple(
-      [](const auto& v) { return distances::gaussian_w2_samples(v[0], v[1]); },
-      [](const auto& v) { return distances::gaussian_w2_samples(v[0], v[1], distances::covariance_form::diagonal); },
-      [](const auto& v) {
-        const auto a = distances::fit_gaussian(v[0]), b = distances::fit_gaussian(v[1]);
-        return distances::gaussian_w2(a.mean, a.covariance, b.mean, b.covariance,
-                                      {.method = distances::sqrtm_method::newton_schulz, .newton_schulz_iterations = 20});
-      },
-      [](const auto& v) { return losses::l1(v[0], v[1]) + losses::cosine_distill(v[0].value(), v[1]); });
-  generator g(51);
-  const std::vector<tensor<float, host>> inputs{tensor<float, host>::random({6, 3}, g, {distribution::normal, 0, 1}),
-                                                tensor<float, host>::random({6, 3}, g, {distribution::normal, 0, 1})};
-  std::size_t index = 0;
-  std::apply([&](const auto&... op) {
-    ([&] {
-      const auto r = testing::compare_backends<device>(op, inputs, {.value_tol = 1e-3, .grad_tol = 1e-2});
-      BOOST_TEST(r.passed, "loss " << index << ": " << r.message);
-      ++index;
-    }(), ...);
-  }, ops);
+// CUDA and cuBLAS failures arrive as backend_error naming the call and the code.
+BOOST_AUTO_TEST_CASE(errors_name_the_call_and_the_code) {
+  try {
+    BIJGAN_CUDA_CHECK(cudaSetDevice(9999));
+    BOOST_FAIL("cudaSetDevice(9999) did not throw");
+  } catch (const backend_error& e) {
+    const std::string what = e.what();
+    BOOST_TEST(what.find("cudaSetDevice(9999)") != std::string::npos, what);
+    BOOST_TEST(what.find("cudaErrorInvalidDevice") != std::string::npos, what);
+  }
+  // More than the device holds: the cache is released, the retry fails, and the error says so.
+  BOOST_CHECK_THROW((tensor<float, device>::zeros(shape{index_t{1} << 40})), backend_error);
+  try {
+    BIJGAN_CUDA_CHECK(cublasSgemm(nullptr, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, nullptr, nullptr, 1, nullptr, 1, nullptr, nullptr, 1));
+    BOOST_FAIL("cublasSgemm on a null handle did not throw");
+  } catch (const backend_error& e) {
+    BOOST_TEST(std::string(e.what()).find("CUBLAS_STATUS_NOT_INITIALIZED") != std::string::npos, e.what());
+  }
 }
 
 int main(int argc, char* argv[]) {
