@@ -39,10 +39,12 @@ template <class Make>
 void both(const std::string& name, int threads, double work, const char* unit, Make make) {
   auto on_device = make(device{});
   auto on_host = make(host{});
-  const auto td = bench::time_it([&] {
-    on_device();
-    device::synchronize();
-  }, 7);
+  const auto td = bench::time_it(
+      [&] {
+        on_device();
+        device::synchronize();
+      },
+      7);
   const auto th = bench::time_it(on_host, 5);
   bench::report(name, "bijgan-cuda", 1, td, work, unit);
   bench::report(name, "bijgan-host", threads, th, work, unit);
@@ -63,13 +65,15 @@ void gemm(index_t n) {
   const float one = 1, zero = 0;
   const int m = static_cast<int>(n);
   const auto raw = bench::time_it([&] {
-    BIJGAN_CUDA_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, m, m, m, &one, b.data(), m, a.data(), m, &zero, c.data(), m));
+    BIJGAN_CUDA_CHECK(
+        cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, m, m, m, &one, b.data(), m, a.data(), m, &zero, c.data(), m));
     device::synchronize();
   });
   const std::string name = "gemm_" + std::to_string(n);
   bench::report(name, "bijgan-cuda", 1, ours, flops / 1e9, "GFLOP/s");
   bench::report(name, "cublas", 1, raw, flops / 1e9, "GFLOP/s");
-  std::printf("# %s: bijgan reaches %.1f %% of raw cuBLAS (target >= 95 %%)\n", name.c_str(), 100.0 * raw.median_ms / ours.median_ms);
+  std::printf("# %s: bijgan reaches %.1f %% of raw cuBLAS (target >= 95 %%)\n", name.c_str(),
+              100.0 * raw.median_ms / ours.median_ms);
 }
 
 }  // namespace

@@ -28,7 +28,8 @@ inline constexpr bijgan::models::student_config student_cfg{
 /// H of the faces example: logit | RealNVP with 4 scales of 32 maps on 64x64x3.
 inline auto face_flow() {
   return bijgan::flows::logit_transform<float>{} |
-         bijgan::flows::realnvp_multiscale<float>({.channels = 3, .height = 64, .width = 64, .scales = 4, .blocks = 1, .features = 32});
+         bijgan::flows::realnvp_multiscale<float>(
+             {.channels = 3, .height = 64, .width = 64, .scales = 4, .blocks = 1, .features = 32});
 }
 
 /// 64 identities x 4 random 64x64 faces with random 128-D descriptors.

@@ -23,7 +23,8 @@ tensor<T, host> gather_rows(const tensor<T, host>& t, const std::vector<index_t>
   const index_t row = t.size(0) == 0 ? 0 : t.numel() / t.size(0);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (rows[i] < 0 || rows[i] >= t.size(0)) fail<shape_error>("gather_rows", "row ", rows[i], " of ", t.shape());
-    std::memcpy(out.data() + static_cast<index_t>(i) * row, t.data() + rows[i] * row, static_cast<std::size_t>(row) * sizeof(T));
+    std::memcpy(out.data() + static_cast<index_t>(i) * row, t.data() + rows[i] * row,
+                static_cast<std::size_t>(row) * sizeof(T));
   }
   return out;
 }
@@ -31,7 +32,8 @@ tensor<T, host> gather_rows(const tensor<T, host>& t, const std::vector<index_t>
 /// A host float batch as tensor<T, B> (converted to T, moved to backend B).
 template <class T, class B>
 tensor<T, B> as_batch(const tensor<float, host>& x) {
-  if constexpr (std::is_same_v<T, float>) return to<B>(x);
+  if constexpr (std::is_same_v<T, float>)
+    return to<B>(x);
   else {
     const auto v = x.to_vector();
     return tensor<T, B>::from(std::vector<T>(v.begin(), v.end()), x.shape());
@@ -50,11 +52,13 @@ inline auto shuffled_batches(index_t n, index_t batch_size, std::uint64_t seed) 
   std::uniform_int_distribution<std::ptrdiff_t> pick;
   using range = std::uniform_int_distribution<std::ptrdiff_t>::param_type;
   for (std::ptrdiff_t k = 1; k < static_cast<std::ptrdiff_t>(order.size()); ++k)
-    if (const auto i = pick(engine, range{0, k})) std::swap(order[static_cast<std::size_t>(k - i)], order[static_cast<std::size_t>(k)]);
+    if (const auto i = pick(engine, range{0, k}))
+      std::swap(order[static_cast<std::size_t>(k - i)], order[static_cast<std::size_t>(k)]);
   std::vector<std::vector<index_t>> out;
   for (std::size_t b = 0; b < order.size(); b += static_cast<std::size_t>(batch_size))
-    out.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(b),
-                     order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), b + static_cast<std::size_t>(batch_size))));
+    out.emplace_back(
+        order.begin() + static_cast<std::ptrdiff_t>(b),
+        order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), b + static_cast<std::size_t>(batch_size))));
   return out;
 }
 

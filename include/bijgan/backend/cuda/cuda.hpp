@@ -164,7 +164,19 @@ struct apply_draw {
   __device__ T operator()(index_t i) const { return draw(static_cast<std::uint64_t>(i)); }
 };
 
-inline auto policy() { return thrust::cuda::par.on(context::get().stream()); }
+/// Thrust's temporary storage (reduce_by_key's scratch) from the caching allocator, so that no
+/// op calls cudaMalloc in steady state, Thrust's internals included.
+struct thrust_temporary {
+  using value_type = char;
+  char* allocate(std::ptrdiff_t n) { return static_cast<char*>(caching_allocator::get().allocate(static_cast<std::size_t>(n))); }
+  void deallocate(char* p, std::size_t n) { caching_allocator::get().deallocate(p, n); }
+};
+
+/// Thrust's execution policy: the context's stream, temporaries from the caching allocator.
+inline auto policy() {
+  static thrust_temporary temporary;
+  return thrust::cuda::par(temporary).on(context::get().stream());
+}
 
 }  // namespace cuda_detail
 
