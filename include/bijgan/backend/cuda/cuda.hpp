@@ -12,6 +12,7 @@
 #include <thrust/iterator/discard_iterator.h>
 #include <thrust/iterator/transform_iterator.h>
 #include <thrust/reduce.h>
+#include <thrust/system_error.h>
 #include <thrust/transform.h>
 
 #include <limits>
@@ -178,6 +179,24 @@ inline auto policy() {
   return thrust::cuda::par(temporary).on(context::get().stream());
 }
 
+/// Runs a Thrust call, turning its exceptions (launch failures) into backend_error naming the
+/// kernel. Errors of the kernel's execution surface at the next synchronising call, which
+/// BIJGAN_CUDA_CHECK reports.
+template <class F>
+void guarded(const char* kernel, F&& f) {
+  try {
+    f();
+  } catch (const thrust::system_error& e) {
+    fail<backend_error>("cuda", kernel, " failed: ", e.what(), " (code ", e.code().value(), ")");
+  }
+}
+
+/// f(i) for i in [0, n) on the device, one thread per index.
+template <class F>
+void launch(const char* kernel, index_t n, const F& f) {
+  if (n > 0) guarded(kernel, [&] { thrust::for_each_n(policy(), thrust::counting_iterator<index_t>(0), n, f); });
+}
+
 }  // namespace cuda_detail
 
 /// The CUDA backend (device 0, one stream).
@@ -204,14 +223,16 @@ struct cuda {
 
   template <class T>
   static void fill(T* p, index_t n, T v) {
-    if (n > 0) thrust::fill_n(cuda_detail::policy(), thrust::device_pointer_cast(p), n, v);
+    if (n > 0) cuda_detail::guarded("fill", [&] { thrust::fill_n(cuda_detail::policy(), thrust::device_pointer_cast(p), n, v); });
   }
 
   template <class F, class T>
   static void map(F f, index_t n, T* out, const T* in) {
     if (n > 0)
-      thrust::transform(cuda_detail::policy(), thrust::device_pointer_cast(in), thrust::device_pointer_cast(in + n),
-                        thrust::device_pointer_cast(out), f);
+      cuda_detail::guarded("map", [&] {
+        thrust::transform(cuda_detail::policy(), thrust::device_pointer_cast(in), thrust::device_pointer_cast(in + n),
+                          thrust::device_pointer_cast(out), f);
+      });
   }
 
   template <class F, class T, class... In>
@@ -220,7 +241,7 @@ struct cuda {
     if (total == 0) return;
     cuda_detail::strided_apply<F, T, static_cast<int>(sizeof...(In))> k{f, cuda_detail::make_dims(s), out,
                                                                         {cuda_detail::make_operand(in)...}};
-    thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), total, k);
+    cuda_detail::launch("transform", total, k);
   }
 
   template <class T>
@@ -229,7 +250,7 @@ struct cuda {
     if (total == 0) return;
     cuda_detail::strided_copy<T> k{cuda_detail::make_dims(s), cuda_detail::make_operand(in), {}, out};
     for (std::size_t i = 0; i < shape::max_rank; ++i) k.out_strides[i] = out_strides[i];
-    thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), total, k);
+    cuda_detail::launch("copy_strided", total, k);
   }
 
   template <class T>
@@ -239,9 +260,11 @@ struct cuda {
       // Few long rows: a segmented reduction over all threads.
       auto keys = thrust::make_transform_iterator(thrust::counting_iterator<index_t>(0), cuda_detail::segment_of{n});
       const auto segmented = [&](auto combine) {
-        thrust::reduce_by_key(cuda_detail::policy(), keys, keys + outer * n, thrust::device_pointer_cast(in),
-                              thrust::make_discard_iterator(), thrust::device_pointer_cast(out), thrust::equal_to<index_t>(),
-                              combine);
+        cuda_detail::guarded("reduce (segmented)", [&] {
+          thrust::reduce_by_key(cuda_detail::policy(), keys, keys + outer * n, thrust::device_pointer_cast(in),
+                                thrust::make_discard_iterator(), thrust::device_pointer_cast(out), thrust::equal_to<index_t>(),
+                                combine);
+        });
       };
       switch (kind) {
         case reduce_kind::sum: segmented(thrust::plus<T>()); break;
@@ -250,8 +273,7 @@ struct cuda {
       }
       return;
     }
-    thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), outer * inner,
-                       cuda_detail::strided_reduce<T>{kind, in, out, n, inner});
+    cuda_detail::launch("reduce", outer * inner, cuda_detail::strided_reduce<T>{kind, in, out, n, inner});
   }
 
   /// Row-major C = op(A) op(B) computed as the column-major C^T = op(B)^T op(A)^T.
@@ -283,43 +305,41 @@ struct cuda {
   static void im2col(const conv_geometry& g, const T* img, T* cols) {
     const index_t total = g.images * g.col_rows() * g.col_cols();
     if (total > 0)
-      thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), total,
-                         cuda_detail::im2col_element<T>{g, img, cols});
+      cuda_detail::launch("im2col", total, cuda_detail::im2col_element<T>{g, img, cols});
   }
   /// Gather form (one thread per pixel, no atomics): deterministic.
   template <class T>
   static void col2im(const conv_geometry& g, const T* cols, T* img) {
     const index_t total = g.images * g.image_size();
     if (total > 0)
-      thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), total,
-                         cuda_detail::col2im_element<T>{g, cols, img});
+      cuda_detail::launch("col2im", total, cuda_detail::col2im_element<T>{g, cols, img});
   }
 
   template <class F>
   static void for_each(index_t n, F f) {
-    if (n > 0) thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), n, f);
+    cuda_detail::launch("for_each", n, f);
   }
 
   template <class T>
   static void gather_rows(const T* src, const index_t* idx, index_t n, index_t row, T* out) {
     if (n * row > 0)
-      thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), n * row,
-                         cuda_detail::gather_element<T>{src, idx, row, out});
+      cuda_detail::launch("gather_rows", n * row, cuda_detail::gather_element<T>{src, idx, row, out});
   }
   /// Atomic adds: repeated indices accumulate in an unspecified order (float sums may differ
   /// from the host's in the last bits).
   template <class T>
   static void scatter_add_rows(const T* src, const index_t* idx, index_t n, index_t row, T* out) {
     if (n * row > 0)
-      thrust::for_each_n(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), n * row,
-                         cuda_detail::scatter_add_element<T>{src, idx, row, out});
+      cuda_detail::launch("scatter_add_rows", n * row, cuda_detail::scatter_add_element<T>{src, idx, row, out});
   }
 
   template <class T>
   static void random(const philox_draw<T>& draw, index_t n, T* out) {
     if (n > 0)
-      thrust::transform(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), thrust::counting_iterator<index_t>(n),
-                        thrust::device_pointer_cast(out), cuda_detail::apply_draw<T>{draw});
+      cuda_detail::guarded("random", [&] {
+        thrust::transform(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), thrust::counting_iterator<index_t>(n),
+                          thrust::device_pointer_cast(out), cuda_detail::apply_draw<T>{draw});
+      });
   }
 
   template <class T>
