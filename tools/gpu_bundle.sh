@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Prepares the GPU check for a session that is lent a device (docs/cuda.md): builds test_cuda
 # and cuda_bench here for sm_90 (H100/H200) without OpenBLAS and oneDNN (fewer libraries to
-# carry), and puts them, the one non-system library they need (Boost.Test) and run.sh into
-# gpu_bundle/ (git-ignored; name it in the device tool's `carry`). On the device machine:
-#   bash gpu_bundle/run.sh     (parity suite, then benchmarks; logs also to $OUT when set)
+# carry), and puts them, the one non-system library they need (Boost.Test), the PyTorch peer
+# (bench/peer/torch_cuda_peer.py) and run.sh into gpu_bundle/ (git-ignored; name it in the
+# device tool's `carry`). On the device machine:
+#   bash gpu_bundle/run.sh     (parity suite, benchmarks, peer; logs also to $OUT when set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/cuda/bin"
@@ -24,5 +25,11 @@ out=${OUT:-.}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 ./test_cuda --log_level=test_suite --report_level=detailed 2>&1 | tee "$out/test_cuda.log"
 ./cuda_bench --threads "$(nproc)" 2>&1 | tee "$out/cuda_bench.log"
+if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+  python3 torch_cuda_peer.py 2>&1 | tee "$out/torch_cuda_peer.log"
+else
+  echo "# no PyTorch with CUDA here: peer skipped"
+fi
 RUN
+cp bench/peer/torch_cuda_peer.py gpu_bundle/
 du -sh gpu_bundle
