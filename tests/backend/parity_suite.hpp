@@ -13,6 +13,10 @@
 #include <bijgan/models/models.hpp>
 #include <bijgan/testing/backend_parity.hpp>
 #include <bijgan/train/adversarial.hpp>
+#include <bijgan/train/classifier.hpp>
+#include <bijgan/train/flow_training.hpp>
+#include <bijgan/train/student.hpp>
+#include <bijgan/train/student_refresh.hpp>
 
 #include <cmath>
 #include <filesystem>
@@ -77,6 +81,20 @@ constexpr models::gan_config tiny{.channels = 1, .resolution = 8, .feature_dim =
                                   .style_dim = 4, .embed = 16, .heads = 2, .depth = 1, .condition_tokens = 16, .window = 4,
                                   .bicubic_stages = 1, .critic_patch = 2, .critic_embed = 16};
 constexpr models::student_config tiny_student{.channels = 1, .resolution = 8, .feature_dim = 6, .width = 4, .stages = 2};
+
+/// The largest difference between the parameters of a host module and its moved copy.
+template <class H, class D>
+double parameter_gap(const H& h, const D& d) {
+  const auto hp = nn::parameters(h);
+  const auto dp = nn::parameters(d);
+  BOOST_TEST_REQUIRE(hp.size() == dp.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < hp.size(); ++i) {
+    const auto a = hp[i].value().to_vector(), b = dp[i].value().to_vector();
+    for (std::size_t k = 0; k < a.size(); ++k) worst = std::max(worst, std::abs(double(a[k]) - double(b[k])));
+  }
+  return worst;
+}
 
 }  // namespace parity
 
@@ -427,6 +445,71 @@ BOOST_AUTO_TEST_CASE(fit_gan_on_the_device_follows_the_host) {
     const double a = h.last.values.at(k), b = d.last.values.at(k);
     BOOST_TEST(std::abs(a - b) <= 2e-3 * (1 + std::abs(a)), k << ": host " << a << ", " << parity::device::name << " " << b);
   }
+}
+
+BOOST_AUTO_TEST_CASE(classifier_student_refresh_and_flow_trainers_follow_the_host) {
+  using namespace bijgan;
+  using parity::device;
+  std::ostringstream quiet;
+  // 32 images of 8x8 in [0, 1] (k/255), two classes, 6-D "engine" features.
+  generator g(121);
+  auto pix = tensor<float>::random({32, 1, 8, 8}, g, {distribution::uniform, 0, 1}).to_vector();
+  for (auto& v : pix) v = std::floor(v * 255.0f) / 255.0f;
+  const auto images = tensor<float>::from(pix, {32, 1, 8, 8});
+  std::vector<int> labels;
+  for (int i = 0; i < 32; ++i) labels.push_back(i % 2);
+  const auto proj = parity::randn<float>({64, 6}, 122);
+  const auto engine = [&](const tensor<float>& x) { return matmul(constant(x.reshape({x.size(0), 64})), constant(proj)).value(); };
+  const auto features = engine(images);
+
+  // fit_classifier: a small CNN classifier, one epoch.
+  nn::manual_seed(123);
+  auto net = nn::conv2d<float>({.in = 1, .out = 4, .kernel = 3, .padding = 1}) | nn::act::relu{} | nn::act::flatten{} |
+             nn::linear<float>({.in = 256, .out = 2});
+  auto dnet = nn::to<device>(net);
+  const auto net0 = nn::clone(net);
+  const train::classifier_options co{.epochs = 1, .batch = 8, .warmup_steps = 2, .log = &quiet};
+  train::fit_classifier(net, images, labels, co);
+  train::fit_classifier(dnet, images, labels, co);
+  BOOST_TEST(parity::parameter_gap(net0, net) > 1e-3, "fit_classifier trained nothing");
+  BOOST_TEST(parity::parameter_gap(net, dnet) < 1e-4, "fit_classifier");
+
+  // fit_student, then one student_refresh on generated images.
+  nn::manual_seed(124);
+  models::student<parity::tiny_student> student;
+  auto dstudent = nn::to<device>(student);
+  const auto student0 = nn::clone(student);
+  const train::student_options so{.epochs = 1, .batch = 8, .warmup_steps = 2, .log = &quiet};
+  const double lh = train::fit_student(student, images, features, so);
+  const double ld = train::fit_student(dstudent, images, features, so);
+  BOOST_TEST(std::abs(lh - ld) < 1e-4 * (1 + std::abs(lh)), "fit_student loss: host " << lh << ", device " << ld);
+  BOOST_TEST(parity::parameter_gap(student0, student) > 1e-3, "fit_student trained nothing");
+  BOOST_TEST(parity::parameter_gap(student, dstudent) < 1e-4, "fit_student");
+  const auto student1 = nn::clone(student);
+  train::gan_report report;
+  report.step = 5;
+  report.generate = [&](const tensor<float>& f, std::uint64_t) {  // "images" from features
+    return apply(fn::sigmoid{}, matmul(constant(f), constant(parity::randn<float>({6, 64}, 125))).value()).reshape({f.size(0), 1, 8, 8});
+  };
+  const train::student_refresh_options ro{.every = 5, .batch = 8, .steps = 2};
+  train::student_refresh(student, engine, images, features, ro)(report);
+  train::student_refresh(dstudent, engine, images, features, ro)(report);
+  BOOST_TEST(parity::parameter_gap(student1, student) > 1e-5, "student_refresh trained nothing");
+  BOOST_TEST(parity::parameter_gap(student, dstudent) < 1e-4, "student_refresh");
+
+  // fit_flow: H with the class-conditional prior, one epoch.
+  nn::manual_seed(126);
+  flows::realnvp_multiscale<float> h({.channels = 1, .height = 8, .width = 8, .scales = 2, .blocks = 1, .features = 4});
+  auto dh = nn::to<device>(h);
+  const auto h0 = nn::clone(h);
+  train::flow_fit_options fo;
+  fo.epochs = 1, fo.batch = 8, fo.warmup_steps = 2, fo.checkpoint_every = 0, fo.class_weight = 0.5, fo.log = &quiet;
+  const auto a = train::fit_flow(h, flows::class_gaussian<float>{.classes = 2, .dim = 64, .delta = 0.2}, images, labels, fo);
+  const auto b = train::fit_flow(dh, flows::class_gaussian<float, device>{.classes = 2, .dim = 64, .delta = 0.2}, images, labels, fo);
+  BOOST_TEST(a.steps == b.steps);
+  BOOST_TEST(std::abs(a.last_loss - b.last_loss) < 1e-4 * (1 + std::abs(a.last_loss)), "fit_flow: host " << a.last_loss << ", device " << b.last_loss);
+  BOOST_TEST(parity::parameter_gap(h0, h) > 1e-3, "fit_flow trained nothing");
+  BOOST_TEST(parity::parameter_gap(h, dh) < 1e-3, "fit_flow");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

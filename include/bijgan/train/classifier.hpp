@@ -35,7 +35,8 @@ void fit_classifier(M& net, const tensor<float, host>& images, const std::vector
   detail::adam_epochs(nn::parameters(net), images.size(0), o, "epoch", "loss", [&](const std::vector<index_t>& rows) {
     std::vector<int> y;
     for (index_t r : rows) y.push_back(labels[static_cast<std::size_t>(r)]);
-    return losses::cross_entropy(net(constant(data::gather_rows(images, rows))), y);
+    // The batch moves to the network's backend (and element type).
+    return losses::cross_entropy(net(constant(data::as_batch<typename M::value_type, typename M::backend_type>(data::gather_rows(images, rows)))), y);
   }, on_epoch);
 }
 

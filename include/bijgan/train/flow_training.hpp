@@ -19,10 +19,6 @@
 
 #include "bijgan/autodiff/backward.hpp"
 #include "bijgan/data/rows.hpp"
-
-BIJGAN_THIRD_PARTY_BEGIN
-#include <range/v3/view/drop.hpp>
-BIJGAN_THIRD_PARTY_END
 #include "bijgan/flows/logit.hpp"
 #include "bijgan/flows/prior.hpp"
 #include "bijgan/io/progress.hpp"

@@ -40,8 +40,9 @@ double fit_student(S& s, const tensor<float, host>& images, const tensor<float, 
   constexpr auto in = S::image_shape;
   const double running =
       detail::adam_epochs(nn::parameters(s), images.size(0), o, "student", "cos loss", [&](const std::vector<index_t>& rows) {
-        const auto x = resize(constant(data::gather_rows(images, rows)), in[1], in[2]);
-        return losses::cosine_distill(data::gather_rows(teacher, rows), s(x));
+        using B = typename S::backend_type;  // batches move to the student's backend
+        const auto x = resize(constant(data::as_batch<T, B>(data::gather_rows(images, rows))), in[1], in[2]);
+        return losses::cosine_distill(data::as_batch<T, B>(data::gather_rows(teacher, rows)), s(x));
       });
   nn::eval(s);
   return running;

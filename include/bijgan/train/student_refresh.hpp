@@ -62,6 +62,7 @@ gan_callback student_refresh(S& student, feature_query query, const tensor<float
                              student_refresh_stats* stats = nullptr) {
   static_assert(check_staged_network<S>());
   using T = typename S::value_type;
+  using B = typename S::backend_type;
   static_assert(std::is_same_v<T, float>, "student_refresh trains float students");
   const char* op = "train::student_refresh";
   if (images.rank() != 4 || targets.rank() != 2 || targets.size(0) != images.size(0))
@@ -71,7 +72,7 @@ gan_callback student_refresh(S& student, feature_query query, const tensor<float
     fail<value_error>(op, "every ", o.every, ", batch ", o.batch, " and steps ", o.steps,
                       " must be >= 1 (batch <= ", images.size(0), ")");
   if (!query) fail<value_error>(op, "no query function was given");
-  auto opt = std::make_shared<optim::adam<T, host>>(nn::parameters(student), optim::adam_options{.lr = o.lr});
+  auto opt = std::make_shared<optim::adam<T, B>>(nn::parameters(student), optim::adam_options{.lr = o.lr});
   return [&student, query = std::move(query), &images, &targets, o, stats, opt, op](const gan_report& r) {
     if (r.step % o.every != 0 || !r.generate) return;
     std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(r.step));
@@ -92,12 +93,12 @@ gan_callback student_refresh(S& student, feature_query query, const tensor<float
     const std::vector<tensor<float, host>> ts{answer, data::gather_rows(targets, real_rows)};
     const auto x_all = concat(std::span<const tensor<float, host>>(xs), 0);
     const auto t_all = concat(std::span<const tensor<float, host>>(ts), 0);
-    const auto at_input = [](const tensor<float, host>& x) {
-      return resize(constant(x), S::image_shape[1], S::image_shape[2]);
+    const auto at_input = [](const tensor<float, host>& x) {  // on the student's backend
+      return resize(constant(data::as_batch<T, B>(x)), S::image_shape[1], S::image_shape[2]);
     };
     if (stats) {
       const no_grad off;
-      const auto c = cosine_similarity(constant(answer), student(at_input(fake)), 1);
+      const auto c = cosine_similarity(constant(data::as_batch<T, B>(answer)), student(at_input(fake)), 1);
       double sum = 0;
       for (float e : c.value().to_vector()) sum += e;
       stats->cos_before = sum / double(o.batch);
@@ -106,7 +107,7 @@ gan_callback student_refresh(S& student, feature_query query, const tensor<float
     }
     for (int k = 0; k < o.steps; ++k) {
       opt->zero_grad();
-      const auto loss = losses::cosine_distill(t_all, student(at_input(x_all)));
+      const auto loss = losses::cosine_distill(data::as_batch<T, B>(t_all), student(at_input(x_all)));
       backward(loss);
       opt->step();
     }
