@@ -105,9 +105,12 @@ gan_callback student_refresh(S& student, feature_query query, const tensor<float
       stats->cos_before_smoothed =
           stats->refreshes == 0 ? stats->cos_before : 0.9 * stats->cos_before_smoothed + 0.1 * stats->cos_before;
     }
+    // The batch moves to the student's backend and input size once, not per Adam step.
+    const auto x_in = at_input(x_all);
+    const auto t_in = data::as_batch<T, B>(t_all);
     for (int k = 0; k < o.steps; ++k) {
       opt->zero_grad();
-      const auto loss = losses::cosine_distill(data::as_batch<T, B>(t_all), student(at_input(x_all)));
+      const auto loss = losses::cosine_distill(t_in, student(x_in));
       backward(loss);
       opt->step();
     }

@@ -238,7 +238,6 @@ struct cuda {
   template <class F, class T, class... In>
   static void transform(F f, const shape& s, T* out, In... in) {
     const index_t total = s.numel();
-    if (total == 0) return;
     cuda_detail::strided_apply<F, T, static_cast<int>(sizeof...(In))> k{f, cuda_detail::make_dims(s), out,
                                                                         {cuda_detail::make_operand(in)...}};
     cuda_detail::launch("transform", total, k);
@@ -247,7 +246,6 @@ struct cuda {
   template <class T>
   static void copy_strided(const shape& s, strided_in<T> in, T* out, std::array<index_t, shape::max_rank> out_strides) {
     const index_t total = s.numel();
-    if (total == 0) return;
     cuda_detail::strided_copy<T> k{cuda_detail::make_dims(s), cuda_detail::make_operand(in), {}, out};
     for (std::size_t i = 0; i < shape::max_rank; ++i) k.out_strides[i] = out_strides[i];
     cuda_detail::launch("copy_strided", total, k);
@@ -304,15 +302,13 @@ struct cuda {
   template <class T>
   static void im2col(const conv_geometry& g, const T* img, T* cols) {
     const index_t total = g.images * g.col_rows() * g.col_cols();
-    if (total > 0)
-      cuda_detail::launch("im2col", total, cuda_detail::im2col_element<T>{g, img, cols});
+    cuda_detail::launch("im2col", total, cuda_detail::im2col_element<T>{g, img, cols});
   }
   /// Gather form (one thread per pixel, no atomics): deterministic.
   template <class T>
   static void col2im(const conv_geometry& g, const T* cols, T* img) {
     const index_t total = g.images * g.image_size();
-    if (total > 0)
-      cuda_detail::launch("col2im", total, cuda_detail::col2im_element<T>{g, cols, img});
+    cuda_detail::launch("col2im", total, cuda_detail::col2im_element<T>{g, cols, img});
   }
 
   template <class F>
@@ -322,15 +318,13 @@ struct cuda {
 
   template <class T>
   static void gather_rows(const T* src, const index_t* idx, index_t n, index_t row, T* out) {
-    if (n * row > 0)
-      cuda_detail::launch("gather_rows", n * row, cuda_detail::gather_element<T>{src, idx, row, out});
+    cuda_detail::launch("gather_rows", n * row, cuda_detail::gather_element<T>{src, idx, row, out});
   }
   /// Atomic adds: repeated indices accumulate in an unspecified order (float sums may differ
   /// from the host's in the last bits).
   template <class T>
   static void scatter_add_rows(const T* src, const index_t* idx, index_t n, index_t row, T* out) {
-    if (n * row > 0)
-      cuda_detail::launch("scatter_add_rows", n * row, cuda_detail::scatter_add_element<T>{src, idx, row, out});
+    cuda_detail::launch("scatter_add_rows", n * row, cuda_detail::scatter_add_element<T>{src, idx, row, out});
   }
 
   template <class T>
