@@ -1,6 +1,6 @@
 # Finds bijgan's dependencies (Debian packages; CUDA from /usr/local/cuda) and decides whether
 # the CUDA backend is built. Sets BIJGAN_WITH_CUDA, BIJGAN_OPENBLAS_LIBRARY, BIJGAN_DNNL_LIBRARY,
-# BIJGAN_STB_INCLUDE_DIR.
+# BIJGAN_TURBOJPEG_LIBRARY and BIJGAN_TURBOJPEG_INCLUDE_DIR.
 
 find_package(Eigen3 3.4 REQUIRED NO_MODULE)
 find_package(xtensor REQUIRED)
@@ -11,7 +11,11 @@ find_package(range-v3 REQUIRED)
 if(range-v3_VERSION VERSION_LESS 0.11)
   message(FATAL_ERROR "bijgan needs range-v3 >= 0.11, found ${range-v3_VERSION}")
 endif()
-find_path(BIJGAN_STB_INCLUDE_DIR stb_image_write.h PATH_SUFFIXES stb REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)  # JSON (nlohmann-json3-dev)
+find_package(PNG REQUIRED)                 # PNG in and out (libpng-dev)
+# libjpeg-turbo's TurboJPEG API (libturbojpeg0-dev) has no CMake package in Debian 12.
+find_path(BIJGAN_TURBOJPEG_INCLUDE_DIR turbojpeg.h REQUIRED)
+find_library(BIJGAN_TURBOJPEG_LIBRARY NAMES turbojpeg REQUIRED)
 
 set(BIJGAN_OPENBLAS_LIBRARY "")
 if(BIJGAN_USE_OPENBLAS)

@@ -3,8 +3,8 @@
 # otherwise prints the exact command to run and fails. Sourced by tools/demo.sh and tools/test.sh.
 set -euo pipefail
 bijgan_packages=(cmake ninja-build g++ pkg-config libeigen3-dev libxtensor-dev libxsimd-dev xtl-dev
-  librange-v3-dev libboost-test-dev libbenchmark-dev libstb-dev libopenblas-dev libopenblas0-openmp libdnnl-dev zlib1g-dev
-  dataset-fashion-mnist)
+  librange-v3-dev libboost-test-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libpng-dev libturbojpeg0-dev libopenblas-dev libopenblas0-openmp libdnnl-dev zlib1g-dev
+  clang libclang-rt-14-dev libomp-dev dataset-fashion-mnist)
 missing=()
 for p in "${bijgan_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

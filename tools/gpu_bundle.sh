@@ -15,7 +15,13 @@ rm -rf gpu_bundle
 mkdir -p gpu_bundle/lib
 cp build/gpu/tests/test_cuda build/gpu/bench/cuda_bench gpu_bundle/
 strip gpu_bundle/test_cuda gpu_bundle/cuda_bench
-cp -L "$(ldd gpu_bundle/test_cuda | awk '/libboost_unit_test_framework/ {print $3}')" gpu_bundle/lib/
+# Debian libraries the device machine may lack: Boost.Test, libpng, libjpeg-turbo.
+for lib in libboost_unit_test_framework libturbojpeg libpng16; do
+  for bin in gpu_bundle/test_cuda gpu_bundle/cuda_bench; do
+    so=$(ldd "$bin" | awk -v l="$lib" '$1 ~ l {print $3}')
+    [ -n "$so" ] && cp -L "$so" gpu_bundle/lib/ && break
+  done
+done
 cat >gpu_bundle/run.sh <<'RUN'
 #!/usr/bin/env bash
 # On the device machine: the CUDA parity suite, then the GPU benchmarks.

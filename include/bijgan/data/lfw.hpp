@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bijgan/autodiff/autodiff.hpp"
@@ -32,34 +33,76 @@ struct lfw_pair {
   int fold = 0;
 };
 
-/// Reads pairs.txt: a "folds per_fold" header, then per fold per_fold same-person lines
-/// "name i j" and per_fold different-person lines "name1 i name2 j". Throws io_error naming the
-/// file and line on any deviation.
-inline std::vector<lfw_pair> read_lfw_pairs(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) fail<io_error>("read_lfw_pairs", "cannot open ", path);
-  int folds = 0, per = 0;
-  std::string line;
-  if (!std::getline(in, line) || !(std::istringstream(line) >> folds >> per) || folds < 1 || per < 1)
-    fail<io_error>("read_lfw_pairs", path, ": line 1 must be \"<folds> <pairs per fold>\"");
+/// Limits on a pairs list (LFW's own: 10 folds of 300 + 300, image numbers up to 530).
+struct lfw_pairs_limits {
+  int max_folds = 100;
+  int max_pairs_per_fold = 1'000'000;
+  int max_image = 9999;  ///< file names have four digits
+};
+
+/// Parses a pairs list: a "folds per_fold" header, then per fold per_fold same-person lines
+/// "name i j" and per_fold different-person lines "name1 i name2 j". Names must be plain folder
+/// names (no '/', '\\', NUL, "." or ".."): they become paths. `source` names the file. Throws
+/// io_error naming it and the line on any deviation, on counts beyond `limits`, and on lines
+/// after the last pair.
+inline std::vector<lfw_pair> parse_lfw_pairs(std::string_view text, const std::string& source,
+                                             const lfw_pairs_limits& limits = {}) {
+  std::istringstream in{std::string(text)};
+  long long folds = 0, per = 0;
+  std::string line, extra;
+  if (!std::getline(in, line))
+    fail<io_error>("read_lfw_pairs", source, ": empty file (line 1 must be \"<folds> <pairs per fold>\")");
+  {
+    std::istringstream hs(line);
+    if (!(hs >> folds >> per) || (hs >> extra) || folds < 1 || per < 1 || folds > limits.max_folds ||
+        per > limits.max_pairs_per_fold)
+      fail<io_error>("read_lfw_pairs", source, ": line 1 \"", line.substr(0, 80),
+                     "\" must be \"<folds> <pairs per fold>\" with 1..", limits.max_folds, " folds and 1..",
+                     limits.max_pairs_per_fold, " pairs per fold");
+  }
+  const long long expected_lines = 1 + 2 * folds * per;  // at most 1 + 2e8: no overflow
+  // Every pair line holds at least 5 bytes ("a 1 2"): refuse a header the text cannot meet
+  // before reserving anything.
+  if (static_cast<long long>(text.size()) < 5 * (expected_lines - 1))
+    fail<io_error>("read_lfw_pairs", source, ": the header promises ", expected_lines, " lines but the file holds ",
+                   text.size(), " bytes");
+  const auto plain_name = [](const std::string& n) {
+    return !n.empty() && n != "." && n != ".." && n.find_first_of(std::string("/\\\0", 3)) == std::string::npos;
+  };
   std::vector<lfw_pair> out;
-  int lineno = 1;
+  out.reserve(static_cast<std::size_t>(2 * folds * per));
+  long long lineno = 1;
   for (int f = 0; f < folds; ++f)
-    for (int k = 0; k < 2 * per; ++k) {
+    for (long long k = 0; k < 2 * per; ++k) {
       ++lineno;
-      if (!std::getline(in, line)) fail<io_error>("read_lfw_pairs", path, ": ends at line ", lineno, ", expected ", 1 + 2 * folds * per, " lines");
+      if (!std::getline(in, line))
+        fail<io_error>("read_lfw_pairs", source, ": ends at line ", lineno, ", expected ", expected_lines, " lines");
       std::istringstream ls(line);
       lfw_pair p;
       p.fold = f;
       p.same = k < per;
-      bool ok = p.same ? static_cast<bool>(ls >> p.name1 >> p.image1 >> p.image2) : static_cast<bool>(ls >> p.name1 >> p.image1 >> p.name2 >> p.image2);
+      bool ok = p.same ? static_cast<bool>(ls >> p.name1 >> p.image1 >> p.image2)
+                       : static_cast<bool>(ls >> p.name1 >> p.image1 >> p.name2 >> p.image2);
       if (p.same) p.name2 = p.name1;
       std::string rest;
-      if (!ok || (ls >> rest) || p.image1 < 1 || p.image2 < 1)
-        fail<io_error>("read_lfw_pairs", path, ": line ", lineno, " \"", line, "\" is not a ", p.same ? "\"name i j\"" : "\"name1 i name2 j\"", " pair");
+      if (!ok || (ls >> rest) || p.image1 < 1 || p.image2 < 1 || p.image1 > limits.max_image ||
+          p.image2 > limits.max_image || !plain_name(p.name1) || !plain_name(p.name2))
+        fail<io_error>("read_lfw_pairs", source, ": line ", lineno, " \"", line.substr(0, 120), "\" is not a ",
+                       p.same ? "\"name i j\"" : "\"name1 i name2 j\"", " pair (plain names, images 1..",
+                       limits.max_image, ")");
       out.push_back(std::move(p));
     }
+  while (std::getline(in, line))
+    if (line.find_first_not_of(" \t\r") != std::string::npos)
+      fail<io_error>("read_lfw_pairs", source, ": text after the ", expected_lines, " lines the header promises");
   return out;
+}
+
+/// Reads pairs.txt (see parse_lfw_pairs); io_error naming the file when it is missing or malformed.
+inline std::vector<lfw_pair> read_lfw_pairs(const std::filesystem::path& path, const lfw_pairs_limits& limits = {}) {
+  const auto bytes = io::read_file(path, std::uint64_t{1} << 30);
+  return parse_lfw_pairs(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path.string(),
+                         limits);
 }
 
 /// root/lfw-deepfunneled/<name>/<name>_NNNN.jpg
@@ -80,14 +123,16 @@ struct face_crop {
 inline tensor<float, host> crop_and_resize(const tensor<float, host>& images, const face_crop& c = {}) {
   const auto [l, t, r, b] = c.box;
   if (images.rank() != 4 || l < 0 || t < 0 || r <= l || b <= t || r > images.size(3) || b > images.size(2))
-    fail<shape_error>("crop_and_resize", "box (", l, ", ", t, ", ", r, ", ", b, ") does not fit images ", images.shape());
+    fail<shape_error>("crop_and_resize", "box (", l, ", ", t, ", ", r, ", ", b, ") does not fit images ",
+                      images.shape());
   no_grad ng;
   const auto cropped = slice(slice(images, 2, t, b), 3, l, r);
   return resize(constant(cropped), c.size, c.size, interpolation::bilinear).value();
 }
 
 /// Loads one LFW image as (3, size, size) in [0, 1] with the engine's crop.
-inline tensor<float, host> load_lfw_face(const std::filesystem::path& root, const std::string& name, int index, const face_crop& c = {}) {
+inline tensor<float, host> load_lfw_face(const std::filesystem::path& root, const std::string& name, int index,
+                                         const face_crop& c = {}) {
   const auto img = io::read_image(lfw_image_path(root, name, index));
   if (img.size(0) != 3) fail<io_error>("load_lfw_face", lfw_image_path(root, name, index), " is not RGB");
   return crop_and_resize(img.reshape(shape{1, 3, img.size(1), img.size(2)}), c).reshape(shape{3, c.size, c.size});
@@ -104,14 +149,24 @@ struct lfw_image {
 /// (13,233 for LFW). io_error when the folder is missing or empty.
 inline std::vector<lfw_image> list_lfw_images(const std::filesystem::path& root) {
   const auto dir = root / "lfw-deepfunneled";
-  if (!std::filesystem::is_directory(dir)) fail<io_error>("list_lfw_images", dir, " is not a directory");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) fail<io_error>("list_lfw_images", dir, " is not a directory");
   std::map<std::string, int> counts;
-  for (const auto& person : std::filesystem::directory_iterator(dir)) {
-    if (!person.is_directory()) continue;
+  const auto list_error = [&](const std::filesystem::path& p) {
+    fail<io_error>("list_lfw_images", "cannot list ", p, ": ", ec.message());
+  };
+  for (std::filesystem::directory_iterator person(dir, ec), end; person != end; person.increment(ec)) {
+    if (ec) list_error(dir);
+    if (!person->is_directory(ec)) continue;
     int n = 0;
-    for (const auto& f : std::filesystem::directory_iterator(person.path())) n += f.path().extension() == ".jpg";
-    if (n > 0) counts[person.path().filename().string()] = n;
+    for (std::filesystem::directory_iterator f(person->path(), ec); f != end; f.increment(ec)) {
+      if (ec) list_error(person->path());
+      n += f->path().extension() == ".jpg";
+    }
+    if (ec) list_error(person->path());
+    if (n > 0) counts[person->path().filename().string()] = n;
   }
+  if (ec) list_error(dir);
   if (counts.empty()) fail<io_error>("list_lfw_images", dir, " holds no <name>/<name>_NNNN.jpg images");
   std::vector<lfw_image> out;
   for (const auto& [name, n] : counts)
@@ -130,11 +185,13 @@ struct lfw_split {
 
 /// Splits `images` (list_lfw_images) by the identities of pairs in test_folds (0-based).
 /// value_error when a test fold is out of range or no image falls on one side.
-inline lfw_split split_lfw(const std::vector<lfw_image>& images, const std::vector<lfw_pair>& pairs, const std::set<int>& test_folds) {
+inline lfw_split split_lfw(const std::vector<lfw_image>& images, const std::vector<lfw_pair>& pairs,
+                           const std::set<int>& test_folds) {
   int folds = 0;
   for (const auto& p : pairs) folds = std::max(folds, p.fold + 1);
   for (int f : test_folds)
-    if (f < 0 || f >= folds) fail<value_error>("split_lfw", "test fold ", f, " is not among the ", folds, " folds (0-based)");
+    if (f < 0 || f >= folds)
+      fail<value_error>("split_lfw", "test fold ", f, " is not among the ", folds, " folds (0-based)");
   std::set<std::string> test_names;
   for (const auto& p : pairs)
     if (test_folds.contains(p.fold)) test_names.insert(p.name1), test_names.insert(p.name2);
@@ -149,19 +206,22 @@ inline lfw_split split_lfw(const std::vector<lfw_image>& images, const std::vect
   }
   s.train_identities = static_cast<int>(train_id.size()), s.test_identities = static_cast<int>(test_id.size());
   if (s.train.empty() || s.test.empty())
-    fail<value_error>("split_lfw", "the split leaves ", s.train.size(), " training and ", s.test.size(), " test images");
+    fail<value_error>("split_lfw", "the split leaves ", s.train.size(), " training and ", s.test.size(),
+                      " test images");
   return s;
 }
 
 /// Loads images as (N, 3, size, size) tensors in [0, 1], one per crop in `crops` (each JPEG is
 /// decoded once), with a progress bar on `log` when given.
-inline std::vector<tensor<float, host>> load_lfw_faces(const std::filesystem::path& root, const std::vector<lfw_image>& images,
+inline std::vector<tensor<float, host>> load_lfw_faces(const std::filesystem::path& root,
+                                                       const std::vector<lfw_image>& images,
                                                        const std::vector<face_crop>& crops, std::ostream* log = nullptr,
                                                        const std::string& label = "loading faces") {
   if (crops.empty()) fail<value_error>("load_lfw_faces", "no crop given");
   const auto n = static_cast<index_t>(images.size());
   std::vector<std::vector<float>> data(crops.size());
-  for (std::size_t c = 0; c < crops.size(); ++c) data[c].resize(static_cast<std::size_t>(n * 3 * crops[c].size * crops[c].size));
+  for (std::size_t c = 0; c < crops.size(); ++c)
+    data[c].resize(static_cast<std::size_t>(n * 3 * crops[c].size * crops[c].size));
   std::ostringstream quiet;
   io::progress_bar bar(n, label, 1, log ? *log : quiet);
   for (index_t i = 0; i < n; ++i) {

@@ -13,12 +13,33 @@
 
 namespace bijgan::eval {
 
+namespace detail {
+/// Features must be finite: a NaN row would make every comparison false and the protocol
+/// report chance accuracy as if it were a result.
+inline void require_finite_features(const std::vector<float>& v, index_t d, const char* op, const char* which) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      fail<value_error>(op, which, " features hold ", v[i], " in row ",
+                        static_cast<index_t>(i) / std::max<index_t>(d, 1),
+                        " (a corrupt feature cache or a diverged model?)");
+}
+/// Distances must be finite and >= 0.
+inline void require_distances(const std::vector<double>& d, const char* op) {
+  for (std::size_t i = 0; i < d.size(); ++i)
+    if (!(std::isfinite(d[i]) && d[i] >= 0))
+      fail<value_error>(op, "distance ", i, " is ", d[i], ", expected a finite value >= 0");
+}
+}  // namespace detail
+
 /// Euclidean distance between the L2-normalised rows a[i] and b[i] (N, D) -> N values.
+/// value_error when a feature is NaN or infinite.
 inline std::vector<double> normalized_distances(const tensor<float, host>& a, const tensor<float, host>& b) {
   if (a.shape() != b.shape() || a.rank() != 2)
     fail<shape_error>("normalized_distances", "features ", a.shape(), " and ", b.shape(), " must be equal (N, D)");
   const auto av = a.to_vector(), bv = b.to_vector();
   const index_t n = a.size(0), d = a.size(1);
+  detail::require_finite_features(av, d, "normalized_distances", "first");
+  detail::require_finite_features(bv, d, "normalized_distances", "second");
   std::vector<double> out(static_cast<std::size_t>(n));
   for (index_t i = 0; i < n; ++i) {
     double aa = 0, bb = 0, ab = 0;
@@ -42,8 +63,8 @@ struct verification_result {
 };
 
 namespace detail {
-inline double accuracy_at(const std::vector<double>& d, const std::vector<bool>& same, const std::vector<int>& fold, int f,
-                          bool held_out, double thr) {
+inline double accuracy_at(const std::vector<double>& d, const std::vector<bool>& same, const std::vector<int>& fold,
+                          int f, bool held_out, double thr) {
   long right = 0, total = 0;
   for (std::size_t i = 0; i < d.size(); ++i) {
     if ((fold[i] == f) != held_out) continue;
@@ -58,9 +79,14 @@ inline double accuracy_at(const std::vector<double>& d, const std::vector<bool>&
 /// accuracy on the other folds (the smallest among ties) is applied to the fold. A pair is
 /// "same" when its distance is below the threshold.
 inline verification_result k_fold_accuracy(const std::vector<double>& distances, const std::vector<bool>& same,
-                                           const std::vector<int>& folds, double max_threshold = 4, double step = 0.01) {
+                                           const std::vector<int>& folds, double max_threshold = 4,
+                                           double step = 0.01) {
   if (distances.size() != same.size() || distances.size() != folds.size() || distances.empty())
-    fail<shape_error>("k_fold_accuracy", distances.size(), " distances, ", same.size(), " labels and ", folds.size(), " folds");
+    fail<shape_error>("k_fold_accuracy", distances.size(), " distances, ", same.size(), " labels and ", folds.size(),
+                      " folds");
+  detail::require_distances(distances, "k_fold_accuracy");
+  for (const int f : folds)
+    if (f < 0 || f > 1000) fail<value_error>("k_fold_accuracy", "fold index ", f, " outside [0, 1000]");
   const int k = *std::max_element(folds.begin(), folds.end()) + 1;
   verification_result r;
   for (int f = 0; f < k; ++f) {
@@ -93,6 +119,9 @@ struct tar_result {
 /// value_error when there are none.
 inline double threshold_at_far(std::vector<double> impostors, double target_far) {
   if (impostors.empty()) fail<value_error>("threshold_at_far", "needs at least one impostor distance");
+  if (!(target_far >= 0 && target_far <= 1))
+    fail<value_error>("threshold_at_far", "target FAR ", target_far, " must lie in [0, 1]");
+  detail::require_distances(impostors, "threshold_at_far");
   std::sort(impostors.begin(), impostors.end());
   const auto allowed = static_cast<std::size_t>(std::floor(target_far * static_cast<double>(impostors.size())));
   return allowed < impostors.size() ? impostors[allowed] : std::numeric_limits<double>::infinity();
@@ -102,22 +131,27 @@ inline double threshold_at_far(std::vector<double> impostors, double target_far)
 /// labels differ: the impostor pairs among a set of images, N(N−1)/2 at most.
 inline std::vector<double> impostor_distances(const tensor<float, host>& features, const std::vector<int>& labels) {
   if (features.rank() != 2 || static_cast<index_t>(labels.size()) != features.size(0))
-    fail<shape_error>("impostor_distances", "features ", features.shape(), " with ", labels.size(), " labels: need (N, D) and N labels");
+    fail<shape_error>("impostor_distances", "features ", features.shape(), " with ", labels.size(),
+                      " labels: need (N, D) and N labels");
   const index_t n = features.size(0), d = features.size(1);
   std::vector<double> unit(static_cast<std::size_t>(n * d));
   const auto v = features.to_vector();
+  detail::require_finite_features(v, d, "impostor_distances", "the");
   for (index_t i = 0; i < n; ++i) {
     double norm = 0;
-    for (index_t k = 0; k < d; ++k) norm += double(v[static_cast<std::size_t>(i * d + k)]) * v[static_cast<std::size_t>(i * d + k)];
+    for (index_t k = 0; k < d; ++k)
+      norm += double(v[static_cast<std::size_t>(i * d + k)]) * v[static_cast<std::size_t>(i * d + k)];
     norm = std::max(std::sqrt(norm), 1e-12);
-    for (index_t k = 0; k < d; ++k) unit[static_cast<std::size_t>(i * d + k)] = v[static_cast<std::size_t>(i * d + k)] / norm;
+    for (index_t k = 0; k < d; ++k)
+      unit[static_cast<std::size_t>(i * d + k)] = v[static_cast<std::size_t>(i * d + k)] / norm;
   }
   std::vector<double> out;
   for (index_t i = 0; i < n; ++i)
     for (index_t j = i + 1; j < n; ++j) {
       if (labels[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(j)]) continue;
       double ab = 0;
-      for (index_t k = 0; k < d; ++k) ab += unit[static_cast<std::size_t>(i * d + k)] * unit[static_cast<std::size_t>(j * d + k)];
+      for (index_t k = 0; k < d; ++k)
+        ab += unit[static_cast<std::size_t>(i * d + k)] * unit[static_cast<std::size_t>(j * d + k)];
       out.push_back(std::sqrt(std::max(0.0, 2 - 2 * ab)));
     }
   return out;
@@ -126,6 +160,9 @@ inline std::vector<double> impostor_distances(const tensor<float, host>& feature
 /// True accept rate at false accept rate <= target_far: the largest threshold that accepts at
 /// most floor(target_far * negatives) different pairs.
 inline tar_result tar_at_far(const std::vector<double>& distances, const std::vector<bool>& same, double target_far) {
+  if (distances.size() != same.size())
+    fail<shape_error>("tar_at_far", distances.size(), " distances but ", same.size(), " labels");
+  detail::require_distances(distances, "tar_at_far");
   std::vector<double> neg, pos;
   for (std::size_t i = 0; i < distances.size(); ++i) (same[i] ? pos : neg).push_back(distances[i]);
   if (neg.empty() || pos.empty()) fail<value_error>("tar_at_far", "needs both same and different pairs");

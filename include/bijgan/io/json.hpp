@@ -1,11 +1,12 @@
-// A small JSON reader and writer: what the file formats we read and write need (safetensors
-// headers, TF.js weight manifests, reference values). Malformed input throws io_error naming
-// the byte offset and what was expected; depth is bounded so hostile input cannot overflow the
-// stack.
+// JSON values for the file formats we read and write (safetensors headers, TF.js manifests,
+// reference values): parsed by nlohmann-json (strict RFC 8259, UTF-8 checked, locale-independent)
+// into a small immutable tree with typed accessors. Malformed input throws io_error naming the
+// byte offset and what was expected; duplicate keys are an error; depth is bounded so hostile
+// input cannot overflow the stack.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +17,8 @@
 
 #include "bijgan/config/errors.hpp"
 #include "bijgan/io/atomic_file.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace bijgan::io {
 
@@ -35,25 +38,51 @@ class json {
 
   [[nodiscard]] bool is_null() const { return std::holds_alternative<std::monostate>(v_); }
   [[nodiscard]] bool is_bool() const { return std::holds_alternative<bool>(v_); }
-  [[nodiscard]] bool is_number() const { return std::holds_alternative<double>(v_); }
+  [[nodiscard]] bool is_number() const { return is_integer() || std::holds_alternative<double>(v_); }
+  /// Whether the value was written as an integer (no fraction or exponent).
+  [[nodiscard]] bool is_integer() const {
+    return std::holds_alternative<std::int64_t>(v_) || std::holds_alternative<std::uint64_t>(v_);
+  }
   [[nodiscard]] bool is_string() const { return std::holds_alternative<std::string>(v_); }
   [[nodiscard]] bool is_array() const { return std::holds_alternative<std::shared_ptr<array>>(v_); }
   [[nodiscard]] bool is_object() const { return std::holds_alternative<std::shared_ptr<object>>(v_); }
 
   /// Typed access; each throws io_error naming `what` when the value has another type.
-  [[nodiscard]] double number(std::string_view what = "value") const { return get<double>(what, "a number"); }
+  [[nodiscard]] double number(std::string_view what = "value") const {
+    if (const auto* i = std::get_if<std::int64_t>(&v_)) return static_cast<double>(*i);
+    if (const auto* u = std::get_if<std::uint64_t>(&v_)) return static_cast<double>(*u);
+    return get<double>(what, "a number");
+  }
   [[nodiscard]] bool boolean(std::string_view what = "value") const { return get<bool>(what, "a boolean"); }
-  [[nodiscard]] const std::string& string(std::string_view what = "value") const { return get<std::string>(what, "a string"); }
-  [[nodiscard]] const array& items(std::string_view what = "value") const { return *get<std::shared_ptr<array>>(what, "an array"); }
+  [[nodiscard]] const std::string& string(std::string_view what = "value") const {
+    return get<std::string>(what, "a string");
+  }
+  [[nodiscard]] const array& items(std::string_view what = "value") const {
+    return *get<std::shared_ptr<array>>(what, "an array");
+  }
   [[nodiscard]] const object& members(std::string_view what = "value") const {
     return *get<std::shared_ptr<object>>(what, "an object");
   }
-  /// A non-negative integer that fits in int64 (sizes, offsets); io_error otherwise.
+  /// A non-negative integer written as one (sizes, offsets: "3", not "3.0") that fits in
+  /// int64, exact; io_error naming `what` otherwise.
   [[nodiscard]] std::int64_t integer(std::string_view what = "value") const {
-    const double d = number(what);
-    if (!(d >= 0 && d <= 9007199254740992.0) || d != static_cast<double>(static_cast<std::int64_t>(d)))
-      fail<io_error>("json", std::string(what), " must be a non-negative integer, got ", d);
-    return static_cast<std::int64_t>(d);
+    if (const auto* u = std::get_if<std::uint64_t>(&v_); u && *u <= static_cast<std::uint64_t>(INT64_MAX))
+      return static_cast<std::int64_t>(*u);
+    if (const auto* i = std::get_if<std::int64_t>(&v_); i && *i >= 0) return *i;
+    if (is_number())
+      fail<io_error>("json", std::string(what), " must be a non-negative integer below 2^63, got ", number(what));
+    return get<std::int64_t>(what, "a non-negative integer");
+  }
+  /// Integer values as parsed (exact).
+  static json from_integer(std::int64_t v) {
+    json j;
+    j.v_ = v;
+    return j;
+  }
+  static json from_unsigned(std::uint64_t v) {
+    json j;
+    j.v_ = v;
+    return j;
   }
   /// Member `key` of an object; io_error when missing.
   [[nodiscard]] const json& at(std::string_view key) const {
@@ -78,155 +107,105 @@ class json {
     if (const auto* p = std::get_if<X>(&v_)) return *p;
     fail<io_error>("json", std::string(what), " must be ", kind);
   }
-  std::variant<std::monostate, bool, double, std::string, std::shared_ptr<array>, std::shared_ptr<object>> v_;
+  std::variant<std::monostate, bool, double, std::int64_t, std::uint64_t, std::string, std::shared_ptr<array>,
+               std::shared_ptr<object>>
+      v_;
 };
 
 namespace detail {
-class json_parser {
+/// Builds a bijgan::io::json tree from nlohmann-json's SAX events. nlohmann does the lexing and
+/// the grammar (strict RFC 8259: no "+1", no "01", no trailing commas, surrogate pairs, UTF-8
+/// validated, locale-independent numbers); this handler adds what our formats need: duplicate
+/// keys are an error, nesting is bounded, integers stay exact.
+class json_builder {
  public:
-  explicit json_parser(std::string_view s) : s_(s) {}
-  json document() {
-    json v = value(0);
-    skip_ws();
-    if (i_ != s_.size()) error("end of input");
-    return v;
-  }
+  using nj = nlohmann::json;
+  static constexpr std::size_t max_depth = 256;
 
- private:
-  static constexpr int max_depth = 256;
-  [[noreturn]] void error(const char* expected) const {
-    fail<io_error>("json", "malformed JSON at byte ", i_, ": expected ", expected);
+  bool null() { return put(json()); }
+  bool boolean(bool b) { return put(json(b)); }
+  bool number_integer(nj::number_integer_t v) { return put(json::from_integer(v)); }
+  bool number_unsigned(nj::number_unsigned_t v) { return put(json::from_unsigned(v)); }
+  bool number_float(nj::number_float_t v, const nj::string_t&) {
+    if (!std::isfinite(v)) return refuse("a finite number");
+    return put(json(static_cast<double>(v)));
   }
-  void skip_ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t')) ++i_;
-  }
-  bool eat(char c) {
-    skip_ws();
-    if (i_ < s_.size() && s_[i_] == c) {
-      ++i_;
-      return true;
-    }
-    return false;
-  }
-  void expect(char c, const char* what) {
-    if (!eat(c)) error(what);
-  }
-  bool literal(std::string_view w) {
-    if (s_.substr(i_, w.size()) != w) return false;
-    i_ += w.size();
+  bool string(nj::string_t& v) { return put(json(std::move(v))); }
+  bool binary(nj::binary_t&) { return refuse("no binary values"); }
+  bool start_object(std::size_t) { return open(frame{json::object{}, {}, true}); }
+  bool key(nj::string_t& k) {
+    stack_.back().key = std::move(k);
     return true;
   }
-  json value(int depth) {
-    if (depth > max_depth) error("less nesting (depth limit 256)");
-    skip_ws();
-    if (i_ >= s_.size()) error("a value");
-    const char c = s_[i_];
-    if (c == '{') return object_value(depth);
-    if (c == '[') return array_value(depth);
-    if (c == '"') return json(string_value());
-    if (literal("true")) return json(true);
-    if (literal("false")) return json(false);
-    if (literal("null")) return json();
-    return json(number_value());
+  bool end_object() { return close(); }
+  bool start_array(std::size_t) { return open(frame{json::array{}, {}, false}); }
+  bool end_array() { return close(); }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
+    // nlohmann's message names the line/column and what it expected; strip its prefix.
+    std::string what = e.what();
+    if (const auto k = what.find("parse error"); k != std::string::npos) what = what.substr(k);
+    error_ = bijgan::detail::cat("malformed JSON at byte ", position > 0 ? position - 1 : 0, ": ", what);
+    return false;
   }
-  json object_value(int depth) {
-    ++i_;
-    json::object o;
-    if (eat('}')) return json(std::move(o));
-    do {
-      skip_ws();
-      if (i_ >= s_.size() || s_[i_] != '"') error("a string key");
-      std::string k = string_value();
-      expect(':', "':'");
-      json v = value(depth + 1);
-      if (!o.emplace(std::move(k), std::move(v)).second) error("unique keys (duplicate key)");
-    } while (eat(','));
-    expect('}', "',' or '}'");
-    return json(std::move(o));
+
+  json result() && { return std::move(root_); }
+  [[nodiscard]] const std::string& error() const { return error_; }
+
+ private:
+  struct frame {
+    std::variant<json::object, json::array> value;
+    std::string key;
+    bool is_object;
+  };
+  bool refuse(const char* expected) {
+    error_ = bijgan::detail::cat("malformed JSON: expected ", expected);
+    return false;
   }
-  json array_value(int depth) {
-    ++i_;
-    json::array a;
-    if (eat(']')) return json(std::move(a));
-    do a.push_back(value(depth + 1));
-    while (eat(','));
-    expect(']', "',' or ']'");
-    return json(std::move(a));
+  bool open(frame f) {
+    if (stack_.size() >= max_depth) return refuse("less nesting (depth limit 256)");
+    stack_.push_back(std::move(f));
+    return true;
   }
-  std::string string_value() {
-    ++i_;  // opening quote
-    std::string out;
-    while (true) {
-      if (i_ >= s_.size()) error("closing '\"'");
-      const char c = s_[i_++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) error("no control characters in strings");
-      if (c != '\\') {
-        out.push_back(c);
-        continue;
-      }
-      if (i_ >= s_.size()) error("an escape");
-      const char e = s_[i_++];
-      switch (e) {
-        case '"': out.push_back('"'); break;
-        case '\\': out.push_back('\\'); break;
-        case '/': out.push_back('/'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
-        case 'u': append_utf8(out, hex4()); break;
-        default: error("a valid escape");
-      }
+  bool close() {
+    frame f = std::move(stack_.back());
+    stack_.pop_back();
+    if (f.is_object) return put(json(std::move(std::get<json::object>(f.value))));
+    return put(json(std::move(std::get<json::array>(f.value))));
+  }
+  bool put(json v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return true;
     }
-  }
-  unsigned hex4() {
-    if (i_ + 4 > s_.size()) error("4 hex digits");
-    unsigned v = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char h = s_[i_++];
-      v <<= 4;
-      if (h >= '0' && h <= '9') v |= static_cast<unsigned>(h - '0');
-      else if (h >= 'a' && h <= 'f') v |= static_cast<unsigned>(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F') v |= static_cast<unsigned>(h - 'A' + 10);
-      else error("a hex digit");
-    }
-    return v;
-  }
-  static void append_utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) out.push_back(static_cast<char>(cp));
-    else if (cp < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    frame& top = stack_.back();
+    if (top.is_object) {
+      auto& o = std::get<json::object>(top.value);
+      if (!o.emplace(top.key, std::move(v)).second) {
+        error_ = bijgan::detail::cat("malformed JSON: duplicate key \"", top.key, "\"");
+        return false;
+      }
     } else {
-      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      std::get<json::array>(top.value).push_back(std::move(v));
     }
+    return true;
   }
-  double number_value() {
-    const std::size_t start = i_;
-    if (i_ < s_.size() && s_[i_] == '-') ++i_;
-    while (i_ < s_.size() && ((s_[i_] >= '0' && s_[i_] <= '9') || s_[i_] == '.' || s_[i_] == 'e' || s_[i_] == 'E' ||
-                              s_[i_] == '+' || s_[i_] == '-'))
-      ++i_;
-    if (i_ == start) error("a value");
-    const std::string tok(s_.substr(start, i_ - start));
-    char* end = nullptr;
-    const double d = std::strtod(tok.c_str(), &end);
-    if (end != tok.c_str() + tok.size()) {
-      i_ = start;
-      error("a number");
-    }
-    return d;
-  }
-  std::string_view s_;
-  std::size_t i_ = 0;
+  std::vector<frame> stack_;
+  json root_;
+  std::string error_;
 };
 }  // namespace detail
 
-inline json json::parse(std::string_view text) { return detail::json_parser(text).document(); }
+inline json json::parse(std::string_view text) {
+  detail::json_builder b;
+  bool ok = false;
+  try {
+    ok = nlohmann::json::sax_parse(text.begin(), text.end(), &b, nlohmann::json::input_format_t::json, true);
+  } catch (const std::exception& e) {  // nlohmann reports through parse_error; this is a backstop
+    fail<io_error>("json", "malformed JSON: ", e.what());
+  }
+  if (!ok) fail<io_error>("json", b.error().empty() ? std::string("malformed JSON") : b.error());
+  return std::move(b).result();
+}
 
 /// Reads and parses a JSON file; io_error naming the file when it is missing or malformed.
 inline json read_json(const std::filesystem::path& path) {
@@ -238,28 +217,14 @@ inline json read_json(const std::filesystem::path& path) {
   }
 }
 
-/// s as a JSON string literal (quotes and escapes added).
+/// s as a JSON string literal (quotes and escapes added). value_error when s is not valid
+/// UTF-8 (no JSON reader would accept the result).
 inline std::string json_quote(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static const char* hex = "0123456789abcdef";
-          out += "\\u00";
-          out.push_back(hex[(c >> 4) & 0xF]);
-          out.push_back(hex[c & 0xF]);
-        } else {
-          out.push_back(c);
-        }
-    }
+  try {
+    return nlohmann::json(std::string(s)).dump();
+  } catch (const nlohmann::json::exception& e) {
+    fail<value_error>("json_quote", "string is not valid UTF-8 (", e.what(), ")");
   }
-  return out + "\"";
 }
 
 }  // namespace bijgan::io

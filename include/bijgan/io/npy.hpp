@@ -3,8 +3,10 @@
 // Files are written atomically; malformed files throw io_error naming the file.
 #pragma once
 
+#include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -65,6 +67,10 @@ tensor<T, B> decode_npy(const std::vector<unsigned char>& bytes, const std::stri
     bad("unsupported format version ", major);
   }
   if (hlen > bytes.size() - start) bad("header of ", hlen, " bytes exceeds the file");
+  if (major == 1 || major == 2) {  // latin-1 headers; 3.0 allows UTF-8. Either way: printable, no NUL
+    for (std::size_t i = 0; i < hlen; ++i)
+      if (bytes[start + i] == 0) bad("header holds a NUL byte at ", i);
+  }
   const std::string h(reinterpret_cast<const char*>(bytes.data() + start), hlen);
   auto field = [&](const std::string& key) {
     const auto k = h.find("'" + key + "'");
@@ -76,38 +82,50 @@ tensor<T, B> decode_npy(const std::vector<unsigned char>& bytes, const std::stri
     return p;
   };
   const auto d = field("descr");
-  const std::string descr = h.substr(d, 5);
+  const std::string descr = h.substr(d, std::min<std::size_t>(5, h.size() - d));
   std::size_t elem = 0;
-  if (descr == "'<f4'") elem = 4;
-  else if (descr == "'<f8'") elem = 8;
-  else bad("dtype ", descr, " is not supported (need '<f4' or '<f8')");
-  if (h.compare(field("fortran_order"), 5, "False") != 0) bad("Fortran-order arrays are not supported");
+  if (descr == "'<f4'")
+    elem = 4;
+  else if (descr == "'<f8'")
+    elem = 8;
+  else
+    bad("dtype ", descr, " is not supported (need '<f4' or '<f8')");
+  if (h.compare(field("fortran_order"), 5, "False") != 0)
+    bad("Fortran-order arrays are not supported (need 'fortran_order': False)");
   auto p = field("shape");
-  if (p >= h.size() || h[p] != '(') bad("malformed shape");
+  if (p >= h.size() || h[p] != '(') bad("malformed shape (expected a tuple)");
   const auto close = h.find(')', p);
-  if (close == std::string::npos) bad("malformed shape");
+  if (close == std::string::npos) bad("malformed shape (no closing parenthesis)");
   shape s;
-  std::size_t numel = 1;
+  index_t numel = 1;
   for (std::size_t i = p + 1; i < close;) {
     while (i < close && (h[i] == ' ' || h[i] == ',')) ++i;
     if (i >= close) break;
-    std::size_t used = 0;
     long long v = 0;
+    const auto [end, ec] = std::from_chars(h.data() + i, h.data() + close, v);
+    if (ec != std::errc() || end == h.data() + i)
+      bad("malformed shape entry at header byte ", i, " (expected a non-negative integer)");
+    if (v < 0) bad("negative extent ", v, " in the shape");
+    if (s.rank() == shape::max_rank) bad("rank above ", shape::max_rank, " is not supported");
     try {
-      v = std::stoll(h.substr(i, close - i), &used);
-    } catch (const std::exception&) {
-      bad("malformed shape");
+      s.push_back(v);
+      numel = checked_mul(numel, v, "read_npy");
+    } catch (const shape_error&) {
+      bad("shape ", s, " x ", v, " has more elements than fit in memory");
     }
-    if (v < 0 || s.rank() == shape::max_rank) bad("unsupported shape");
-    s.push_back(v);
-    numel *= static_cast<std::size_t>(v);
-    i += used;
+    i = static_cast<std::size_t>(end - h.data());
+    if (i < close && h[i] != ',' && h[i] != ' ') bad("malformed shape entry at header byte ", i);
   }
   const std::size_t data = start + hlen;
-  if (bytes.size() - data != numel * elem)
-    bad("data holds ", bytes.size() - data, " bytes but shape ", s, " needs ", numel * elem, " (truncated?)");
-  std::vector<T> v(numel);
-  for (std::size_t i = 0; i < numel; ++i) {
+  const std::size_t have = bytes.size() - data;
+  if (static_cast<std::uint64_t>(numel) > have / elem || have != static_cast<std::size_t>(numel) * elem)
+    bad("data holds ", have, " bytes but shape ", s, " of ", elem, "-byte values needs ",
+        static_cast<std::uint64_t>(numel) <= std::numeric_limits<std::uint64_t>::max() / elem
+            ? std::to_string(static_cast<std::uint64_t>(numel) * elem)
+            : std::string("more"),
+        " (truncated?)");
+  std::vector<T> v(static_cast<std::size_t>(numel));
+  for (std::size_t i = 0; i < v.size(); ++i) {
     if (elem == 4) {
       float f;
       std::memcpy(&f, bytes.data() + data + 4 * i, 4);

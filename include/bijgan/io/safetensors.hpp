@@ -8,13 +8,17 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "bijgan/io/atomic_file.hpp"
+#include "bijgan/io/half.hpp"
 #include "bijgan/io/json.hpp"
 #include "bijgan/nn/module.hpp"
 
@@ -36,26 +40,6 @@ inline std::size_t dtype_size(const std::string& d) {
   if (d == "F32") return 4;
   if (d == "F16" || d == "BF16") return 2;
   return 0;
-}
-inline float half_to_float(std::uint16_t h) {
-  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
-  std::uint32_t exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu, bits;
-  if (exp == 0) {
-    if (man == 0) bits = sign;
-    else {  // subnormal: normalise
-      exp = 127 - 15 + 1;
-      while (!(man & 0x400u)) {
-        man <<= 1;
-        --exp;
-      }
-      bits = sign | (exp << 23) | ((man & 0x3FFu) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7F800000u | (man << 13);
-  } else {
-    bits = sign | ((exp - 15 + 127) << 23) | (man << 13);
-  }
-  return std::bit_cast<float>(bits);
 }
 /// Element i of a stored tensor as T.
 template <class T>
@@ -103,8 +87,10 @@ class state_dict {
   void put_module(const std::string& prefix, const M& m) {
     nn::walk_const(m, [&](const std::string& path, auto& x) {
       using X = std::remove_cvref_t<decltype(x)>;
-      if constexpr (nn::detail::is_var<X>::value) put(join(prefix, path), x.value());
-      else if constexpr (nn::detail::is_tensor<X>::value) put(join(prefix, path), x);
+      if constexpr (nn::detail::is_var<X>::value)
+        put(join(prefix, path), x.value());
+      else if constexpr (nn::detail::is_tensor<X>::value)
+        put(join(prefix, path), x);
     });
   }
   /// The tensor stored under name, converted to T on backend B. io_error when absent.
@@ -117,8 +103,11 @@ class state_dict {
   }
   /// Loads every parameter and buffer of m from prefix + "." + path. Strict: throws
   /// value_error naming the path when one is missing or when the file holds tensors under
-  /// prefix that m does not have, and shape_error naming the path and both shapes when shapes
-  /// differ. m is unchanged on error.
+  /// prefix that m does not have, shape_error naming the path and both shapes when shapes
+  /// differ, and value_error naming the tensor and the element when a value is NaN or infinite.
+  /// A module with a `check_state()` member (optimizers, averages: step counters, second
+  /// moments) has it called after loading; when it throws, the module's previous values are put
+  /// back. m is unchanged on every error.
   template <nn::module M>
   void load_module(const std::string& prefix, M& m) const {
     using T = typename M::value_type;
@@ -132,25 +121,49 @@ class state_dict {
         if (it == entries_.end()) fail<value_error>("load", "tensor \"", key, "\" is missing from the checkpoint");
         const shape& want = shape_of(x);
         if (it->second.shape != want)
-          fail<shape_error>("load", "tensor \"", key, "\" has shape ", it->second.shape, " in the checkpoint but ", want,
-                            " in the module");
+          fail<shape_error>("load", "tensor \"", key, "\" has shape ", it->second.shape, " in the checkpoint but ",
+                            want, " in the module");
+        require_finite(key, it->second);
         wanted.push_back(key);
       }
     });
     const std::string pre = prefix.empty() ? "" : prefix + ".";
+    std::sort(wanted.begin(), wanted.end());
     for (const auto& [name, s] : entries_)
-      if (name.compare(0, pre.size(), pre) == 0 && std::find(wanted.begin(), wanted.end(), name) == wanted.end())
-        fail<value_error>("load", "checkpoint tensor \"", name, "\" (shape ", s.shape, ") has no counterpart in the module");
-    // All checked: now assign (var values are replaced; buffers are overwritten in place).
+      if (name.compare(0, pre.size(), pre) == 0 && !std::binary_search(wanted.begin(), wanted.end(), name))
+        fail<value_error>("load", "checkpoint tensor \"", name, "\" (shape ", s.shape,
+                          ") has no counterpart in the module");
+    // All checked: now assign (var values are replaced; buffers are overwritten in place), keeping
+    // the previous values for the module's own check.
+    std::vector<tensor<T, B>> previous;
     nn::walk(m, std::string(), [&](const std::string& path, auto& x) {
       using X = std::remove_cvref_t<decltype(x)>;
       if constexpr (nn::detail::is_var<X>::value) {
+        previous.push_back(x.value());
         x.set_value(get<T, B>(join(prefix, path)));
       } else if constexpr (nn::detail::is_tensor<X>::value) {
+        previous.push_back(x.clone());
         const auto t = get<T, B>(join(prefix, path));
         B::copy_strided(shape{t.numel()}, strided_in<T>{t.data(), {1}}, x.data(), {1});
       }
     });
+    if constexpr (requires { m.check_state(); }) {
+      try {
+        m.check_state();
+      } catch (const error& e) {
+        std::size_t k = 0;
+        nn::walk(m, std::string(), [&](const std::string&, auto& x) {
+          using X = std::remove_cvref_t<decltype(x)>;
+          if constexpr (nn::detail::is_var<X>::value) {
+            x.set_value(previous[k++]);
+          } else if constexpr (nn::detail::is_tensor<X>::value) {
+            const auto& t = previous[k++];
+            B::copy_strided(shape{t.numel()}, strided_in<T>{t.data(), {1}}, x.data(), {1});
+          }
+        });
+        fail<value_error>("load", "checkpoint state under \"", prefix, "\" is out of range: ", e.what());
+      }
+    }
   }
 
   [[nodiscard]] bool contains(const std::string& name) const { return entries_.count(name) != 0; }
@@ -164,13 +177,36 @@ class state_dict {
   std::map<std::string, std::string> metadata;
 
  private:
+  static void require_finite(const std::string& key, const stored_tensor& s) {
+    const std::size_t n = static_cast<std::size_t>(s.shape.numel());
+    const auto scan = [&]<class X>(X) {
+      for (std::size_t i = 0; i < n; ++i) {
+        X v;
+        std::memcpy(&v, s.bytes.data() + i * sizeof(X), sizeof(X));
+        if (!std::isfinite(v))
+          fail<value_error>("load", "tensor \"", key, "\" holds ", v, " at element ", i,
+                            " (checkpoint values must be finite)");
+      }
+    };
+    if (s.dtype == "F32")
+      scan(float{});
+    else if (s.dtype == "F64")
+      scan(double{});
+    else
+      for (std::size_t i = 0; i < n; ++i)
+        if (const double v = detail::element<double>(s, i); !std::isfinite(v))
+          fail<value_error>("load", "tensor \"", key, "\" holds ", v, " at element ", i,
+                            " (checkpoint values must be finite)");
+  }
   static std::string join(const std::string& prefix, const std::string& path) {
     return prefix.empty() ? path : prefix + "." + path;
   }
   template <class X>
   static const shape& shape_of(const X& x) {
-    if constexpr (nn::detail::is_var<X>::value) return x.shape();
-    else return x.shape();
+    if constexpr (nn::detail::is_var<X>::value)
+      return x.shape();
+    else
+      return x.shape();
   }
   std::map<std::string, stored_tensor> entries_;
 };
@@ -222,6 +258,10 @@ inline std::vector<unsigned char> encode_safetensors(const state_dict& d) {
   return out;
 }
 
+/// The most tensors a safetensors header may list (the format sets no limit; ours keeps a
+/// hostile header from costing more than its own size in bookkeeping).
+inline constexpr std::size_t max_safetensors_entries = 1'000'000;
+
 /// Parses safetensors bytes; `source` names the file in errors. Every offset and size is
 /// checked against the buffer before use.
 inline state_dict decode_safetensors(const std::vector<unsigned char>& bytes, const std::string& source) {
@@ -240,6 +280,8 @@ inline state_dict decode_safetensors(const std::vector<unsigned char>& bytes, co
   }
   if (!header.is_object()) bad("header is not a JSON object");
   const std::size_t data_begin = 8 + static_cast<std::size_t>(n), data_size = bytes.size() - data_begin;
+  if (header.members().size() > max_safetensors_entries)
+    bad("header lists ", header.members().size(), " entries, more than the limit of ", max_safetensors_entries);
   state_dict d;
   std::vector<std::pair<std::size_t, std::size_t>> spans;
   for (const auto& [name, e] : header.members()) {
@@ -250,7 +292,8 @@ inline state_dict decode_safetensors(const std::vector<unsigned char>& bytes, co
       }
       stored_tensor s;
       s.dtype = e.at("dtype").string("dtype");
-      if (detail::dtype_size(s.dtype) == 0) bad("tensor \"", name, "\" has dtype ", s.dtype, " (supported: F64, F32, F16, BF16)");
+      if (detail::dtype_size(s.dtype) == 0)
+        bad("tensor \"", name, "\" has dtype ", s.dtype, " (supported: F64, F32, F16, BF16)");
       const auto& dims = e.at("shape").items("shape");
       if (dims.size() > shape::max_rank) bad("tensor \"", name, "\" has rank ", dims.size(), " > ", shape::max_rank);
       std::size_t numel = 1;
@@ -263,19 +306,21 @@ inline state_dict decode_safetensors(const std::vector<unsigned char>& bytes, co
       }
       const auto& off = e.at("data_offsets").items("data_offsets");
       if (off.size() != 2) bad("tensor \"", name, "\" data_offsets must have 2 entries");
-      const auto b = static_cast<std::size_t>(off[0].integer("offset")), en = static_cast<std::size_t>(off[1].integer("offset"));
+      const auto b = static_cast<std::size_t>(off[0].integer("offset")),
+                 en = static_cast<std::size_t>(off[1].integer("offset"));
       if (b > en || en > data_size)
-        bad("tensor \"", name, "\" data [", b, ", ", en, ") lies outside the ", data_size, "-byte data section (truncated file?)");
+        bad("tensor \"", name, "\" data [", b, ", ", en, ") lies outside the ", data_size,
+            "-byte data section (truncated file?)");
       if (en - b != numel * detail::dtype_size(s.dtype))
         bad("tensor \"", name, "\" holds ", en - b, " bytes but shape ", s.shape, " of ", s.dtype, " needs ",
             numel * detail::dtype_size(s.dtype));
-      s.bytes.assign(bytes.begin() + static_cast<std::ptrdiff_t>(data_begin + b), bytes.begin() + static_cast<std::ptrdiff_t>(data_begin + en));
+      s.bytes.assign(bytes.begin() + static_cast<std::ptrdiff_t>(data_begin + b),
+                     bytes.begin() + static_cast<std::ptrdiff_t>(data_begin + en));
       spans.emplace_back(b, en);
       d.entries()[name] = std::move(s);
-    } catch (const io_error&) {
-      throw;
     } catch (const error& e) {
-      bad("tensor \"", name, "\": ", e.what());
+      if (std::string_view(e.what()).starts_with("bijgan::load_safetensors")) throw;
+      bad(name == "__metadata__" ? std::string("__metadata__") : "tensor \"" + name + "\"", ": ", e.what());
     }
   }
   std::sort(spans.begin(), spans.end());
@@ -300,6 +345,22 @@ void save(const std::filesystem::path& path, const M& m) {
   d.put_module("", m);
   save_safetensors(path, d);
 }
+/// Metadata `key` of d as an integer in [lo, hi]: the whole value must be a decimal integer
+/// ("12abc", "", "1e3" are refused). io_error naming `source`, the key and the value otherwise.
+inline long long metadata_integer(const state_dict& d, const std::string& key, long long lo, long long hi,
+                                  const std::string& source) {
+  const auto it = d.metadata.find(key);
+  if (it == d.metadata.end()) fail<io_error>("metadata_integer", source, " has no \"", key, "\" in its metadata");
+  const std::string& v = it->second;
+  long long x = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (ec != std::errc() || end != v.data() + v.size() || v.empty())
+    fail<io_error>("metadata_integer", source, ": metadata \"", key, "\" is \"", v, "\", not an integer");
+  if (x < lo || x > hi)
+    fail<io_error>("metadata_integer", source, ": metadata \"", key, "\" is ", x, ", outside [", lo, ", ", hi, "]");
+  return x;
+}
+
 /// Loads a module saved by save() (strict: see state_dict::load_module).
 template <nn::module M>
 void load(const std::filesystem::path& path, M& m) {

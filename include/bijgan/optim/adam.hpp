@@ -102,7 +102,8 @@ class basic_adam : public optimizer_base<T, B> {
   basic_adam(std::vector<param_group<T, B>> groups, const adam_options& o)
       : optimizer_base<T, B>(detail::resolve(std::move(groups), o.lr, o.weight_decay, "optim::adam")), options_(o) {
     if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1 && o.eps >= 0))
-      fail<value_error>("optim::adam", "betas (", o.beta1, ", ", o.beta2, ") must lie in [0, 1) and eps ", o.eps, " >= 0");
+      fail<value_error>("optim::adam", "betas (", o.beta1, ", ", o.beta2, ") must lie in [0, 1) and eps ", o.eps,
+                        " >= 0");
     for (const auto& g : this->groups_)
       for (const auto& p : g.params)
         state_.push_back({tensor<T, B>::zeros(p.shape()), tensor<T, B>::zeros(p.shape()),
@@ -121,9 +122,16 @@ class basic_adam : public optimizer_base<T, B> {
         if (!p.grad().defined()) continue;
         if (p.grad().shape() != p.shape())
           fail<shape_error>("optim::adam", "gradient ", p.grad().shape(), " for a parameter of shape ", p.shape());
-        const detail::adam_kernel<T> kern{p.value().data(), p.grad().data(), s.exp_avg.data(), s.exp_avg_sq.data(),
-                                          s.max_exp_avg_sq.data(), static_cast<T>(options_.beta1), static_cast<T>(options_.beta2),
-                                          static_cast<T>(g.lr / bc1), static_cast<T>(1 / std::sqrt(bc2)), static_cast<T>(options_.eps),
+        const detail::adam_kernel<T> kern{p.value().data(),
+                                          p.grad().data(),
+                                          s.exp_avg.data(),
+                                          s.exp_avg_sq.data(),
+                                          s.max_exp_avg_sq.data(),
+                                          static_cast<T>(options_.beta1),
+                                          static_cast<T>(options_.beta2),
+                                          static_cast<T>(g.lr / bc1),
+                                          static_cast<T>(1 / std::sqrt(bc2)),
+                                          static_cast<T>(options_.eps),
                                           static_cast<T>(Policy.decoupled_weight_decay ? 0 : g.weight_decay),
                                           static_cast<T>(Policy.decoupled_weight_decay ? 1 - g.lr * g.weight_decay : 1),
                                           Policy.amsgrad};
@@ -133,6 +141,22 @@ class basic_adam : public optimizer_base<T, B> {
   }
 
   [[nodiscard]] const adam_options& options() const { return options_; }
+
+  /// Checks loaded state: the step counter (optimizer_base) and second moments >= 0 (a negative
+  /// one would make the next step's square root NaN). value_error naming the state otherwise.
+  void check_state() const {
+    optimizer_base<T, B>::check_state();
+    for (std::size_t k = 0; k < state_.size(); ++k)
+      for (const auto* t : {&state_[k].exp_avg_sq, &state_[k].max_exp_avg_sq}) {
+        if (!t->defined()) continue;
+        const auto v = t->to_vector();
+        for (std::size_t i = 0; i < v.size(); ++i)
+          if (!(v[i] >= 0))
+            fail<value_error>("optim::adam", "state.", k,
+                              (t == &state_[k].exp_avg_sq ? ".exp_avg_sq" : ".max_exp_avg_sq"), " holds ", v[i],
+                              " at element ", i, ", expected >= 0");
+      }
+  }
 
   /// Names the state for checkpoints: "step", "state.<i>.exp_avg", ...
   template <class F>

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "bijgan/nn/module.hpp"
+#include "bijgan/optim/optimizer.hpp"
 
 namespace bijgan::optim {
 
@@ -22,7 +23,10 @@ class ema {
 
   /// Starts the average at a copy of m.
   ema(const M& m, double decay, ema_warmup warmup = ema_warmup::on)
-      : shadow_(nn::clone(m)), decay_(decay), warmup_(warmup), updates_(tensor<value_type, backend_type>::zeros(shape{1})) {
+      : shadow_(nn::clone(m)),
+        decay_(decay),
+        warmup_(warmup),
+        updates_(tensor<value_type, backend_type>::zeros(shape{1})) {
     if (!(decay >= 0 && decay <= 1)) fail<value_error>("optim::ema", "decay ", decay, " must lie in [0, 1]");
   }
   /// Folds m's current weights into the average (m must have the structure the average began with).
@@ -31,11 +35,13 @@ class ema {
     const double d_t = next_decay();
     const auto src = nn::named_parameters(m);
     const auto dst = nn::named_parameters(shadow_);
-    if (src.size() != dst.size()) fail<shape_error>("optim::ema", "module has ", src.size(), " parameters, the average ", dst.size());
+    if (src.size() != dst.size())
+      fail<shape_error>("optim::ema", "module has ", src.size(), " parameters, the average ", dst.size());
     for (std::size_t i = 0; i < src.size(); ++i) {
       const auto& s = src[i].second.value();
       const auto& d = dst[i].second.value();
-      if (s.shape() != d.shape()) fail<shape_error>("optim::ema", "parameter ", src[i].first, " has shape ", s.shape(), " vs ", d.shape());
+      if (s.shape() != d.shape())
+        fail<shape_error>("optim::ema", "parameter ", src[i].first, " has shape ", s.shape(), " vs ", d.shape());
       dst[i].second.set_value(apply(fn::lerp<T>{static_cast<T>(1 - d_t)}, d, s, "optim::ema"));
     }
     updates_ = tensor<value_type, backend_type>::scalar(static_cast<value_type>(updates() + 1)).reshape(shape{1});
@@ -55,6 +61,9 @@ class ema {
     const double t = static_cast<double>(updates() + 1);
     return warmup_ == ema_warmup::on ? std::min(decay_, (1 + t) / (10 + t)) : decay_;
   }
+
+  /// Checks a loaded update count (a whole number T counts exactly); value_error otherwise.
+  void check_state() const { detail::check_counter(updates_, "ema updates"); }
 
   /// The shadow weights and the update count, for checkpoints.
   template <class F>

@@ -3,6 +3,8 @@
 // state is named through visit(), so checkpoints save and load it like a module's buffers.
 #pragma once
 
+#include <cmath>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -33,12 +35,26 @@ std::vector<resolved_group<T, B>> resolve(std::vector<param_group<T, B>> groups,
   std::vector<resolved_group<T, B>> out;
   for (auto& g : groups) {
     for (const auto& p : g.params)
-      if (!p.defined() || !p.requires_grad()) fail<value_error>(op, "parameters must be defined vars that require grad");
+      if (!p.defined() || !p.requires_grad())
+        fail<value_error>(op, "parameters must be defined vars that require grad");
     const double l = g.lr.value_or(lr), w = g.weight_decay.value_or(wd);
     if (!(l >= 0) || !(w >= 0)) fail<value_error>(op, "learning rate ", l, " and weight decay ", w, " must be >= 0");
     out.push_back({std::move(g.params), l, l, w});
   }
   return out;
+}
+}  // namespace detail
+
+namespace detail {
+/// A counter kept in a one-element tensor (so checkpoints carry it) must hold a whole number in
+/// [0, 2^digits], the range where T counts exactly.
+template <class T, class B>
+void check_counter(const tensor<T, B>& c, const char* name) {
+  if (c.numel() != 1) fail<value_error>("optim", name, " counter has shape ", c.shape(), ", expected one element");
+  const double v = static_cast<double>(c.item());
+  const double top = std::ldexp(1.0, std::numeric_limits<T>::digits);
+  if (!(v >= 0 && v <= top) || v != std::floor(v))
+    fail<value_error>("optim", name, " counter is ", v, ", expected a whole number in [0, ", top, "]");
 }
 }  // namespace detail
 
@@ -62,6 +78,9 @@ class optimizer_base {
     for (const auto& g : groups_)
       for (const auto& p : g.params) p.zero_grad();
   }
+  /// Checks a loaded step counter: a whole number in [0, 2^24] (float) or [0, 2^53] (double),
+  /// where every count is exact. value_error otherwise (io::state_dict::load_module calls this).
+  void check_state() const { detail::check_counter(step_, "step"); }
   /// All parameters, group after group.
   [[nodiscard]] std::vector<var<T, B>> parameters() const {
     std::vector<var<T, B>> out;

@@ -66,8 +66,16 @@ class shape {
     return static_cast<std::size_t>(a);
   }
 
+  /// Appends an extent. Throws shape_error for a rank above max_rank, a negative extent, or
+  /// extents whose product (zeros counted as ones, so that strides stay representable) would
+  /// overflow index_t: a shape always has a numel() that fits.
   void push_back(index_t d) {
     if (rank_ == max_rank) fail<shape_error>("shape", "rank exceeds ", max_rank);
+    if (d < 0) fail<shape_error>("shape", "negative extent ", d);
+    index_t span = d == 0 ? 1 : d;
+    for (std::size_t i = 0; i < rank_; ++i)
+      if (__builtin_mul_overflow(span, dims_[i] == 0 ? index_t{1} : dims_[i], &span))
+        fail<shape_error>("shape", "extents ", str(), " and ", d, " multiply past 2^63 - 1 elements");
     dims_[rank_++] = d;
   }
 
@@ -90,14 +98,19 @@ class shape {
   template <class It>
   void assign(It first, It last) {
     rank_ = 0;
-    for (; first != last; ++first) {
-      if (*first < 0) fail<shape_error>("shape", "negative extent ", *first);
-      push_back(static_cast<index_t>(*first));
-    }
+    for (; first != last; ++first) push_back(static_cast<index_t>(*first));
   }
   std::array<index_t, max_rank> dims_{};
   std::size_t rank_ = 0;
 };
+
+/// a * b, or shape_error naming op when the product overflows index_t (sizes computed from file
+/// headers go through this before anything is allocated).
+inline index_t checked_mul(index_t a, index_t b, const char* op) {
+  index_t r = 0;
+  if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r)) fail<shape_error>(op, "size ", a, " x ", b, " overflows");
+  return r;
+}
 
 /// The NumPy broadcast of a and b; throws shape_error naming op when they do not broadcast.
 inline shape broadcast_shapes(const shape& a, const shape& b, const char* op) {
@@ -148,8 +161,7 @@ inline shape infer_shape(std::span<const index_t> dims, index_t numel, const cha
     out[static_cast<std::size_t>(unknown)] = numel / known;
   }
   shape s(out.begin(), out.end());
-  if (s.numel() != numel)
-    fail<shape_error>(op, "cannot view ", numel, " elements as ", s, " (", s.numel(), ")");
+  if (s.numel() != numel) fail<shape_error>(op, "cannot view ", numel, " elements as ", s, " (", s.numel(), ")");
   return s;
 }
 

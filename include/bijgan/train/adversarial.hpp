@@ -320,9 +320,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     sd.load_module("generator_ema", average);
     sd.load_module("optimizer_generator", opt_g);
     sd.load_module("optimizer_critic", opt_d);
-    const auto it = sd.metadata.find("step");
-    if (it == sd.metadata.end()) fail<io_error>(op, o.checkpoint, " has no \"step\" in its metadata");
-    step = res.resumed_from = std::stol(it->second);
+    step = res.resumed_from = static_cast<long>(io::metadata_integer(sd, "step", 0, 1LL << 53, o.checkpoint.string()));
     if (o.log) *o.log << "resumed from " << o.checkpoint.string() << " at step " << step << "\n";
   }
   const long total = o.max_steps > 0 ? std::min(o.max_steps, o.steps) : o.steps;

@@ -130,9 +130,7 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
     const auto d = io::load_safetensors(o.checkpoint);
     d.load_module("model", flow);
     d.load_module("optimizer", opt);
-    const auto it = d.metadata.find("step");
-    if (it == d.metadata.end()) fail<io_error>("train::fit_flow", o.checkpoint, " has no \"step\" in its metadata");
-    step = std::stol(it->second);
+    step = static_cast<long>(io::metadata_integer(d, "step", 0, 1LL << 53, o.checkpoint.string()));
     res.resumed_from = step;
     *o.log << "resumed from " << o.checkpoint.string() << " at step " << step << "\n";
   }
