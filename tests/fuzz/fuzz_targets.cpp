@@ -1,0 +1,274 @@
+// libFuzzer targets for every loader of the library, in one executable (one compile on two
+// cores): the target is chosen by the program's name (fuzz_<target>, a link to bijgan_fuzz) or
+// by BIJGAN_FUZZ_TARGET. Each target feeds the bytes to the loader's in-memory entry point;
+// bijgan::error is the expected answer to bad input, so it is caught, and anything else that
+// escapes (another exception, a crash, a sanitizer report, a huge allocation) is a finding.
+// BIJGAN_FUZZ_WRITE_SEEDS=<dir> writes the seed corpora (<dir>/<target>/...) and exits.
+#include <zlib.h>
+#include <bijgan/data/idx.hpp>
+#include <bijgan/data/lfw.hpp>
+#include <bijgan/io/json.hpp>
+#include <bijgan/io/npy.hpp>
+#include <bijgan/io/png.hpp>
+#include <bijgan/io/safetensors.hpp>
+#include <bijgan/io/tfjs.hpp>
+#include <bijgan/nn/nn.hpp>
+#include <bijgan/optim/adam.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+using namespace bijgan;
+namespace fs = std::filesystem;
+
+namespace {
+
+using bytes_t = std::span<const unsigned char>;
+std::vector<unsigned char> copy(bytes_t b) { return {b.begin(), b.end()}; }
+std::string_view text(bytes_t b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+// ---- the module a checkpoint is loaded into: conv + batch norm + linear, and its Adam ----
+auto checkpoint_net() {
+  nn::manual_seed(1);
+  return nn::conv2d({.in = 1, .out = 2, .kernel = 3, .padding = 1}) | nn::batch_norm({.channels = 2}) |
+         nn::act::flatten{} | nn::linear({.in = 8, .out = 3});
+}
+using net_t = decltype(checkpoint_net());
+
+// ---- targets -------------------------------------------------------------------------------
+void fuzz_safetensors(bytes_t b) {
+  const auto d = io::decode_safetensors(copy(b), "fuzz.safetensors");
+  for (const auto& [name, s] : d.entries()) (void)d.get<float>(name);
+  (void)io::encode_safetensors(d);
+}
+void fuzz_checkpoint(bytes_t b) {
+  static net_t net = checkpoint_net();
+  static optim::adam<> opt(nn::parameters(net));
+  const auto d = io::decode_safetensors(copy(b), "fuzz.safetensors");
+  d.load_module("model", net);
+  d.load_module("optimizer", opt);
+  (void)io::metadata_integer(d, "step", 0, 1LL << 53, "fuzz.safetensors");
+}
+void fuzz_npy(bytes_t b) {
+  (void)io::decode_npy<float>(copy(b), "fuzz.npy");
+  (void)io::decode_npy<double>(copy(b), "fuzz.npy");
+}
+void fuzz_json(bytes_t b) {
+  const auto j = io::json::parse(text(b));
+  // Walk the tree through the typed accessors a loader would use.
+  const auto walk = [](const auto& self, const io::json& v, int depth) -> void {
+    if (v.is_object())
+      for (const auto& [k, x] : v.members()) {
+        (void)io::json_quote(k);
+        self(self, x, depth + 1);
+      }
+    else if (v.is_array())
+      for (const auto& x : v.items()) self(self, x, depth + 1);
+    else if (v.is_string())
+      (void)io::json::parse(io::json_quote(v.string()));  // round trip
+    else if (v.is_integer())
+      try {
+        (void)v.integer();
+      } catch (const io_error&) {
+      }
+  };
+  walk(walk, j, 0);
+}
+void fuzz_image(bytes_t b) {
+  const auto t = io::decode_image(b, "fuzz.image", {.max_width = 4096, .max_height = 4096, .max_pixels = 1 << 22});
+  if (t.rank() != 3 || t.size(0) < 1 || t.size(0) > 4) std::abort();  // the contract: [C, H, W], C in 1..4
+}
+/// Input: a 4-byte little-endian manifest length, the manifest JSON, then the bytes of every
+/// shard (shard k gets the k-th quarter of the rest, so one input can list several shards).
+void fuzz_tfjs(bytes_t b) {
+  if (b.size() < 4) return;
+  std::uint32_t n = 0;
+  std::memcpy(&n, b.data(), 4);
+  if (n > b.size() - 4) return;
+  const auto manifest = io::json::parse(text(b.subspan(4, n)));
+  const auto rest = b.subspan(4 + n);
+  int k = 0;
+  (void)io::decode_tfjs_weights(
+      manifest,
+      [&](const std::string&) {
+        const std::size_t q = rest.size() / 4, at = std::min<std::size_t>(static_cast<std::size_t>(k) * q, rest.size());
+        const std::size_t len = k == 3 ? rest.size() - at : q;
+        ++k;
+        return k > 4 ? std::vector<unsigned char>{} : copy(rest.subspan(at, len));
+      },
+      "fuzz/model.json");
+}
+void fuzz_idx(bytes_t b) { (void)data::decode_idx(b, "fuzz.idx"); }
+void fuzz_lfw_pairs(bytes_t b) { (void)data::parse_lfw_pairs(text(b), "fuzz/pairs.txt"); }
+
+struct target {
+  const char* name;
+  void (*run)(bytes_t);
+};
+constexpr target targets[] = {{"safetensors", fuzz_safetensors},
+                              {"checkpoint", fuzz_checkpoint},
+                              {"npy", fuzz_npy},
+                              {"json", fuzz_json},
+                              {"image", fuzz_image},
+                              {"tfjs", fuzz_tfjs},
+                              {"idx", fuzz_idx},
+                              {"lfw_pairs", fuzz_lfw_pairs}};
+const target* chosen = nullptr;
+
+// ---- seed corpora ------------------------------------------------------------------------
+void put(const fs::path& dir, const std::string& name, const std::vector<unsigned char>& b) {
+  fs::create_directories(dir);
+  std::ofstream(dir / name, std::ios::binary)
+      .write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+std::vector<unsigned char> of(std::string_view s) { return {s.begin(), s.end()}; }
+std::vector<unsigned char> gzip(const std::vector<unsigned char>& in) {
+  z_stream z{};
+  deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  std::vector<unsigned char> out(deflateBound(&z, in.size()) + 32);
+  z.next_in = const_cast<unsigned char*>(in.data());
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = out.data();
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+void write_seeds(const fs::path& root) {
+  generator g(7);
+  {  // safetensors: F32/F64/F16/BF16, metadata, an empty tensor
+    io::state_dict d;
+    d.put("a", tensor<float>::random({2, 3}, g, {distribution::normal, 0, 1}));
+    d.put("b.c", tensor<double>::from(std::vector<double>{1, 2}, {2}));
+    d.put("empty", tensor<float>::zeros({0, 4}));
+    d.metadata["step"] = "12";
+    auto bytes = io::encode_safetensors(d);
+    put(root / "safetensors", "mixed.safetensors", bytes);
+    io::state_dict h;
+    h.entries()["half"] = {"F16", shape{2}, {0x00, 0x3c, 0x00, 0xc0}};
+    h.entries()["bf"] = {"BF16", shape{1}, {0x80, 0x3f}};
+    put(root / "safetensors", "half.safetensors", io::encode_safetensors(h));
+  }
+  {  // checkpoint: the net and its Adam state, as the trainers write them
+    auto net = checkpoint_net();
+    optim::adam<> opt(nn::parameters(net));
+    (void)net(constant(tensor<float>::random({2, 1, 2, 2}, g, {distribution::normal, 0, 1})));
+    io::state_dict d;
+    d.put_module("model", net);
+    d.put_module("optimizer", opt);
+    d.metadata["step"] = "0";
+    put(root / "checkpoint", "fresh.safetensors", io::encode_safetensors(d));
+  }
+  {  // npy: f4 and f8, rank 0..3
+    put(root / "npy", "f4.npy", io::encode_npy(tensor<float>::random({2, 3}, g, {distribution::normal, 0, 1})));
+    put(root / "npy", "f8.npy", io::encode_npy(tensor<double>::from(std::vector<double>{1, 2, 3, 4}, {2, 1, 2})));
+    put(root / "npy", "scalar.npy", io::encode_npy(tensor<float>::scalar(3)));
+    put(root / "npy", "empty.npy", io::encode_npy(tensor<float>::zeros({0})));
+  }
+  {  // json
+    put(root / "json", "object.json",
+        of(R"({"a": [1, -2, 2.5e3, true, false, null, "x\u00e9\ud83d\ude00\n"], "b": {"c": {}}})"));
+    put(root / "json", "numbers.json", of("[0, -0, 1e308, 123456789012345678901, -9223372036854775808, 0.1]"));
+    put(root / "json", "manifest.json",
+        of(R"([{"paths": ["s1.bin"], "weights": [{"name": "w", "shape": [2, 2], "dtype": "float32"}]}])"));
+  }
+  {  // images: PNG gray and RGB (ours), JPEG RGB and gray (libjpeg-turbo)
+    const auto rgb = tensor<float>::random({3, 9, 7}, g, {distribution::uniform, 0, 1});
+    const auto dir = root / "image";
+    fs::create_directories(dir);
+    io::write_png(dir / "rgb.png", rgb);
+    io::write_png(dir / "gray.png", tensor<float>::random({1, 5, 6}, g, {distribution::uniform, 0, 1}));
+    for (const bool gray : {false, true}) {
+      const int w = 16, h = 12, c = gray ? 1 : 3;
+      std::vector<unsigned char> px(static_cast<std::size_t>(w * h * c));
+      for (std::size_t i = 0; i < px.size(); ++i) px[i] = static_cast<unsigned char>((i * 37) % 251);
+      tjhandle tj = tjInitCompress();
+      unsigned char* jpg = nullptr;
+      unsigned long size = 0;
+      tjCompress2(tj, px.data(), w, 0, h, gray ? TJPF_GRAY : TJPF_RGB, &jpg, &size, gray ? TJSAMP_GRAY : TJSAMP_420, 85,
+                  gray ? 0 : TJFLAG_PROGRESSIVE);
+      put(dir, gray ? "gray.jpg" : "rgb_progressive.jpg", std::vector<unsigned char>(jpg, jpg + size));
+      tjFree(jpg);
+      tjDestroy(tj);
+    }
+  }
+  {  // tfjs: float32, uint8, uint16 and float16 tensors over two shards
+    const std::string manifest =
+        R"([{"paths": ["group1-shard1of2.bin", "group1-shard2of2.bin"], "weights": [)"
+        R"({"name": "conv/filters", "shape": [2, 2], "dtype": "float32"},)"
+        R"({"name": "conv/bias", "shape": [4], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1}},)"
+        R"({"name": "fc/w", "shape": [2], "dtype": "float32", "quantization": {"dtype": "uint16", "scale": 0.01, "min": 0}},)"
+        R"({"name": "fc/h", "shape": [2], "dtype": "float32", "quantization": {"dtype": "float16"}}]}])";
+    std::vector<unsigned char> b(4);
+    const auto n = static_cast<std::uint32_t>(manifest.size());
+    std::memcpy(b.data(), &n, 4);
+    b.insert(b.end(), manifest.begin(), manifest.end());
+    // 16 + 4 + 4 + 4 = 28 bytes, split by the harness into four shards of 7: it reads two.
+    const float f[4] = {1, -2, 3.5f, 0};
+    const auto* fp = reinterpret_cast<const unsigned char*>(f);
+    std::vector<unsigned char> data(fp, fp + 16);
+    for (unsigned char q : {0, 1, 2, 255}) data.push_back(q);
+    for (unsigned char q : {0x10, 0x00, 0xff, 0xff}) data.push_back(q);
+    for (unsigned char q : {0x00, 0x3c, 0x00, 0xc0}) data.push_back(q);
+    b.insert(b.end(), data.begin(), data.end());
+    put(root / "tfjs", "four_dtypes.bin", b);
+  }
+  {  // idx: images [2, 3, 3] and labels [2], plain and gzip
+    std::vector<unsigned char> img{0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 3};
+    for (int i = 0; i < 18; ++i) img.push_back(static_cast<unsigned char>(i * 14));
+    const std::vector<unsigned char> lab{0, 0, 8, 1, 0, 0, 0, 2, 7, 3};
+    put(root / "idx", "images.idx", img);
+    put(root / "idx", "labels.idx", lab);
+    put(root / "idx", "images.idx.gz", gzip(img));
+  }
+  {  // LFW pairs: 2 folds of 1 + 1
+    put(root / "lfw_pairs", "pairs.txt",
+        of("2\t1\nAaron_Peirsol\t1\t2\nAJ_Cook\t1\tMarsha_Thomason\t1\n"
+           "Abel_Pacheco\t1\t4\nAbdullah\t3\tAbdullah_al-Attiyah\t1\n"));
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  if (const char* dir = std::getenv("BIJGAN_FUZZ_WRITE_SEEDS")) {
+    write_seeds(dir);
+    std::exit(0);
+  }
+  std::string want;
+  if (const char* env = std::getenv("BIJGAN_FUZZ_TARGET"))
+    want = env;
+  else if (*argc > 0) {
+    const std::string self = fs::path((*argv)[0]).filename().string();
+    if (self.rfind("fuzz_", 0) == 0) want = self.substr(5);
+  }
+  for (const auto& t : targets)
+    if (want == t.name) chosen = &t;
+  if (!chosen) {
+    std::fprintf(stderr,
+                 "bijgan_fuzz: choose a target by running fuzz_<target> or setting BIJGAN_FUZZ_TARGET to one of:");
+    for (const auto& t : targets) std::fprintf(stderr, " %s", t.name);
+    std::fprintf(stderr, "\n");
+    std::exit(2);
+  }
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  try {
+    chosen->run(bytes_t(data, size));
+  } catch (const bijgan::error&) {
+    // the documented answer to bad input
+  }
+  return 0;
+}
