@@ -23,6 +23,8 @@
 #include <bijgan/train/student.hpp>
 #include <bijgan/train/student_refresh.hpp>
 
+#include "cli.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -178,7 +180,7 @@ int run(const options& o, const engines::dlib_resnet& engine, const data::lfw_sp
   std::cout << o.model << " " << R << "x" << R << ": generator " << nn::parameter_count(g) << " parameters, critic "
             << nn::parameter_count(d) << "\n";
   train::gan_options go;
-  go.steps = o.steps > 0 ? o.steps : o.quick ? 400 : 800;  // 64x64: 48 min with H (faces.md)
+  go.steps = o.steps > 0 ? o.steps : o.quick ? 400 : 800;                // 64x64: 48 min with H (faces.md)
   go.steps_per_stage = go.steps / (2 * models::detail::stage_count(R));  // grow over the first half
   go.fade_steps = go.steps_per_stage / 2;
   go.batch = 32;
@@ -331,51 +333,35 @@ int run(const options& o, const engines::dlib_resnet& engine, const data::lfw_sp
 
 int main(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool more = i + 1 < argc;
-    if (a == "--quick")
-      o.quick = true;
-    else if (a == "--data" && more)
-      o.data = argv[++i];
-    else if (a == "--out" && more)
-      o.out = argv[++i];
-    else if (a == "--steps" && more)
-      o.steps = std::stol(argv[++i]);
-    else if (a == "--model" && more)
-      o.model = argv[++i];
-    else if (a == "--no-distill")
-      o.terms.distill = false;
-    else if (a == "--no-biject")
-      o.terms.biject = false;
-    else if (a == "--flow" && more)
-      o.flow_checkpoint = argv[++i];
-    else if (a == "--h-steps" && more)
-      o.h_steps = std::stol(argv[++i]);
-    else if (a == "--student-epochs" && more)
-      o.student_epochs = std::stoi(argv[++i]);
-    else if (a == "--resume")
-      o.resume = true;
-    else if (a == "--refresh" && more)
-      o.refresh_every = std::stol(argv[++i]);
-    else {
-      std::cerr
-          << "usage: faces_lfw [--quick] [--data DIR] [--out DIR] [--steps N] [--model dabgan|dibigan] [--no-distill] "
-             "[--no-biject] [--flow CKPT] [--h-steps N] [--student-epochs N] [--refresh N] [--resume]\n";
+  CLI::App app{"Faces reconstructed from dlib's descriptors on LFW (blackbox DAB-GAN)", "faces_lfw"};
+  app.add_flag("--quick", o.quick, "32x32, short runs (about 11 minutes)");
+  app.add_option("--data", o.data, "folder with lfw/ and face-recognition-model/ (or BIJGAN_DATA_DIR)")
+      ->capture_default_str();
+  app.add_option("--out", o.out, "output folder")->capture_default_str();
+  app.add_option("--steps", o.steps, "GAN steps (default: the resolution's)")->check(examples::positive);
+  app.add_option("--model", o.model, "the generator and critic")
+      ->check(CLI::IsMember({"dabgan", "dibigan"}))
+      ->capture_default_str();
+  app.add_flag_callback(
+      "--no-distill", [&] { o.terms.distill = false; }, "drop the distillation term");
+  app.add_flag_callback(
+      "--no-biject", [&] { o.terms.biject = false; }, "drop the bijective metric term");
+  app.add_option("--flow", o.flow_checkpoint, "load H from this checkpoint instead of training it")
+      ->check(CLI::ExistingFile);
+  app.add_option("--h-steps", o.h_steps, "steps of H (default: the resolution's)")->check(examples::positive);
+  app.add_option("--student-epochs", o.student_epochs, "student epochs (default 10)")->check(examples::positive);
+  app.add_option("--refresh", o.refresh_every, "refresh the student every N GAN steps (0: frozen, as in the paper)")
+      ->check(examples::non_negative)
+      ->capture_default_str();
+  app.add_flag("--resume", o.resume, "continue from the checkpoints in --out");
+  return examples::run(app, argc, argv, [&]() -> int {
+    examples::require_writable_dir(o.out);
+    if (!fs::exists(o.data / "lfw" / "pairs.txt") || !fs::exists(o.data / "face-recognition-model")) {
+      std::cerr << "faces_lfw: needs LFW and dlib's face model under " << o.data.string()
+                << " (lfw/pairs.txt, face-recognition-model/); pass --data DIR or set BIJGAN_DATA_DIR\n";
       return 2;
     }
-  }
-  if (o.model != "dabgan" && o.model != "dibigan") {
-    std::cerr << "--model takes dabgan or dibigan, not " << o.model << "\n";
-    return 2;
-  }
-  if (!fs::exists(o.data / "lfw" / "pairs.txt") || !fs::exists(o.data / "face-recognition-model")) {
-    std::cerr << "faces_lfw needs LFW and dlib's face model under " << o.data.string()
-              << " (lfw/pairs.txt, face-recognition-model/); pass --data DIR or set BIJGAN_DATA_DIR\n";
-    return 2;
-  }
-  set_flush_denormal(true);
-  try {
+    set_flush_denormal(true);
     const auto t0 = std::chrono::steady_clock::now();
     fs::create_directories(o.out);
     const auto root = o.data / "lfw";
@@ -410,8 +396,5 @@ int main(int argc, char** argv) {
     return o.quick
                ? run<32, models::dibigan<cnn_cfg<32>>>(o, engine, split, train_x, train_f, test_x, test_f, pairs, t0)
                : run<64, models::dibigan<cnn_cfg<64>>>(o, engine, split, train_x, train_f, test_x, test_f, pairs, t0);
-  } catch (const bijgan::error& e) {
-    std::cerr << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -9,6 +9,8 @@
 #include <bijgan/io/png.hpp>
 #include <bijgan/io/progress.hpp>
 
+#include "cli.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -45,7 +47,8 @@ V cross_entropy(const V& logits, const V& one_hot) { return -mean(sum(one_hot * 
 
 T one_hot(const std::vector<int>& labels, const std::vector<index_t>& rows) {
   T t = T::zeros({static_cast<index_t>(rows.size()), 10});
-  for (std::size_t i = 0; i < rows.size(); ++i) t.data()[i * 10 + static_cast<std::size_t>(labels[static_cast<std::size_t>(rows[i])])] = 1;
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    t.data()[i * 10 + static_cast<std::size_t>(labels[static_cast<std::size_t>(rows[i])])] = 1;
   return t;
 }
 
@@ -99,21 +102,18 @@ double accuracy(const mlp& net, const data::labelled_images& split) {
 int main(int argc, char** argv) {
   int epochs = 10;
   std::filesystem::path out_dir = "out";
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--quick")) epochs = 1;
-    else if (!std::strcmp(argv[i], "--out") && i + 1 < argc) out_dir = argv[++i];
-    else if (!std::strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = std::stoi(argv[++i]);
-    else {
-      std::cerr << "usage: fashion_mnist_mlp [--epochs N] [--quick] [--out DIR]\n";
-      return 2;
-    }
-  }
-  try {
+  CLI::App app{"An MLP classifier on Fashion-MNIST", "fashion_mnist_mlp"};
+  app.add_option("--epochs", epochs, "training epochs")->check(examples::positive)->capture_default_str();
+  app.add_flag_callback(
+      "--quick", [&] { epochs = 1; }, "one epoch");
+  app.add_option("--out", out_dir, "output folder")->capture_default_str();
+  return examples::run(app, argc, argv, [&]() -> int {
+    examples::require_writable_dir(out_dir);
     const auto train = data::load_fashion_mnist("train");
     const auto test = data::load_fashion_mnist("t10k");
     std::cout << "bijgan " << version_string << ": Fashion-MNIST " << train.images.size(0) << " train / "
-              << test.images.size(0) << " test images; host GEMM via " << host_gemm_provider() << ", "
-              << num_threads() << " threads\n";
+              << test.images.size(0) << " test images; host GEMM via " << host_gemm_provider() << ", " << num_threads()
+              << " threads\n";
     generator gen(2026);
     mlp net(gen);
     adam opt{.lr = 1e-3f, .m = {}, .v = {}};
@@ -122,7 +122,8 @@ int main(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int e = 1; e <= epochs; ++e) {
       const auto batches = data::shuffled_batches(flat.size(0), batch, 100 + static_cast<std::uint64_t>(e));
-      io::progress_bar bar(static_cast<long>(batches.size()), "epoch " + std::to_string(e) + "/" + std::to_string(epochs), batch, std::cout);
+      io::progress_bar bar(static_cast<long>(batches.size()),
+                           "epoch " + std::to_string(e) + "/" + std::to_string(epochs), batch, std::cout);
       double running = 0;
       long step = 0;
       for (const auto& rows : batches) {
@@ -145,8 +146,5 @@ int main(int argc, char** argv) {
     std::cout << "final test accuracy " << std::setprecision(2) << 100 * acc << "% after " << epochs << " epochs in "
               << std::setprecision(1) << secs << " s\n";
     return acc > 0.80 ? 0 : 1;
-  } catch (const bijgan::error& e) {
-    std::cerr << e.what() << "\n";
-    return 1;
-  }
+  });
 }

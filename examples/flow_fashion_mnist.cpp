@@ -6,12 +6,15 @@
 // class), and checkpoints so an interrupted run continues with --resume.
 //
 //   flow_fashion_mnist [--epochs N] [--scales S] [--blocks K] [--features F] [--delta D]
-//                      [--means line|random] [--lr LR] [--gate-lr FACTOR] [--class-weight W] [--max-steps N] [--eval N] [--resume] [--out DIR]
+//                      [--means line|random] [--lr LR] [--gate-lr FACTOR] [--class-weight W] [--max-steps N] [--eval N]
+//                      [--resume] [--out DIR]
 #include <bijgan/bijgan.hpp>
 #include <bijgan/data/fashion_mnist.hpp>
 #include <bijgan/engines/lenet.hpp>
 #include <bijgan/io/png.hpp>
 #include <bijgan/train/flow_training.hpp>
+
+#include "cli.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -27,39 +30,42 @@ int main(int argc, char** argv) {
   fit.epochs = 6;
   flows::realnvp_options arch{.channels = 1, .height = 32, .width = 32, .scales = 3, .blocks = 1, .features = 32};
   double delta = 0.5;  // random means: every pair about 0.5·√2048 ≈ 22.6 apart
-  flows::mean_layout layout = flows::mean_layout::random;
+  std::string means = "random";
   index_t eval_n = 10000;
   std::filesystem::path out_dir = "out";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool more = i + 1 < argc;
-    if (a == "--epochs" && more) fit.epochs = std::stoi(argv[++i]);
-    else if (a == "--scales" && more) arch.scales = std::stol(argv[++i]);
-    else if (a == "--blocks" && more) arch.blocks = std::stol(argv[++i]);
-    else if (a == "--features" && more) arch.features = std::stol(argv[++i]);
-    else if (a == "--delta" && more) delta = std::stod(argv[++i]);
-    else if (a == "--means" && more) {
-      try {
-        layout = flows::mean_layout_from(argv[++i]);
-      } catch (const value_error& e) {
-        std::cerr << e.what() << "\n";
-        return 2;
-      }
-    } else if (a == "--lr" && more) fit.lr = std::stod(argv[++i]);
-    else if (a == "--gate-lr" && more) fit.gate_lr_factor = std::stod(argv[++i]);
-    else if (a == "--class-weight" && more) fit.class_weight = std::stod(argv[++i]);
-    else if (a == "--max-steps" && more) fit.max_steps = std::stol(argv[++i]);
-    else if (a == "--eval" && more) eval_n = std::stol(argv[++i]);
-    else if (a == "--resume") fit.resume = true;
-    else if (a == "--out" && more) out_dir = argv[++i];
-    else {
-      std::cerr << "usage: flow_fashion_mnist [--epochs N] [--scales S] [--blocks K] [--features F] [--delta D] [--means line|random] "
-                   "[--lr LR] [--gate-lr FACTOR] [--class-weight W] [--max-steps N] [--eval N] [--resume] [--out DIR]\n";
-      return 2;
-    }
-  }
-  if (std::getenv("BIJGAN_NO_FTZ") == nullptr) set_flush_denormal(true);
-  try {
+  CLI::App app{"The bijection H (multi-scale RealNVP with a class-conditional prior) on Fashion-MNIST",
+               "flow_fashion_mnist"};
+  app.add_option("--epochs", fit.epochs, "training epochs")->check(examples::positive)->capture_default_str();
+  app.add_option("--scales", arch.scales, "scales")->check(CLI::Range(index_t{1}, index_t{5}))->capture_default_str();
+  app.add_option("--blocks", arch.blocks, "coupling blocks per scale")
+      ->check(examples::positive)
+      ->capture_default_str();
+  app.add_option("--features", arch.features, "coupling network width")
+      ->check(examples::positive)
+      ->capture_default_str();
+  app.add_option("--delta", delta, "distance scale of the class means")
+      ->check(examples::positive)
+      ->capture_default_str();
+  app.add_option("--means", means, "class mean layout")
+      ->check(CLI::IsMember({"line", "random"}))
+      ->capture_default_str();
+  app.add_option("--lr", fit.lr, "learning rate")->check(examples::positive)->capture_default_str();
+  app.add_option("--gate-lr", fit.gate_lr_factor, "learning-rate factor of the coupling gates")
+      ->check(examples::positive)
+      ->capture_default_str();
+  app.add_option("--class-weight", fit.class_weight, "weight of the class term")
+      ->check(examples::non_negative)
+      ->capture_default_str();
+  app.add_option("--max-steps", fit.max_steps, "stop after N steps (0: all epochs)")->check(examples::non_negative);
+  app.add_option("--eval", eval_n, "test images to evaluate")
+      ->check(CLI::Range(index_t{1}, index_t{10000}))
+      ->capture_default_str();
+  app.add_flag("--resume", fit.resume, "continue from the checkpoint in --out");
+  app.add_option("--out", out_dir, "output folder")->capture_default_str();
+  return examples::run(app, argc, argv, [&]() -> int {
+    examples::require_writable_dir(out_dir);
+    const flows::mean_layout layout = flows::mean_layout_from(means);
+    if (std::getenv("BIJGAN_NO_FTZ") == nullptr) set_flush_denormal(true);
     const auto train_set = data::load_fashion_mnist("train");
     const auto test_set = data::load_fashion_mnist("t10k");
     const auto train_x = engines::pad_to_32(train_set.images);
@@ -71,19 +77,20 @@ int main(int argc, char** argv) {
     auto flow = flows::logit_transform<float>{} | flows::realnvp_multiscale<float>(arch);
     const flows::class_gaussian<float> prior{.classes = 10, .dim = 1024, .delta = delta, .layout = layout, .seed = 7};
     std::cout << "H: " << arch.scales << " scales, " << arch.blocks << " residual block(s) of " << arch.features
-              << " maps per coupling, " << nn::parameter_count(flow) << " parameters; " << num_threads() << " threads\n";
+              << " maps per coupling, " << nn::parameter_count(flow) << " parameters; " << num_threads()
+              << " threads\n";
 
     std::filesystem::create_directories(out_dir);
     fit.checkpoint = out_dir / "flow_fashion_mnist.ckpt.safetensors";
     const auto report = [&](const char* when) {
       const auto ev = train::evaluate_flow(flow, prior, test_x, test_y);
       std::cout << "  " << when << ": test bits/dim " << std::fixed << std::setprecision(3) << ev.bits_per_dim
-                << ", class accuracy " << std::setprecision(2) << 100 * ev.accuracy << "% (" << test_x.size(0) << " test images)\n";
+                << ", class accuracy " << std::setprecision(2) << 100 * ev.accuracy << "% (" << test_x.size(0)
+                << " test images)\n";
       return ev;
     };
-    const auto res = train::fit_flow(flow, prior, train_x, train_set.labels, fit, [&](int epoch) {
-      report(("epoch " + std::to_string(epoch)).c_str());
-    });
+    const auto res = train::fit_flow(flow, prior, train_x, train_set.labels, fit,
+                                     [&](int epoch) { report(("epoch " + std::to_string(epoch)).c_str()); });
     const auto ev = report("final");
     for (float t : {1.0f, 0.7f}) {
       const auto grid = io::make_grid(train::class_samples(flow, prior, shape{1, 32, 32}, 10, t, 5), 10);
@@ -91,14 +98,12 @@ int main(int argc, char** argv) {
       io::write_png(path, grid);
       std::cout << "wrote " << path.string() << " (one row per class, temperature " << t << ")\n";
     }
-    std::cout << "trained " << res.steps - res.resumed_from << " steps in " << std::setprecision(1) << res.seconds << " s ("
-              << std::setprecision(0) << double(res.steps - res.resumed_from) * double(fit.batch) / std::max(res.seconds, 1e-9)
+    std::cout << "trained " << res.steps - res.resumed_from << " steps in " << std::setprecision(1) << res.seconds
+              << " s (" << std::setprecision(0)
+              << double(res.steps - res.resumed_from) * double(fit.batch) / std::max(res.seconds, 1e-9)
               << " images/s); checkpoint " << fit.checkpoint.string() << "\n";
-    std::cout << "RESULT bits_per_dim=" << std::setprecision(3) << ev.bits_per_dim << " accuracy=" << std::setprecision(4)
-              << ev.accuracy << "\n";
+    std::cout << "RESULT bits_per_dim=" << std::setprecision(3) << ev.bits_per_dim
+              << " accuracy=" << std::setprecision(4) << ev.accuracy << "\n";
     return 0;
-  } catch (const bijgan::error& e) {
-    std::cerr << e.what() << "\n";
-    return 1;
-  }
+  });
 }

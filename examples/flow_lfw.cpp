@@ -14,6 +14,8 @@
 #include <bijgan/io/png.hpp>
 #include <bijgan/train/flow_training.hpp>
 
+#include "cli.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -31,7 +33,8 @@ namespace fs = std::filesystem;
 namespace {
 
 /// (name, image index) list loaded as (N, 3, 64, 64) 8-bit levels k/255 (what H's dequantisation expects).
-tensor<float, host> load_faces(const fs::path& root, const std::vector<std::pair<std::string, int>>& which, const char* label) {
+tensor<float, host> load_faces(const fs::path& root, const std::vector<std::pair<std::string, int>>& which,
+                               const char* label) {
   std::vector<data::lfw_image> list;
   for (const auto& [name, idx] : which) list.push_back({name, idx});
   const auto faces = data::load_lfw_faces(root, list, {{.box = {65, 75, 185, 195}, .size = 64}}, &std::cout, label)[0];
@@ -43,42 +46,41 @@ tensor<float, host> load_faces(const fs::path& root, const std::vector<std::pair
 }  // namespace
 
 int main(int argc, char** argv) {
-  fs::path data = std::getenv("BIJGAN_DATA_DIR") ? fs::path(std::getenv("BIJGAN_DATA_DIR")) : fs::path("../shared/data");
+  fs::path data =
+      std::getenv("BIJGAN_DATA_DIR") ? fs::path(std::getenv("BIJGAN_DATA_DIR")) : fs::path("../shared/data");
   train::flow_fit_options fit;
   fit.epochs = 3;
   flows::realnvp_options arch{.channels = 3, .height = 64, .width = 64, .scales = 4, .blocks = 1, .features = 32};
   fs::path out_dir = "out";
-  flows::mean_layout layout = flows::mean_layout::random;
+  std::string means = "random";
   double delta = 0.5;  // random means about 0.5·√(2·12288) ≈ 78 apart
-  bool delta_given = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool more = i + 1 < argc;
-    if (a == "--data" && more) data = argv[++i];
-    else if (a == "--epochs" && more) fit.epochs = std::stoi(argv[++i]);
-    else if (a == "--scales" && more) arch.scales = std::stol(argv[++i]);
-    else if (a == "--blocks" && more) arch.blocks = std::stol(argv[++i]);
-    else if (a == "--features" && more) arch.features = std::stol(argv[++i]);
-    else if (a == "--means" && more) {
-      try {
-        layout = flows::mean_layout_from(argv[++i]);
-      } catch (const value_error& e) {
-        std::cerr << e.what() << "\n";
-        return 2;
-      }
-    } else if (a == "--delta" && more) delta = std::stod(argv[++i]), delta_given = true;
-    else if (a == "--class-weight" && more) fit.class_weight = std::stod(argv[++i]);
-    else if (a == "--max-steps" && more) fit.max_steps = std::stol(argv[++i]);
-    else if (a == "--resume") fit.resume = true;
-    else if (a == "--out" && more) out_dir = argv[++i];
-    else {
-      std::cerr << "usage: flow_lfw [--data DIR] [--epochs N] [--scales S] [--blocks K] [--features F] [--means line|random] "
-                   "[--delta D] [--class-weight W] [--max-steps N] [--resume] [--out DIR]\n";
-      return 2;
-    }
-  }
-  if (std::getenv("BIJGAN_NO_FTZ") == nullptr) set_flush_denormal(true);
-  try {
+  CLI::App app{"The bijection H on 64x64 LFW faces, identity-conditional prior", "flow_lfw"};
+  app.add_option("--data", data, "folder with lfw/ (or BIJGAN_DATA_DIR)")->capture_default_str();
+  app.add_option("--epochs", fit.epochs, "training epochs")->check(examples::positive)->capture_default_str();
+  app.add_option("--scales", arch.scales, "scales")->check(CLI::Range(index_t{1}, index_t{6}))->capture_default_str();
+  app.add_option("--blocks", arch.blocks, "coupling blocks per scale")
+      ->check(examples::positive)
+      ->capture_default_str();
+  app.add_option("--features", arch.features, "coupling network width")
+      ->check(examples::positive)
+      ->capture_default_str();
+  app.add_option("--means", means, "identity mean layout")
+      ->check(CLI::IsMember({"line", "random"}))
+      ->capture_default_str();
+  auto* delta_opt = app.add_option("--delta", delta, "distance scale of the identity means")
+                        ->check(examples::positive)
+                        ->capture_default_str();
+  app.add_option("--class-weight", fit.class_weight, "weight of the identity term")
+      ->check(examples::non_negative)
+      ->capture_default_str();
+  app.add_option("--max-steps", fit.max_steps, "stop after N steps (0: all epochs)")->check(examples::non_negative);
+  app.add_flag("--resume", fit.resume, "continue from the checkpoint in --out");
+  app.add_option("--out", out_dir, "output folder")->capture_default_str();
+  return examples::run(app, argc, argv, [&]() -> int {
+    examples::require_writable_dir(out_dir);
+    const flows::mean_layout layout = flows::mean_layout_from(means);
+    const bool delta_given = delta_opt->count() > 0;
+    if (std::getenv("BIJGAN_NO_FTZ") == nullptr) set_flush_denormal(true);
     const fs::path root = data / "lfw";
     const auto pairs = data::read_lfw_pairs(root / "pairs.txt");
     std::set<std::string> train_names, unseen_names;
@@ -108,7 +110,8 @@ int main(int argc, char** argv) {
       for (int i = 1; i <= n; ++i) unseen_list.emplace_back(name, i);
     }
     std::cout << classes << " identities as classes: " << train_list.size() << " training and " << test_list.size()
-              << " held-out images; " << unseen_list.size() << " images of " << unseen_names.size() << " unseen identities\n";
+              << " held-out images; " << unseen_list.size() << " images of " << unseen_names.size()
+              << " unseen identities\n";
     const auto train_x = load_faces(root, train_list, "loading training faces");
     const auto test_x = load_faces(root, test_list, "loading held-out faces");
     const auto unseen_x = load_faces(root, unseen_list, "loading unseen faces");
@@ -118,24 +121,29 @@ int main(int argc, char** argv) {
     const index_t dims = 3 * 64 * 64;
     // On the line the class means span [−1, 1] by default: δ = 2/C (neighbours δ·√D apart).
     if (layout == flows::mean_layout::line && !delta_given) delta = 2.0 / classes;
-    const flows::class_gaussian<float> prior{.classes = classes, .dim = dims, .delta = delta, .layout = layout, .seed = 7};
+    const flows::class_gaussian<float> prior{
+        .classes = classes, .dim = dims, .delta = delta, .layout = layout, .seed = 7};
     std::cout << "H: " << arch.scales << " scales, " << arch.blocks << " residual block(s) of " << arch.features
-              << " maps per coupling, " << nn::parameter_count(flow) << " parameters; " << num_threads() << " threads\n";
+              << " maps per coupling, " << nn::parameter_count(flow) << " parameters; " << num_threads()
+              << " threads\n";
     fs::create_directories(out_dir);
     fit.checkpoint = out_dir / "flow_lfw.ckpt.safetensors";
     const auto res = train::fit_flow(flow, prior, train_x, train_y, fit, [&](int epoch) {
       const auto ev = train::evaluate_flow(flow, prior, test_x, test_y);
-      std::cout << "  epoch " << epoch << ": held-out bits/dim " << std::fixed << std::setprecision(3) << ev.bits_per_dim
-                << ", identity accuracy " << std::setprecision(2) << 100 * ev.accuracy << "% of " << test_x.size(0) << "\n";
+      std::cout << "  epoch " << epoch << ": held-out bits/dim " << std::fixed << std::setprecision(3)
+                << ev.bits_per_dim << ", identity accuracy " << std::setprecision(2) << 100 * ev.accuracy << "% of "
+                << test_x.size(0) << "\n";
     });
     const auto held = train::evaluate_flow(flow, prior, test_x, test_y);
     const auto unseen = train::evaluate_flow(flow, prior, unseen_x, {});
-    const auto train_ev = train::evaluate_flow(flow, prior, train_x.slice_rows(0, std::min<index_t>(2000, train_x.size(0))),
-                                               std::vector<int>(train_y.begin(), train_y.begin() + std::min<std::size_t>(2000, train_y.size())));
-    std::cout << std::fixed << std::setprecision(3) << "bits/dim: training images " << train_ev.bits_per_dim << ", held-out images "
-              << held.bits_per_dim << " (marginal " << held.marginal_bits_per_dim << "), unseen identities (marginal) "
-              << unseen.marginal_bits_per_dim << "; held-out identity accuracy " << std::setprecision(2) << 100 * held.accuracy
-              << "% (chance " << std::setprecision(3) << 100.0 / classes << "%)\n";
+    const auto train_ev = train::evaluate_flow(
+        flow, prior, train_x.slice_rows(0, std::min<index_t>(2000, train_x.size(0))),
+        std::vector<int>(train_y.begin(), train_y.begin() + std::min<std::size_t>(2000, train_y.size())));
+    std::cout << std::fixed << std::setprecision(3) << "bits/dim: training images " << train_ev.bits_per_dim
+              << ", held-out images " << held.bits_per_dim << " (marginal " << held.marginal_bits_per_dim
+              << "), unseen identities (marginal) " << unseen.marginal_bits_per_dim << "; held-out identity accuracy "
+              << std::setprecision(2) << 100 * held.accuracy << "% (chance " << std::setprecision(3) << 100.0 / classes
+              << "%)\n";
     // Samples of the 8 identities with the most training images, each row led by that
     // identity's held-out photo.
     std::vector<int> per_class(static_cast<std::size_t>(classes), 0);
@@ -160,12 +168,10 @@ int main(int argc, char** argv) {
     std::cout << "\n";
     io::write_png(out_dir / "flow_lfw_samples_t7.png", io::make_grid(tensor<float>::from(rows, {64, 3, 64, 64}), 8));
     std::cout << "wrote " << (out_dir / "flow_lfw_samples_t7.png").string() << "\n";
-    std::cout << "trained " << res.steps - res.resumed_from << " steps in " << std::setprecision(1) << res.seconds << " s\n";
+    std::cout << "trained " << res.steps - res.resumed_from << " steps in " << std::setprecision(1) << res.seconds
+              << " s\n";
     std::cout << "RESULT heldout_bits_per_dim=" << std::setprecision(3) << held.bits_per_dim
               << " unseen_marginal_bits_per_dim=" << unseen.marginal_bits_per_dim << "\n";
     return 0;
-  } catch (const bijgan::error& e) {
-    std::cerr << e.what() << "\n";
-    return 1;
-  }
+  });
 }

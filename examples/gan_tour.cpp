@@ -7,12 +7,18 @@
 #include <bijgan/train/adversarial.hpp>
 #include <bijgan/train/classifier.hpp>
 
+#include "cli.hpp"
+
 #include <iostream>
 
 int main(int argc, char** argv) {
   using namespace bijgan;
-  const index_t n = argc > 1 ? std::stol(argv[1]) : 256;
-  const long steps = argc > 2 ? std::stol(argv[2]) : 4;
+  index_t n = 256;
+  long steps = 4;
+  CLI::App app{"A DAB-GAN trained for a few steps on Fashion-MNIST (the README's tour)", "gan_tour"};
+  app.add_option("images", n, "training images")->check(CLI::Range(index_t{32}, index_t{60000}))->capture_default_str();
+  app.add_option("steps", steps, "GAN steps")->check(examples::positive)->capture_default_str();
+  return examples::run(app, argc, argv, [&]() -> int {
   if (!data::fashion_mnist_available()) {
     std::cout << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist): skipped\n";
     return 77;
@@ -38,4 +44,5 @@ int main(int argc, char** argv) {
   // [docs:gan-tour]
   std::cout << "\nreconstructions " << recon.shape() << "\n";
   return recon.shape() == shape{8, 1, 32, 32} ? 0 : 1;
+  });
 }

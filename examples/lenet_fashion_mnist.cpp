@@ -13,6 +13,8 @@
 #include <bijgan/optim/optim.hpp>
 #include <bijgan/train/classifier.hpp>
 
+#include "cli.hpp"
+
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -35,16 +37,13 @@ double accuracy(const engines::lenet<>& net, const tensor<float>& images, const 
 int main(int argc, char** argv) {
   int epochs = 4;
   std::filesystem::path out_dir = "out";
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--quick")) epochs = 1;
-    else if (!std::strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = std::stoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--out") && i + 1 < argc) out_dir = argv[++i];
-    else {
-      std::cerr << "usage: lenet_fashion_mnist [--epochs N] [--quick] [--out DIR]\n";
-      return 2;
-    }
-  }
-  try {
+  CLI::App app{"Trains the LeNet engine F on Fashion-MNIST and saves it", "lenet_fashion_mnist"};
+  app.add_option("--epochs", epochs, "training epochs")->check(examples::positive)->capture_default_str();
+  app.add_flag_callback(
+      "--quick", [&] { epochs = 1; }, "one epoch");
+  app.add_option("--out", out_dir, "output folder")->capture_default_str();
+  return examples::run(app, argc, argv, [&]() -> int {
+    examples::require_writable_dir(out_dir);
     const auto train = data::load_fashion_mnist("train");
     const auto test = data::load_fashion_mnist("t10k");
     const auto train_x = engines::pad_to_32(train.images), test_x = engines::pad_to_32(test.images);
@@ -54,7 +53,8 @@ int main(int argc, char** argv) {
               << num_threads() << " threads\n";
     const auto t0 = std::chrono::steady_clock::now();
     train::fit_classifier(net, train_x, train.labels, {.epochs = epochs}, [&](int) {
-      std::cout << "  test accuracy " << std::fixed << std::setprecision(2) << 100 * accuracy(net, test_x, test.labels) << "%\n";
+      std::cout << "  test accuracy " << std::fixed << std::setprecision(2) << 100 * accuracy(net, test_x, test.labels)
+                << "%\n";
     });
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double acc = accuracy(net, test_x, test.labels);
@@ -78,8 +78,5 @@ int main(int argc, char** argv) {
       return 1;
     }
     return acc >= (epochs >= 3 ? 0.89 : 0.80) ? 0 : 1;
-  } catch (const bijgan::error& e) {
-    std::cerr << e.what() << "\n";
-    return 1;
-  }
+  });
 }

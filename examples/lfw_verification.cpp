@@ -13,6 +13,8 @@
 #include <bijgan/engines/feature_cache.hpp>
 #include <bijgan/eval/verification.hpp>
 
+#include "cli.hpp"
+
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -29,8 +31,8 @@ namespace {
 /// Engine features of every image, rows in the order of `images`; cached under out_dir. With
 /// resolution > 0 each crop is first reduced to R x R and back up, both bilinear: what a
 /// generator at R x R could at best show the engine.
-tensor<float> features_of(const engines::dlib_resnet& engine, const fs::path& root, const std::vector<data::lfw_image>& images,
-                          index_t resolution, const fs::path& out_dir) {
+tensor<float> features_of(const engines::dlib_resnet& engine, const fs::path& root,
+                          const std::vector<data::lfw_image>& images, index_t resolution, const fs::path& out_dir) {
   const auto cache = out_dir / ("lfw_features_" + std::to_string(engine.checksum()) + "_crop65-75-185-195_r" +
                                 std::to_string(resolution) + "_n" + std::to_string(images.size()) + ".npy");
   return engines::cached_features(
@@ -62,19 +64,18 @@ void report(const char* label, const std::vector<data::lfw_pair>& pairs, const s
 }  // namespace
 
 int main(int argc, char** argv) {
-  fs::path data = std::getenv("BIJGAN_DATA_DIR") ? fs::path(std::getenv("BIJGAN_DATA_DIR")) : fs::path("../shared/data");
+  fs::path data =
+      std::getenv("BIJGAN_DATA_DIR") ? fs::path(std::getenv("BIJGAN_DATA_DIR")) : fs::path("../shared/data");
   fs::path out_dir = "out";
   index_t resolution = 0;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
-    else if (!std::strcmp(argv[i], "--resolution") && i + 1 < argc) resolution = std::stol(argv[++i]);
-    else if (!std::strcmp(argv[i], "--out") && i + 1 < argc) out_dir = argv[++i];
-    else {
-      std::cerr << "usage: lfw_verification [--data DIR] [--resolution R] [--out DIR]\n";
-      return 2;
-    }
-  }
-  try {
+  CLI::App app{"dlib's face engine on LFW's 10-fold protocol (real vs real)", "lfw_verification"};
+  app.add_option("--data", data, "folder with lfw/ and face-recognition-model/ (or BIJGAN_DATA_DIR)")
+      ->capture_default_str();
+  app.add_option("--resolution", resolution, "also compare against faces reduced to RxR and back (0: off)")
+      ->check(CLI::Range(index_t{0}, index_t{150}));
+  app.add_option("--out", out_dir, "output folder (descriptor caches)")->capture_default_str();
+  return examples::run(app, argc, argv, [&]() -> int {
+    examples::require_writable_dir(out_dir);
     const auto t0 = std::chrono::steady_clock::now();
     const auto engine = engines::dlib_resnet::load(data / "face-recognition-model");
     const auto pairs = data::read_lfw_pairs(data / "lfw" / "pairs.txt");
@@ -83,7 +84,8 @@ int main(int argc, char** argv) {
     for (const auto& p : pairs)
       for (const auto& k : {data::lfw_image{p.name1, p.image1}, data::lfw_image{p.name2, p.image2}})
         if (row.emplace(k, static_cast<index_t>(keys.size())).second) keys.push_back(k);
-    std::cout << pairs.size() << " pairs over " << keys.size() << " images; engine dlib_resnet (" << num_threads() << " threads)\n";
+    std::cout << pairs.size() << " pairs over " << keys.size() << " images; engine dlib_resnet (" << num_threads()
+              << " threads)\n";
     const auto full = features_of(engine, data / "lfw", keys, 0, out_dir);
     auto distances = [&](const tensor<float>& second) {
       std::vector<index_t> a, b;
@@ -96,13 +98,11 @@ int main(int argc, char** argv) {
     report("real 150 vs real 150", pairs, distances(full));
     if (resolution > 0) {
       const auto reduced = features_of(engine, data / "lfw", keys, resolution, out_dir);
-      report(("real 150 vs real reduced to " + std::to_string(resolution) + " and back").c_str(), pairs, distances(reduced));
+      report(("real 150 vs real reduced to " + std::to_string(resolution) + " and back").c_str(), pairs,
+             distances(reduced));
     }
     std::cout << "done in " << std::setprecision(1)
               << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s\n";
     return 0;
-  } catch (const bijgan::error& e) {
-    std::cerr << e.what() << "\n";
-    return 1;
-  }
+  });
 }
