@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # The README's test command: installs missing packages, builds the Release preset (with the
 # CUDA backend when nvcc is found; its tests skip without a GPU) and runs every test in CTest,
-# then builds the libFuzzer targets (fuzz preset: clang, ASan + UBSan) and replays their
-# corpora and fuzzes each loader for a bounded time (BIJGAN_FUZZ_SECONDS, default 15).
+# then the libFuzzer targets (fuzz preset: clang, ASan + UBSan): every corpus replayed and every
+# loader fuzzed for a bounded time (BIJGAN_FUZZ_SECONDS, default 10). The fuzz targets build
+# while the release tests run (they use one core each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/ensure-deps.sh
 export PATH="$PATH:/usr/local/cuda/bin"
 cmake --preset release
+cmake --preset fuzz -DBIJGAN_FUZZ_SECONDS="${BIJGAN_FUZZ_SECONDS:-10}" >build/fuzz-configure.log 2>&1 || { cat build/fuzz-configure.log; exit 1; }
 cmake --build --preset release
-ctest --preset release "$@"
-cmake --preset fuzz -DBIJGAN_FUZZ_SECONDS="${BIJGAN_FUZZ_SECONDS:-15}"
-cmake --build --preset fuzz
-ctest --preset fuzz
+cmake --build --preset fuzz >build/fuzz-build.log 2>&1 &
+fuzz_build=$!
+status=0
+ctest --preset release "$@" || status=$?
+fuzz_status=0
+wait "$fuzz_build" || fuzz_status=$?
+cat build/fuzz-build.log
+[ "$fuzz_status" -eq 0 ] || { echo "tools/test.sh: building the fuzz targets failed" >&2; exit "$fuzz_status"; }
+ctest --preset fuzz || status=$?
+exit "$status"

@@ -11,6 +11,7 @@
 #include <bijgan/bijgan.hpp>
 #include <bijgan/data/idx.hpp>
 #include <bijgan/data/lfw.hpp>
+#include <bijgan/data/standardize.hpp>
 #include <bijgan/io/json.hpp>
 #include <bijgan/io/npy.hpp>
 #include <bijgan/io/safetensors.hpp>
@@ -336,7 +337,22 @@ BOOST_AUTO_TEST_CASE(tfjs_paths_names_and_dtypes) {
       io::decode_tfjs_weights(manifest(R"(["s1.bin"])", R"(, {"name": "e", "shape": [1000], "dtype": "float32"})"),
                               read, "m.json"),
       io_error, says<io_error>({"the shards end before tensor \"e\""}));
+  // A NaN in the raw float32 data.
+  auto nan_shard = shard;
+  const float q = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(nan_shard.data() + 4, &q, 4);
+  io::write_file_atomic(dir / "s1.bin", nan_shard);
+  BOOST_CHECK_EXCEPTION(io::decode_tfjs_weights(manifest(R"(["s1.bin"])"), read, "m.json"), io_error,
+                        says<io_error>({"tensor \"a\" holds nan at element 1"}));
   fs::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(standardizer_file_values_are_checked) {
+  const auto p = fs::temp_directory_path() / "bijgan_std_test.safetensors";
+  data::feature_standardizer s{tensor<float>::zeros({2}), tensor<float>::from(std::vector<float>{1, 0}, {2})};
+  s.save(p);
+  BOOST_CHECK_EXCEPTION(data::feature_standardizer::load(p), io_error, says<io_error>({"dimension 1", "scale > 0"}));
+  fs::remove(p);
 }
 
 BOOST_AUTO_TEST_CASE(images_beyond_limits_are_refused_before_decoding) {

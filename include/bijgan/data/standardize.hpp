@@ -76,6 +76,11 @@ struct feature_standardizer {
     if (r.mean.rank() != 1 || r.scale.shape() != r.mean.shape())
       fail<io_error>("data::feature_standardizer::load", path, " holds mean ", r.mean.shape(), " and scale ",
                      r.scale.shape(), ", expected two (D) tensors");
+    const auto mu = r.mean.to_vector(), sc = r.scale.to_vector();
+    for (std::size_t j = 0; j < mu.size(); ++j)
+      if (!std::isfinite(mu[j]) || !(std::isfinite(sc[j]) && sc[j] > 0))
+        fail<io_error>("data::feature_standardizer::load", path, ": dimension ", j, " has mean ", mu[j], " and scale ",
+                       sc[j], ", expected a finite mean and a finite scale > 0");
     return r;
   }
 

@@ -5,6 +5,7 @@
 // must stay inside the manifest's folder.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -49,7 +50,8 @@ inline void require_shard_path(const std::string& p, const std::string& source) 
 /// through `read_shard`; `source` names the manifest in errors. Throws io_error naming the
 /// source, the tensor and what was expected when the manifest is malformed, a shard path is
 /// absolute or leaves the folder, a shard is listed twice, a name repeats, a dtype or
-/// quantisation is unsupported, or the shards are too short or too long for the tensors.
+/// quantisation is unsupported, a value is NaN or infinite, or the shards are too short or too
+/// long for the tensors.
 inline std::map<std::string, tensor<float, host>> decode_tfjs_weights(const json& doc,
                                                                       const tfjs_shard_reader& read_shard,
                                                                       const std::string& source) {
@@ -115,6 +117,9 @@ inline std::map<std::string, tensor<float, host>> decode_tfjs_weights(const json
             v[i] = stored == "uint16" ? static_cast<float>(h * scale + min) : detail::half_to_float(h);
           }
         }
+        for (std::size_t i = 0; i < count; ++i)
+          if (!std::isfinite(v[i]))
+            bad("tensor \"", name, "\" holds ", v[i], " at element ", i, " (weights must be finite)");
         at += elem * count;
         out.emplace(name, tensor<float, host>::from(v, s));
       }

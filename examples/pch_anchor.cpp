@@ -1,0 +1,1 @@
+// Compiled only to build the examples' precompiled header (see CMakeLists.txt).
