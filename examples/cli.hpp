@@ -38,6 +38,22 @@ inline const CLI::Validator positive = detail::bound(
 inline const CLI::Validator non_negative = detail::bound(
     ">= 0", [](double v) { return v >= 0; }, ">= 0");
 
+/// --epochs N (> 0), --quick (one epoch) and --out DIR: the flags of the classifier examples.
+inline void add_epoch_flags(CLI::App& app, int& epochs, std::filesystem::path& out_dir) {
+  app.add_option("--epochs", epochs, "training epochs")->check(positive)->capture_default_str();
+  app.add_flag_callback(
+      "--quick", [&epochs] { epochs = 1; }, "one epoch");
+  app.add_option("--out", out_dir, "output folder")->capture_default_str();
+}
+
+/// --scales (1..max_scales), --blocks and --features (> 0) of a flows::realnvp_options.
+template <class RealnvpOptions>
+void add_realnvp_flags(CLI::App& app, RealnvpOptions& arch, long max_scales) {
+  app.add_option("--scales", arch.scales, "scales")->check(CLI::Range(1L, max_scales))->capture_default_str();
+  app.add_option("--blocks", arch.blocks, "coupling blocks per scale")->check(positive)->capture_default_str();
+  app.add_option("--features", arch.features, "coupling network width")->check(positive)->capture_default_str();
+}
+
 /// Creates dir (and its parents) and checks that a file can be written there, before any work
 /// is done: an unwritable --out fails at once, not after an hour of training.
 inline void require_writable_dir(const std::filesystem::path& dir) {

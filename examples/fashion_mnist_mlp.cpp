@@ -103,10 +103,7 @@ int main(int argc, char** argv) {
   int epochs = 10;
   std::filesystem::path out_dir = "out";
   CLI::App app{"An MLP classifier on Fashion-MNIST", "fashion_mnist_mlp"};
-  app.add_option("--epochs", epochs, "training epochs")->check(examples::positive)->capture_default_str();
-  app.add_flag_callback(
-      "--quick", [&] { epochs = 1; }, "one epoch");
-  app.add_option("--out", out_dir, "output folder")->capture_default_str();
+  examples::add_epoch_flags(app, epochs, out_dir);
   return examples::run(app, argc, argv, [&]() -> int {
     examples::require_writable_dir(out_dir);
     const auto train = data::load_fashion_mnist("train");

@@ -36,13 +36,7 @@ int main(int argc, char** argv) {
   CLI::App app{"The bijection H (multi-scale RealNVP with a class-conditional prior) on Fashion-MNIST",
                "flow_fashion_mnist"};
   app.add_option("--epochs", fit.epochs, "training epochs")->check(examples::positive)->capture_default_str();
-  app.add_option("--scales", arch.scales, "scales")->check(CLI::Range(index_t{1}, index_t{5}))->capture_default_str();
-  app.add_option("--blocks", arch.blocks, "coupling blocks per scale")
-      ->check(examples::positive)
-      ->capture_default_str();
-  app.add_option("--features", arch.features, "coupling network width")
-      ->check(examples::positive)
-      ->capture_default_str();
+  examples::add_realnvp_flags(app, arch, 5);
   app.add_option("--delta", delta, "distance scale of the class means")
       ->check(examples::positive)
       ->capture_default_str();

@@ -57,13 +57,7 @@ int main(int argc, char** argv) {
   CLI::App app{"The bijection H on 64x64 LFW faces, identity-conditional prior", "flow_lfw"};
   app.add_option("--data", data, "folder with lfw/ (or BIJGAN_DATA_DIR)")->capture_default_str();
   app.add_option("--epochs", fit.epochs, "training epochs")->check(examples::positive)->capture_default_str();
-  app.add_option("--scales", arch.scales, "scales")->check(CLI::Range(index_t{1}, index_t{6}))->capture_default_str();
-  app.add_option("--blocks", arch.blocks, "coupling blocks per scale")
-      ->check(examples::positive)
-      ->capture_default_str();
-  app.add_option("--features", arch.features, "coupling network width")
-      ->check(examples::positive)
-      ->capture_default_str();
+  examples::add_realnvp_flags(app, arch, 6);
   app.add_option("--means", means, "identity mean layout")
       ->check(CLI::IsMember({"line", "random"}))
       ->capture_default_str();

@@ -5,6 +5,7 @@
 // escapes (another exception, a crash, a sanitizer report, a huge allocation) is a finding.
 // BIJGAN_FUZZ_WRITE_SEEDS=<dir> writes the seed corpora (<dir>/<target>/...) and exits.
 #include <zlib.h>
+
 #include <bijgan/data/idx.hpp>
 #include <bijgan/data/lfw.hpp>
 #include <bijgan/io/json.hpp>
@@ -14,6 +15,7 @@
 #include <bijgan/io/tfjs.hpp>
 #include <bijgan/nn/nn.hpp>
 #include <bijgan/optim/adam.hpp>
+#include "../support/gzip.hpp"
 
 #include <cstdint>
 #include <cstdio>
@@ -130,19 +132,6 @@ void put(const fs::path& dir, const std::string& name, const std::vector<unsigne
       .write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
 std::vector<unsigned char> of(std::string_view s) { return {s.begin(), s.end()}; }
-std::vector<unsigned char> gzip(const std::vector<unsigned char>& in) {
-  z_stream z{};
-  deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::vector<unsigned char> out(deflateBound(&z, in.size()) + 32);
-  z.next_in = const_cast<unsigned char*>(in.data());
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = out.data();
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
 
 void write_seeds(const fs::path& root) {
   generator g(7);
@@ -229,7 +218,7 @@ void write_seeds(const fs::path& root) {
     const std::vector<unsigned char> lab{0, 0, 8, 1, 0, 0, 0, 2, 7, 3};
     put(root / "idx", "images.idx", img);
     put(root / "idx", "labels.idx", lab);
-    put(root / "idx", "images.idx.gz", gzip(img));
+    put(root / "idx", "images.idx.gz", bijgan_test::gzip(img));
   }
   {  // LFW pairs: 2 folds of 1 + 1
     put(root / "lfw_pairs", "pairs.txt",

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
+
 #include <bijgan/bijgan.hpp>
 #include <bijgan/data/idx.hpp>
 #include <bijgan/data/lfw.hpp>
@@ -17,6 +18,7 @@
 #include <bijgan/io/safetensors.hpp>
 #include <bijgan/io/tfjs.hpp>
 #include <bijgan/nn/nn.hpp>
+#include "../support/gzip.hpp"
 
 #include <cstring>
 #include <filesystem>
@@ -64,19 +66,6 @@ std::vector<unsigned char> npy_with_header(std::string dict, std::size_t data) {
                                    static_cast<unsigned char>(dict.size() >> 8)};
   std::memcpy(out.data(), magic, 10);
   std::memcpy(out.data() + 10, dict.data(), dict.size());
-  return out;
-}
-std::vector<unsigned char> gzip(const std::vector<unsigned char>& in) {
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::vector<unsigned char> out(deflateBound(&z, in.size()) + 32);
-  z.next_in = const_cast<unsigned char*>(in.data());
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = out.data();
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
   return out;
 }
 auto small_net() {
@@ -196,10 +185,10 @@ BOOST_AUTO_TEST_CASE(idx_checks_sizes_and_gzip_framing) {
                         says<io_error>({"claim.idx", "needs 1073741824 bytes", "holds 3"}));
   std::vector<unsigned char> ok{0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9};
   BOOST_TEST(data::decode_idx(ok, "ok.idx").values == (std::vector<std::uint8_t>{7, 8, 9}));
-  auto gz = gzip(ok);
+  auto gz = bijgan_test::gzip(ok);
   BOOST_TEST(data::decode_idx(gz, "ok.idx.gz").values == (std::vector<std::uint8_t>{7, 8, 9}));
   auto two = gz;  // two gzip members are one valid stream
-  const auto tail = gzip(std::vector<unsigned char>{});
+  const auto tail = bijgan_test::gzip(std::vector<unsigned char>{});
   two.insert(two.end(), tail.begin(), tail.end());
   BOOST_TEST(data::decode_idx(two, "two.idx.gz").values.size() == 3u);
   auto junk = gz;
@@ -210,7 +199,7 @@ BOOST_AUTO_TEST_CASE(idx_checks_sizes_and_gzip_framing) {
   BOOST_CHECK_EXCEPTION(data::decode_idx(cut, "cut.idx.gz"), io_error, says<io_error>({"cut.idx.gz"}));
   // A compressed header claiming 2^32 bytes with 3 present: fails at truncation.
   const std::vector<unsigned char> lie{0, 0, 8, 2, 0, 1, 0, 0, 0, 1, 0, 0, 1, 2, 3};
-  BOOST_CHECK_EXCEPTION(data::decode_idx(gzip(lie), "lie.idx.gz"), io_error,
+  BOOST_CHECK_EXCEPTION(data::decode_idx(bijgan_test::gzip(lie), "lie.idx.gz"), io_error,
                         says<io_error>({"lie.idx.gz", "truncated"}));
 }
 
