@@ -19,30 +19,35 @@ int main(int argc, char** argv) {
   app.add_option("images", n, "training images")->check(CLI::Range(index_t{32}, index_t{60000}))->capture_default_str();
   app.add_option("steps", steps, "GAN steps")->check(examples::positive)->capture_default_str();
   return examples::run(app, argc, argv, [&]() -> int {
-  if (!data::fashion_mnist_available()) {
-    std::cout << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist): skipped\n";
-    return 77;
-  }
-  // [docs:gan-tour]
-  constexpr models::gan_config cfg{.channels = 1, .resolution = 32, .feature_dim = 1024, .noise_dim = 32,
-                                   .embed = 64, .bicubic_stages = 2, .critic_patch = 4};
-  const auto set = data::load_fashion_mnist("train");
-  const auto images = engines::pad_to_32(set.images).slice_rows(0, n);
-  const std::vector<int> labels(set.labels.begin(), set.labels.begin() + n);
+    if (!data::fashion_mnist_available()) {
+      std::cout << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist): skipped\n";
+      return 77;
+    }
+    // [docs:gan-tour]
+    constexpr models::gan_config cfg{.channels = 1,
+                                     .resolution = 32,
+                                     .feature_dim = 1024,
+                                     .noise_dim = 32,
+                                     .embed = 64,
+                                     .bicubic_stages = 2,
+                                     .critic_patch = 4};
+    const auto set = data::load_fashion_mnist("train");
+    const auto images = engines::pad_to_32(set.images).slice_rows(0, n);
+    const std::vector<int> labels(set.labels.begin(), set.labels.begin() + n);
 
-  engines::lenet<> engine;  // the engine F: trained here (or io::load it)
-  train::fit_classifier(engine, images, labels, {.epochs = 1});
-  const train::gan_data data{images, engine.features(images), labels};  // blackbox queries
+    engines::lenet<> engine;  // the engine F: trained here (or io::load it)
+    train::fit_classifier(engine, images, labels, {.epochs = 1});
+    const train::gan_data data{images, engine.features(images), labels};  // blackbox queries
 
-  models::dabgan<cfg>::generator<> g;
-  models::dabgan<cfg>::critic<> d;
-  train::gan_options o;
-  o.steps = steps, o.batch = 32, o.terms.biject = false;  // add an H (flows/) for the full objective
-  train::fit_gan(g, d, data, o, train::no_part, &engine);  // whitebox distillation through the LeNet
+    models::dabgan<cfg>::generator<> g;
+    models::dabgan<cfg>::critic<> d;
+    train::gan_options o;
+    o.steps = steps, o.batch = 32, o.terms.biject = false;   // add an H (flows/) for the full objective
+    train::fit_gan(g, d, data, o, train::no_part, &engine);  // whitebox distillation through the LeNet
 
-  const auto recon = eval::reconstruct(g, engine.features(images.slice_rows(0, 8)), 1);
-  // [docs:gan-tour]
-  std::cout << "\nreconstructions " << recon.shape() << "\n";
-  return recon.shape() == shape{8, 1, 32, 32} ? 0 : 1;
+    const auto recon = eval::reconstruct(g, engine.features(images.slice_rows(0, 8)), 1);
+    // [docs:gan-tour]
+    std::cout << "\nreconstructions " << recon.shape() << "\n";
+    return recon.shape() == shape{8, 1, 32, 32} ? 0 : 1;
   });
 }

@@ -72,10 +72,12 @@ BOOST_AUTO_TEST_CASE(w2_closed_forms) {
     const distances::w2_options o{.method = method, .newton_schulz_iterations = 30};
     // Identical Gaussians: 0. Symmetric.
     BOOST_TEST(std::abs(distances::gaussian_w2(mu1, s1, mu1, s1, o).item()) < 1e-6);
-    BOOST_TEST(std::abs(distances::gaussian_w2(mu1, s1, mu2, s2, o).item() - distances::gaussian_w2(mu2, s2, mu1, s1, o).item()) < 1e-6);
+    BOOST_TEST(std::abs(distances::gaussian_w2(mu1, s1, mu2, s2, o).item() -
+                        distances::gaussian_w2(mu2, s2, mu1, s1, o).item()) < 1e-6);
   }
   // Diagonal inputs: the full and diagonal forms agree.
-  const auto v1 = constant(td::from(std::vector<double>{0.5, 2, 1, 3}, {4})), v2 = constant(td::from(std::vector<double>{1, 1, 4, 0.25}, {4}));
+  const auto v1 = constant(td::from(std::vector<double>{0.5, 2, 1, 3}, {4})),
+             v2 = constant(td::from(std::vector<double>{1, 1, 4, 0.25}, {4}));
   auto diag = [&](const vd& v) { return v.value().reshape({1, 4}); };
   const auto d1 = constant(apply(fn::mul{}, diag(v1), linalg::identity<double, host>(4).value()));
   const auto d2 = constant(apply(fn::mul{}, diag(v2), linalg::identity<double, host>(4).value()));
@@ -113,7 +115,8 @@ BOOST_AUTO_TEST_CASE(w2_matches_scipy_and_pytorch) {
   // The cross-Gram form equals the full form on the fitted Gaussians; the diagonal form on
   // diagonal fits.
   const auto a = distances::fit_gaussian(x1), b = distances::fit_gaussian(x2);
-  BOOST_TEST(std::abs(distances::gaussian_w2(a.mean, a.covariance, b.mean, b.covariance).item() - sr.at("value").number()) < 1e-8);
+  BOOST_TEST(std::abs(distances::gaussian_w2(a.mean, a.covariance, b.mean, b.covariance).item() -
+                      sr.at("value").number()) < 1e-8);
   const auto ad = distances::fit_gaussian(x1, true), bd = distances::fit_gaussian(x2, true);
   BOOST_TEST(std::abs(distances::gaussian_w2_samples(x1, x2, distances::covariance_form::diagonal).item() -
                       distances::gaussian_w2_diagonal(ad.mean, ad.covariance, bd.mean, bd.covariance).item()) < 1e-12);
@@ -162,19 +165,22 @@ BOOST_AUTO_TEST_CASE(losses_match_references) {
   BOOST_TEST(max_err(grad(std::vector{cd}, std::vector{s})[0].value().to_vector(), flat(k.at("grad_student"))) < 1e-10);
 
   const auto& fd = ref().at("feature_distill");
-  const auto f0 = parameter(mat(fd.at("fake_stages").items()[0], {2, 3, 2, 2})), f1 = constant(mat(fd.at("fake_stages").items()[1], {2, 4}));
+  const auto f0 = parameter(mat(fd.at("fake_stages").items()[0], {2, 3, 2, 2})),
+             f1 = constant(mat(fd.at("fake_stages").items()[1], {2, 4}));
   const auto ffin = parameter(mat(fd.at("fake_final"), {2, 5}));
   const auto fdl = losses::feature_distill(std::vector{f0, f1},
                                            std::vector{constant(mat(fd.at("real_stages").items()[0], {2, 3, 2, 2})),
                                                        constant(mat(fd.at("real_stages").items()[1], {2, 4}))},
-                                           ffin, constant(mat(fd.at("real_final"), {2, 5})), {.stage_weights = {1.0, 0.5}, .final_weight = 10});
+                                           ffin, constant(mat(fd.at("real_final"), {2, 5})),
+                                           {.stage_weights = {1.0, 0.5}, .final_weight = 10});
   BOOST_TEST(std::abs(fdl.item() - fd.at("value").number()) < 1e-12);
   const auto fg = grad(std::vector{fdl}, std::vector{f0, ffin});
   BOOST_TEST(max_err(fg[0].value().to_vector(), flat(fd.at("grad_fake_stage0"))) < 1e-10);
   BOOST_TEST(max_err(fg[1].value().to_vector(), flat(fd.at("grad_fake_final"))) < 1e-10);
 
   const auto& p = ref().at("gradient_penalty");
-  const auto W1 = parameter(mat(p.at("W1"), {3, 5})), b1 = parameter(mat(p.at("b1"), {5})), w2 = parameter(mat(p.at("w2"), {5, 1}));
+  const auto W1 = parameter(mat(p.at("W1"), {3, 5})), b1 = parameter(mat(p.at("b1"), {5})),
+             w2 = parameter(mat(p.at("w2"), {5, 1}));
   const auto critic = [&](const vd& x) { return matmul(tanh(matmul(x, W1) + b1), w2); };
   const auto gp = losses::gradient_penalty(critic, mat(p.at("points"), {4, 3}));
   BOOST_TEST(std::abs(gp.item() - p.at("value").number()) < 1e-10);
@@ -186,26 +192,64 @@ BOOST_AUTO_TEST_CASE(losses_match_references) {
 
 BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
   const auto s = spd(3, 7);
-  struct c { const char* name; testing::checked_fn f; std::vector<td> in; bool second; };
+  struct c {
+    const char* name;
+    testing::checked_fn f;
+    std::vector<td> in;
+    bool second;
+  };
   const std::vector<c> cases = {
-      {"w2 full (Newton-Schulz)", [](const args& v) {
-         return distances::gaussian_w2(v[0], v[1], v[2], v[3], {.method = distances::sqrtm_method::newton_schulz, .newton_schulz_iterations = 30});
-       }, {randn({3}, 8), s, randn({3}, 9), spd(3, 10)}, true},
-      {"w2 full (eig)", [](const args& v) { return distances::gaussian_w2(v[0], v[1], v[2], v[3]); },
-       {randn({3}, 11), s, randn({3}, 12), spd(3, 13)}, false},
-      {"w2 diagonal", [](const args& v) { return distances::gaussian_w2_diagonal(v[0], v[1], v[2], v[3]); },
-       {randn({4}, 14), apply(fn::add_scalar<double>{3}, randn({4}, 15)), randn({4}, 16), apply(fn::add_scalar<double>{3}, randn({4}, 17))}, true},  // variances > 0
-      {"w2 samples (cross-Gram)", [](const args& v) { return distances::gaussian_w2_samples(v[0], v[1]); },
-       {randn({5, 3}, 18), randn({4, 3}, 19)}, false},
-      {"fit_gaussian", [](const args& v) { return distances::fit_gaussian(v[0]).covariance; }, {randn({5, 3}, 20)}, true},
-      {"contrastive", [](const args& v) { return losses::large_margin_contrastive(v[0], td::from(std::vector<double>{1, 0, 0, 1}, {4}), 1.0); },
-       {td::from(std::vector<double>{0.3, 0.4, 1.7, 2.0}, {4})}, true},
-      {"cosine_distill", [](const args& v) { return losses::cosine_distill(randn({2, 4}, 21), v[0]); }, {randn({2, 4}, 22)}, true},
-      {"feature_distill", [](const args& v) {
-         return losses::feature_distill(std::vector{v[0]}, std::vector{constant(randn({2, 2, 2, 2}, 23))}, v[1], constant(randn({2, 3}, 24)));
-       }, {randn({2, 2, 2, 2}, 25), randn({2, 3}, 26)}, true},
+      {"w2 full (Newton-Schulz)",
+       [](const args& v) {
+         return distances::gaussian_w2(
+             v[0], v[1], v[2], v[3],
+             {.method = distances::sqrtm_method::newton_schulz, .newton_schulz_iterations = 30});
+       },
+       {randn({3}, 8), s, randn({3}, 9), spd(3, 10)},
+       true},
+      {"w2 full (eig)",
+       [](const args& v) { return distances::gaussian_w2(v[0], v[1], v[2], v[3]); },
+       {randn({3}, 11), s, randn({3}, 12), spd(3, 13)},
+       false},
+      {"w2 diagonal",
+       [](const args& v) { return distances::gaussian_w2_diagonal(v[0], v[1], v[2], v[3]); },
+       {randn({4}, 14), apply(fn::add_scalar<double>{3}, randn({4}, 15)), randn({4}, 16),
+        apply(fn::add_scalar<double>{3}, randn({4}, 17))},
+       true},  // variances > 0
+      {"w2 samples (cross-Gram)",
+       [](const args& v) { return distances::gaussian_w2_samples(v[0], v[1]); },
+       {randn({5, 3}, 18), randn({4, 3}, 19)},
+       false},
+      {"fit_gaussian",
+       [](const args& v) { return distances::fit_gaussian(v[0]).covariance; },
+       {randn({5, 3}, 20)},
+       true},
+      {"contrastive",
+       [](const args& v) {
+         return losses::large_margin_contrastive(v[0], td::from(std::vector<double>{1, 0, 0, 1}, {4}), 1.0);
+       },
+       {td::from(std::vector<double>{0.3, 0.4, 1.7, 2.0}, {4})},
+       true},
+      {"cosine_distill",
+       [](const args& v) {
+         return losses::cosine_distill(randn({2, 4}, 21), v[0]);
+       },
+       {randn({2, 4}, 22)},
+       true},
+      {"feature_distill",
+       [](const args& v) {
+         return losses::feature_distill(std::vector{v[0]}, std::vector{constant(randn({2, 2, 2, 2}, 23))}, v[1],
+                                        constant(randn({2, 3}, 24)));
+       },
+       {randn({2, 2, 2, 2}, 25), randn({2, 3}, 26)},
+       true},
       {"l1", [](const args& v) { return losses::l1(v[0], v[1]); }, {randn({3, 2}, 27), randn({3, 2}, 28)}, false},
-      {"cross_entropy", [](const args& v) { return losses::cross_entropy(v[0], {2, 0, 1}); }, {randn({3, 4}, 33)}, true},
+      {"cross_entropy",
+       [](const args& v) {
+         return losses::cross_entropy(v[0], {2, 0, 1});
+       },
+       {randn({3, 4}, 33)},
+       true},
   };
   for (const auto& t : cases) {
     BOOST_TEST_CONTEXT(t.name) {
@@ -247,7 +291,8 @@ BOOST_AUTO_TEST_CASE(wgan_losses_and_weighting) {
   BOOST_TEST(std::abs(r.gradient_penalty.item() - (wn - 1) * (wn - 1)) < 1e-10);
   const double dr = mean(critic(real)).item(), df = mean(critic(fake)).item();
   BOOST_TEST(std::abs(r.wasserstein.item() - (dr - df)) < 1e-12);
-  BOOST_TEST(std::abs(r.loss.item() - (df - dr + 10 * (wn - 1) * (wn - 1) + 0.001 * mean(square(critic(real))).item())) < 1e-10);
+  BOOST_TEST(std::abs(r.loss.item() -
+                      (df - dr + 10 * (wn - 1) * (wn - 1) + 0.001 * mean(square(critic(real))).item())) < 1e-10);
   BOOST_TEST(std::abs(losses::wgan_generator(critic, fake).item() + df) < 1e-12);
 
   const auto w1 = train::exponential_weighting(1, 5);
@@ -259,13 +304,14 @@ BOOST_AUTO_TEST_CASE(wgan_losses_and_weighting) {
   const auto half = train::exponential_weighting(2.5, 5);  // during a fade-in
   BOOST_TEST(std::abs(half.distill - std::exp(2.5)) < 1e-12);
   BOOST_CHECK_THROW(train::exponential_weighting(0, 5), value_error);
-  BOOST_CHECK_THROW(distances::gaussian_w2(constant(td::zeros({3})), constant(td::zeros({3, 2})), constant(td::zeros({3})),
-                                           constant(td::zeros({3, 3}))),
+  BOOST_CHECK_THROW(distances::gaussian_w2(constant(td::zeros({3})), constant(td::zeros({3, 2})),
+                                           constant(td::zeros({3})), constant(td::zeros({3, 3}))),
                     shape_error);
 }
 
 BOOST_AUTO_TEST_CASE(one_algorithm_for_numbers_eigen_and_var) {
-  static_assert(algebra::matrix_algebra<double> && algebra::matrix_algebra<Eigen::MatrixXd> && algebra::matrix_algebra<vd>);
+  static_assert(algebra::matrix_algebra<double> && algebra::matrix_algebra<Eigen::MatrixXd> &&
+                algebra::matrix_algebra<vd>);
   static_assert(algebra::vector_space<Eigen::VectorXd> && !algebra::vector_space<int>);
   // 1-D Gaussians: (μ1 − μ2)² + (σ1 − σ2)².
   BOOST_TEST(std::abs(distances::gaussian_w2(1.0, 4.0, -1.0, 9.0) - (4.0 + 1.0)) < 1e-12);
@@ -283,8 +329,9 @@ BOOST_AUTO_TEST_CASE(one_algorithm_for_numbers_eigen_and_var) {
   BOOST_TEST(std::abs(distances::gaussian_w2(m1, c1, m2, c2) - r.at("value").number()) < 1e-10);
   const Eigen::MatrixXd v1 = c1.diagonal(), v2 = c2.diagonal();
   const double eig_diag = distances::gaussian_w2_diagonal(m1, v1, m2, v2);
-  const auto var_diag = distances::gaussian_w2_diagonal(constant(mat(r.at("mu1"), {4})), constant(td::from(std::vector<double>(v1.data(), v1.data() + 4), {4})),
-                                                        constant(mat(r.at("mu2"), {4})), constant(td::from(std::vector<double>(v2.data(), v2.data() + 4), {4})));
+  const auto var_diag = distances::gaussian_w2_diagonal(
+      constant(mat(r.at("mu1"), {4})), constant(td::from(std::vector<double>(v1.data(), v1.data() + 4), {4})),
+      constant(mat(r.at("mu2"), {4})), constant(td::from(std::vector<double>(v2.data(), v2.data() + 4), {4})));
   BOOST_TEST(std::abs(eig_diag - var_diag.item()) < 1e-12);
 }
 
@@ -294,7 +341,9 @@ BOOST_AUTO_TEST_CASE(bijective_metric_pulls_identities_together_and_pushes_other
   const auto h = [](const vd& x) { return x; };
   const std::vector<int> labels{0, 0, 0, 1, 1, 1};
   auto real = randn({6, 2, 2}, 40);
-  const auto far = apply(fn::add{}, real, td::from(std::vector<double>{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9}, {6, 2, 2}));
+  const auto far = apply(
+      fn::add{}, real,
+      td::from(std::vector<double>{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9}, {6, 2, 2}));
   BOOST_TEST(losses::bijective_metric(h, constant(far), constant(far), labels).item() == 0.0);
   const auto close = losses::bijective_metric(h, constant(real), constant(real), labels, {.margin = 100});
   BOOST_TEST(close.item() > 0);
@@ -302,8 +351,9 @@ BOOST_AUTO_TEST_CASE(bijective_metric_pulls_identities_together_and_pushes_other
   const auto shifted = apply(fn::add_scalar<double>{1}, far);
   const auto l = losses::bijective_metric(h, constant(far), constant(shifted), labels, {.margin = 0});
   BOOST_TEST(std::abs(l.item() - (4 + 4) / 4.0) < 1e-9);  // 2 positives of 4 each, 2 negatives at 0, over 4 terms
-  const auto r = testing::gradcheck([&](const args& v) { return losses::bijective_metric(h, constant(far), v[0], labels, {.margin = 0}); },
-                                    {randn({6, 2, 2}, 41)});
+  const auto r = testing::gradcheck(
+      [&](const args& v) { return losses::bijective_metric(h, constant(far), v[0], labels, {.margin = 0}); },
+      {randn({6, 2, 2}, 41)});
   BOOST_TEST(r.passed, r.message);
   BOOST_CHECK_THROW(losses::bijective_metric(h, constant(far), constant(far), {0, 1, 2, 3, 4, 5}), value_error);
 }

@@ -56,36 +56,36 @@ struct gan_term_scales {
 };
 
 struct gan_options {
-  long steps = 1000;             ///< generator steps in total
-  int n_critic = 1;              ///< critic steps per generator step
-  index_t batch = 64;            ///< at the first stage
-  bool halve_batch = false;      ///< halve the batch at every stage (method.md §2) …
-  index_t min_batch = 32;        ///< … but never below this floor
-  index_t per_identity = 0;      ///< > 0: batches of batch/per_identity identities × per_identity images
+  long steps = 1000;         ///< generator steps in total
+  int n_critic = 1;          ///< critic steps per generator step
+  index_t batch = 64;        ///< at the first stage
+  bool halve_batch = false;  ///< halve the batch at every stage (method.md §2) …
+  index_t min_batch = 32;    ///< … but never below this floor
+  index_t per_identity = 0;  ///< > 0: batches of batch/per_identity identities × per_identity images
   double lr_generator = 1e-3;
   double lr_critic = 1e-3;
   double beta1 = 0, beta2 = 0.99;
   losses::wgan_critic_options wgan{};
-  double clip_norm = 0;          ///< > 0: clip each model's gradient norm
-  double ema_decay = 0.999;      ///< generator EMA (with the warm-up min(decay, (1 + t) / (10 + t)))
-  long steps_per_stage = 0;      ///< 0: no growing (every step at full resolution)
-  long fade_steps = 0;           ///< fade-in length at the start of each new stage
+  double clip_norm = 0;      ///< > 0: clip each model's gradient norm
+  double ema_decay = 0.999;  ///< generator EMA (with the warm-up min(decay, (1 + t) / (10 + t)))
+  long steps_per_stage = 0;  ///< 0: no growing (every step at full resolution)
+  long fade_steps = 0;       ///< fade-in length at the start of each new stage
   gan_terms terms{};
   gan_term_scales scales{};
   weighting_options weighting{};
   losses::feature_distill_options distill{.stage_weights = {}, .final_weight = 10};
   losses::bijective_metric_options biject{};
-  std::uint64_t seed = 1;        ///< batches, v and ε all derive from (seed, step)
+  std::uint64_t seed = 1;            ///< batches, v and ε all derive from (seed, step)
   std::filesystem::path checkpoint;  ///< empty: no checkpoints
   long checkpoint_every = 200;
   bool resume = false;
-  long max_steps = 0;            ///< stop after this many steps in total (0: all)
+  long max_steps = 0;              ///< stop after this many steps in total (0: all)
   std::ostream* log = &std::cout;  ///< progress bar (nullptr: silent)
 };
 
 /// What a callback sees after each generator step.
 struct gan_report {
-  long step = 0;   ///< generator steps done
+  long step = 0;  ///< generator steps done
   int stage = 1;
   double alpha = 1;
   index_t batch = 0;
@@ -142,7 +142,8 @@ inline gan_callback png_grid(const std::filesystem::path& stem, long every, cons
                              const tensor<float, host>& features, index_t more = 4) {
   if (every <= 0) fail<value_error>("train::png_grid", "every ", every, " must be positive");
   if (reals.rank() != 4 || features.rank() != 2 || reals.size(0) != features.size(0))
-    fail<shape_error>("train::png_grid", "reals ", reals.shape(), " and features ", features.shape(), " must be (n, C, R, R) and (n, D)");
+    fail<shape_error>("train::png_grid", "reals ", reals.shape(), " and features ", features.shape(),
+                      " must be (n, C, R, R) and (n, D)");
   return [=](const gan_report& r) {
     if (r.step % every != 0 || !r.reconstruct) return;
     auto path = stem;  // stem_<step>.png (appended piecewise: GCC 12 warns falsely on "_" + to_string)
@@ -245,7 +246,8 @@ template <class T, class B>
 var<T, B> real_at(const var<T, B>& full, const stage_point& p, index_t resolution, bool growing) {
   const index_t r = growing ? index_t{4} << (p.stage - 1) : resolution;
   auto x = r == resolution ? full : avg_pool2d(full, {.kernel = resolution / r});
-  if (p.alpha < 1 && p.stage > 1) x = x * static_cast<T>(p.alpha) + upsample(avg_pool2d(x, {.kernel = 2}), 2) * static_cast<T>(1 - p.alpha);
+  if (p.alpha < 1 && p.stage > 1)
+    x = x * static_cast<T>(p.alpha) + upsample(avg_pool2d(x, {.kernel = 2}), 2) * static_cast<T>(1 - p.alpha);
   return x;
 }
 
@@ -264,34 +266,43 @@ var<T, B> to_full(const var<T, B>& x, index_t resolution) {
 /// resolution. Callbacks run after each generator step. ema_out, when given, receives the
 /// generator EMA's weights at the end (the model to sample with).
 template <class G, class D, class H = none, class S = none>
-gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const H* h = nullptr, const S* distiller = nullptr,
-                   const std::vector<gan_callback>& callbacks = {}, G* ema_out = nullptr) {
+gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const H* h = nullptr,
+                   const S* distiller = nullptr, const std::vector<gan_callback>& callbacks = {},
+                   G* ema_out = nullptr) {
   static_assert(check_generator<G>() && check_critic<D>());
-  static_assert(std::is_same_v<H, none> || flows::bijection<H>, "fit_gan: H must be a flows::bijection (or train::none)");
-  static_assert(std::is_same_v<S, none> || staged_network<S>, "fit_gan: the distiller must be a staged_network (or train::none)");
+  static_assert(std::is_same_v<H, none> || flows::bijection<H>,
+                "fit_gan: H must be a flows::bijection (or train::none)");
+  static_assert(std::is_same_v<S, none> || staged_network<S>,
+                "fit_gan: the distiller must be a staged_network (or train::none)");
   using T = typename G::value_type;
   using B = typename G::backend_type;
   using V = var<T, B>;
   constexpr index_t resolution = G::image_shape[1];
   const int max_stage = [&] {
-    if constexpr (progressive<G>) return g.stages();
-    else return 1;
+    if constexpr (progressive<G>)
+      return g.stages();
+    else
+      return 1;
   }();
   const char* op = "train::fit_gan";
   const index_t n = data.images.size(0);
   if (data.images.rank() != 4 || data.images.size(1) != G::image_shape[0] || data.images.size(2) != resolution ||
       data.images.size(3) != resolution)
-    fail<shape_error>(op, "images ", data.images.shape(), " must be (N, ", G::image_shape[0], ", ", resolution, ", ", resolution, ")");
+    fail<shape_error>(op, "images ", data.images.shape(), " must be (N, ", G::image_shape[0], ", ", resolution, ", ",
+                      resolution, ")");
   if (data.features.rank() != 2 || data.features.size(0) != n || data.features.size(1) != G::feature_dim)
     fail<shape_error>(op, "features ", data.features.shape(), " must be (", n, ", ", G::feature_dim, ")");
-  if (static_cast<index_t>(data.labels.size()) != n) fail<shape_error>(op, data.labels.size(), " labels for ", n, " images");
+  if (static_cast<index_t>(data.labels.size()) != n)
+    fail<shape_error>(op, data.labels.size(), " labels for ", n, " images");
   if (o.terms.biject && h == nullptr) fail<value_error>(op, "terms.biject is on but no bijection H was given");
   if (o.terms.distill && distiller == nullptr) fail<value_error>(op, "terms.distill is on but no distiller was given");
   if (o.batch < 4 || o.batch > n || o.n_critic < 1 || o.steps < 1)
-    fail<value_error>(op, "batch ", o.batch, " must lie in [4, ", n, "], n_critic ", o.n_critic, " and steps ", o.steps, " must be >= 1");
+    fail<value_error>(op, "batch ", o.batch, " must lie in [4, ", n, "], n_critic ", o.n_critic, " and steps ", o.steps,
+                      " must be >= 1");
 
   if (o.per_identity > 0 && (o.batch % o.per_identity != 0 || (o.halve_batch && o.min_batch % o.per_identity != 0)))
-    fail<value_error>(op, "per_identity ", o.per_identity, " must divide the batch ", o.batch, (o.halve_batch ? " and min_batch " : ""),
+    fail<value_error>(op, "per_identity ", o.per_identity, " must divide the batch ", o.batch,
+                      (o.halve_batch ? " and min_batch " : ""),
                       (o.halve_batch ? std::to_string(o.min_batch) : std::string()));
   std::map<int, std::vector<index_t>> by_label;
   for (index_t i = 0; i < n; ++i) by_label[data.labels[static_cast<std::size_t>(i)]].push_back(i);
@@ -331,21 +342,27 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
   // weight gradients) in the generator step. H and the distiller are never trained here.
   const auto view_of = [&](const D& critic) {
     return [&critic](const V& x) {
-      if constexpr (progressive<D>) return critic(x);
-      else return critic(detail::to_full(x, resolution));
+      if constexpr (progressive<D>)
+        return critic(x);
+      else
+        return critic(detail::to_full(x, resolution));
     };
   };
   const auto critic_view = view_of(d);
   const auto freeze = [](const auto* part) {
     using P = std::remove_cvref_t<decltype(*part)>;
-    if constexpr (nn::module<P>) return part ? std::optional<P>(nn::frozen(*part)) : std::optional<P>();
-    else return part ? std::optional<P>(*part) : std::optional<P>();
+    if constexpr (nn::module<P>)
+      return part ? std::optional<P>(nn::frozen(*part)) : std::optional<P>();
+    else
+      return part ? std::optional<P>(*part) : std::optional<P>();
   };
   const auto h_frozen = freeze(h);
   const auto distiller_frozen = freeze(distiller);
   const auto latents = [&](const V& x) {
-    if constexpr (std::is_same_v<H, none>) return x;
-    else return h_frozen->forward(x).z;
+    if constexpr (std::is_same_v<H, none>)
+      return x;
+    else
+      return h_frozen->forward(x).z;
   };
   const auto t0 = std::chrono::steady_clock::now();
   for (; step < total; ++step) {
@@ -356,8 +373,10 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     }
     if constexpr (progressive<D>) {
       // A progressive critic follows a growing generator; beside a fixed one it works at its last stage.
-      if constexpr (progressive<G>) d.set_stage(p.stage, p.alpha);
-      else d.set_stage(d.stages(), 1);
+      if constexpr (progressive<G>)
+        d.set_stage(p.stage, p.alpha);
+      else
+        d.set_stage(d.stages(), 1);
     }
     index_t batch = o.halve_batch ? std::max(o.min_batch, o.batch >> (p.stage - 1)) : o.batch;
     batch -= batch % 4;  // minibatch-stddev groups of 4
@@ -366,20 +385,28 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
       generator gen(base + salt);
       return constant(tensor<T, B>::random(shape{rows, G::noise_dim}, gen, {distribution::normal, 0, 1}));
     };
-    gan_report report{.step = step + 1, .stage = p.stage, .alpha = p.alpha, .batch = batch, .values = {},
-                      .reconstruct = [&average](const tensor<float, host>& f, std::uint64_t seed) {
-                        return eval::reconstruct(average.module(), f, seed);
-                      },
-                      .generate = [&g](const tensor<float, host>& f, std::uint64_t seed) { return eval::reconstruct(g, f, seed); }};
+    gan_report report{
+        .step = step + 1,
+        .stage = p.stage,
+        .alpha = p.alpha,
+        .batch = batch,
+        .values = {},
+        .reconstruct = [&average](const tensor<float, host>& f,
+                                  std::uint64_t seed) { return eval::reconstruct(average.module(), f, seed); },
+        .generate = [&g](const tensor<float, host>& f, std::uint64_t seed) { return eval::reconstruct(g, f, seed); }};
 
     // Critic steps (Eq. 17).
     for (int k = 0; k < o.n_critic; ++k) {
-      const auto rows = detail::draw_batch(data, batch, o.per_identity, base + 17 + static_cast<std::uint64_t>(k) * 31, by_label);
-      const auto real = detail::real_at(constant(detail::gather_rows<T, B>(data.images, rows)), p, resolution, progressive<G>);
+      const auto rows =
+          detail::draw_batch(data, batch, o.per_identity, base + 17 + static_cast<std::uint64_t>(k) * 31, by_label);
+      const auto real =
+          detail::real_at(constant(detail::gather_rows<T, B>(data.images, rows)), p, resolution, progressive<G>);
       V fake;
       {
         const no_grad off;
-        fake = constant(g(constant(detail::gather_rows<T, B>(data.features, rows)), noise(101 + static_cast<std::uint64_t>(k), static_cast<index_t>(rows.size()))).value());
+        fake = constant(g(constant(detail::gather_rows<T, B>(data.features, rows)),
+                          noise(101 + static_cast<std::uint64_t>(k), static_cast<index_t>(rows.size())))
+                            .value());
       }
       generator eps(base + 211 + static_cast<std::uint64_t>(k));
       opt_d.zero_grad();
@@ -399,14 +426,16 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     opt_g.zero_grad();
     const D d_frozen = nn::frozen(d);
     const auto frozen_view = view_of(d_frozen);
-    const auto fake = g(constant(detail::gather_rows<T, B>(data.features, rows)), noise(1, static_cast<index_t>(rows.size())));
+    const auto fake =
+        g(constant(detail::gather_rows<T, B>(data.features, rows)), noise(1, static_cast<index_t>(rows.size())));
     const auto w = exponential_weighting(p.r(), max_stage, o.weighting);
     V total_loss = constant(tensor<T, B>::zeros(shape{}));
     const auto add = [&](const char* name, double weight, const V& term) {
       total_loss = total_loss + term * static_cast<T>(weight);
       report.values[name] = term.item();
     };
-    if (o.terms.adversarial) add("adv", w.adversarial * o.scales.adversarial, losses::wgan_generator(frozen_view, fake));
+    if (o.terms.adversarial)
+      add("adv", w.adversarial * o.scales.adversarial, losses::wgan_generator(frozen_view, fake));
     if (o.terms.recon) add("recon", w.recon * o.scales.recon, losses::l1(fake, real));
     // H and the distiller see the output at full resolution (nearest upsampling of a stage's output).
     const auto fake_full = o.terms.distill || o.terms.biject ? detail::to_full(fake, resolution) : fake;
@@ -428,11 +457,14 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     if constexpr (!std::is_same_v<H, none>) {
       if (o.terms.biject)
         add("biject", w.biject * o.scales.biject,
-            losses::bijective_metric(latents, full, fake_full, [&] {
-              std::vector<int> l;
-              for (auto r : rows) l.push_back(data.labels[static_cast<std::size_t>(r)]);
-              return l;
-            }(), o.biject));
+            losses::bijective_metric(
+                latents, full, fake_full,
+                [&] {
+                  std::vector<int> l;
+                  for (auto r : rows) l.push_back(data.labels[static_cast<std::size_t>(r)]);
+                  return l;
+                }(),
+                o.biject));
     }
     backward(total_loss);
     if (o.clip_norm > 0) optim::clip_grad_norm(pg, o.clip_norm);

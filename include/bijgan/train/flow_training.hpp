@@ -12,8 +12,8 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
-#include <limits>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -31,7 +31,8 @@ namespace bijgan::train {
 /// NLL per sample (nats, in the dequantised [0, 1) space) of flow F with a
 /// class-conditional prior on a batch y (already dequantised) with its class labels.
 template <flows::bijection F, class T, class B>
-var<T, B> flow_nll(const F& flow, const flows::class_gaussian<T, B>& prior, const tensor<T, B>& y, const std::vector<int>& labels) {
+var<T, B> flow_nll(const F& flow, const flows::class_gaussian<T, B>& prior, const tensor<T, B>& y,
+                   const std::vector<int>& labels) {
   const auto r = flow.forward(constant(y));
   const std::vector<index_t> lab(labels.begin(), labels.end());
   return -(prior.log_prob(flatten(r.z), lab) + r.logdet);
@@ -76,7 +77,7 @@ struct flow_fit_options {
   int epochs = 1;
   index_t batch = 64;
   double lr = 1e-3;
-  double gate_lr_factor = 10;    ///< learning-rate multiple of the couplings' scale/shift gates
+  double gate_lr_factor = 10;  ///< learning-rate multiple of the couplings' scale/shift gates
   long warmup_steps = 200;
   double final_lr_factor = 0.1;  ///< linear decay to lr·factor over the run
   double clip_norm = 100;        ///< gradient-norm clipping of the per-dimension loss
@@ -84,19 +85,19 @@ struct flow_fit_options {
   /// likelihood, Eq. 12). A hybrid objective trades a little bits/dim for classes the prior
   /// tells apart; see docs/flows.md.
   double class_weight = 0;
-  std::uint64_t seed = 1;        ///< batch order and dequantisation noise
+  std::uint64_t seed = 1;            ///< batch order and dequantisation noise
   std::filesystem::path checkpoint;  ///< empty: no checkpoints
-  long checkpoint_every = 200;   ///< steps between checkpoints (and one at the end)
-  bool resume = false;           ///< continue from `checkpoint` when it exists
-  long max_steps = 0;            ///< stop after this many steps in total (0: run all epochs)
+  long checkpoint_every = 200;       ///< steps between checkpoints (and one at the end)
+  bool resume = false;               ///< continue from `checkpoint` when it exists
+  long max_steps = 0;                ///< stop after this many steps in total (0: run all epochs)
   std::ostream* log = &std::cout;
 };
 
 struct flow_fit_result {
-  long steps = 0;          ///< optimizer steps taken in total (including resumed ones)
-  long resumed_from = 0;   ///< the step the run continued from (0: fresh)
-  double seconds = 0;      ///< wall time of this run's training steps
-  double last_loss = 0;    ///< smoothed training NLL per dimension (nats)
+  long steps = 0;         ///< optimizer steps taken in total (including resumed ones)
+  long resumed_from = 0;  ///< the step the run continued from (0: fresh)
+  double seconds = 0;     ///< wall time of this run's training steps
+  double last_loss = 0;   ///< smoothed training NLL per dimension (nats)
 };
 
 /// Trains flow (a module and bijection on host floats) with Adam on images (N, C, H, W) of
@@ -105,16 +106,20 @@ template <class F, class T, class B>
 flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, const tensor<float, host>& images,
                          const std::vector<int>& labels, const flow_fit_options& o,
                          const std::function<void(int)>& on_epoch = {}) {
-  static_assert(flows::bijection<F> && nn::module<F>, "fit_flow needs a flow that is also a module (its parameters are trained)");
-  if (o.epochs < 1 || o.batch < 1) fail<value_error>("train::fit_flow", "epochs ", o.epochs, " and batch ", o.batch, " must be >= 1");
+  static_assert(flows::bijection<F> && nn::module<F>,
+                "fit_flow needs a flow that is also a module (its parameters are trained)");
+  if (o.epochs < 1 || o.batch < 1)
+    fail<value_error>("train::fit_flow", "epochs ", o.epochs, " and batch ", o.batch, " must be >= 1");
   if (static_cast<index_t>(labels.size()) != images.size(0))
     fail<shape_error>("train::fit_flow", images.size(0), " images but ", labels.size(), " labels");
   const auto params = nn::parameters(flow);
   auto opt = optim::adam<T, B>(flow_param_groups(flow, o.lr, o.gate_lr_factor), {.lr = o.lr});
   const long per_epoch = (images.size(0) + o.batch - 1) / o.batch;
   const long total = o.max_steps > 0 ? std::min<long>(o.max_steps, per_epoch * o.epochs) : per_epoch * o.epochs;
-  const optim::linear_schedule schedule{.warmup_steps = o.warmup_steps, .decay_start = o.warmup_steps,
-                                        .total_steps = per_epoch * o.epochs, .final_factor = o.final_lr_factor};
+  const optim::linear_schedule schedule{.warmup_steps = o.warmup_steps,
+                                        .decay_start = o.warmup_steps,
+                                        .total_steps = per_epoch * o.epochs,
+                                        .final_factor = o.final_lr_factor};
   const auto dims = images.numel() / images.size(0);
   flow_fit_result res;
   auto save = [&](long step) {
@@ -138,7 +143,8 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
   double running = 0, running_ce = 0;
   for (int e = static_cast<int>(step / per_epoch); e < o.epochs && step < total; ++e) {
     const long first = step - long(e) * per_epoch;  // batches of this epoch already done
-    io::progress_bar bar(per_epoch, "epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs), o.batch, *o.log, first);
+    io::progress_bar bar(per_epoch, "epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs), o.batch, *o.log,
+                         first);
     const auto batches = data::shuffled_batches(images.size(0), o.batch, o.seed * 7919 + static_cast<std::uint64_t>(e));
     long k = first;
     for (std::size_t bi = static_cast<std::size_t>(first); bi < batches.size(); ++bi) {
@@ -183,15 +189,17 @@ struct flow_evaluation {
 /// of k/255 values, dequantised with noise from `seed`. Without labels (images of classes the
 /// prior does not know) only the marginal bits/dim is computed.
 template <flows::bijection F, class T, class B>
-flow_evaluation evaluate_flow(const F& flow, const flows::class_gaussian<T, B>& prior, const tensor<float, host>& images,
-                              const std::vector<int>& labels, index_t batch = 250, std::uint64_t seed = 99) {
+flow_evaluation evaluate_flow(const F& flow, const flows::class_gaussian<T, B>& prior,
+                              const tensor<float, host>& images, const std::vector<int>& labels, index_t batch = 250,
+                              std::uint64_t seed = 99) {
   const no_grad off;
   const index_t n = images.size(0), dims = images.numel() / n;
   const bool labelled = !labels.empty();
   if (labelled && static_cast<index_t>(labels.size()) != n)
     fail<shape_error>("train::evaluate_flow", n, " images but ", labels.size(), " labels");
   for (int c : labels)
-    if (c < 0 || c >= prior.classes) fail<value_error>("train::evaluate_flow", "label ", c, " is outside [0, ", prior.classes, ")");
+    if (c < 0 || c >= prior.classes)
+      fail<value_error>("train::evaluate_flow", "label ", c, " is outside [0, ", prior.classes, ")");
   double nll = 0, marginal = 0;
   long right = 0;
   generator noise(seed);
@@ -220,8 +228,9 @@ flow_evaluation evaluate_flow(const F& flow, const flows::class_gaussian<T, B>& 
 /// listed class (every class when the list is empty), drawn at `temperature` and mapped back by
 /// the flow's inverse, values clamped to [0, 1].
 template <flows::bijection F, class T, class B>
-tensor<float, host> class_samples(const F& flow, const flows::class_gaussian<T, B>& prior, const shape& image, index_t per_class,
-                                  T temperature, std::uint64_t seed, std::vector<index_t> classes = {}) {
+tensor<float, host> class_samples(const F& flow, const flows::class_gaussian<T, B>& prior, const shape& image,
+                                  index_t per_class, T temperature, std::uint64_t seed,
+                                  std::vector<index_t> classes = {}) {
   if (classes.empty())
     for (index_t c = 0; c < prior.classes; ++c) classes.push_back(c);
   std::vector<index_t> lab;
