@@ -29,6 +29,16 @@ inline void require_distances(const std::vector<double>& d, const char* op) {
     if (!(std::isfinite(d[i]) && d[i] >= 0))
       fail<value_error>(op, "distance ", i, " is ", d[i], ", expected a finite value >= 0");
 }
+inline double accuracy_at(const std::vector<double>& d, const std::vector<bool>& same, const std::vector<int>& fold,
+                          int f, bool held_out, double thr) {
+  long right = 0, total = 0;
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    if ((fold[i] == f) != held_out) continue;
+    ++total;
+    right += (d[i] < thr) == same[i];
+  }
+  return total ? static_cast<double>(right) / static_cast<double>(total) : 0;
+}
 }  // namespace detail
 
 /// Euclidean distance between the L2-normalised rows a[i] and b[i] (N, D) -> N values.
@@ -61,19 +71,6 @@ struct verification_result {
   std::vector<double> fold_accuracy;
   std::vector<double> thresholds;  ///< the threshold chosen for each held-out fold
 };
-
-namespace detail {
-inline double accuracy_at(const std::vector<double>& d, const std::vector<bool>& same, const std::vector<int>& fold,
-                          int f, bool held_out, double thr) {
-  long right = 0, total = 0;
-  for (std::size_t i = 0; i < d.size(); ++i) {
-    if ((fold[i] == f) != held_out) continue;
-    ++total;
-    right += (d[i] < thr) == same[i];
-  }
-  return total ? static_cast<double>(right) / static_cast<double>(total) : 0;
-}
-}  // namespace detail
 
 /// The k-fold protocol: for each fold, the threshold in {0, step, ..., max} with the best
 /// accuracy on the other folds (the smallest among ties) is applied to the fold. A pair is

@@ -28,6 +28,13 @@
 namespace bijgan::io {
 
 namespace detail {
+/// An io_error whose message already names the file and the field: a loader that wraps the
+/// errors of its helpers (JSON accessors, shape checks) with the file's name passes these
+/// through as they are.
+struct located_io_error : io_error {
+  using io_error::io_error;
+};
+
 /// A closing file descriptor.
 struct fd_guard {
   int fd = -1;

@@ -118,12 +118,8 @@ tensor<T, B> decode_npy(const std::vector<unsigned char>& bytes, const std::stri
   }
   const std::size_t data = start + hlen;
   const std::size_t have = bytes.size() - data;
-  if (static_cast<std::uint64_t>(numel) > have / elem || have != static_cast<std::size_t>(numel) * elem)
-    bad("data holds ", have, " bytes but shape ", s, " of ", elem, "-byte values needs ",
-        static_cast<std::uint64_t>(numel) <= std::numeric_limits<std::uint64_t>::max() / elem
-            ? std::to_string(static_cast<std::uint64_t>(numel) * elem)
-            : std::string("more"),
-        " (truncated?)");
+  if (have % elem != 0 || static_cast<std::uint64_t>(numel) != have / elem)
+    bad("data holds ", have, " bytes but shape ", s, " needs ", numel, " values of ", elem, " bytes (truncated?)");
   std::vector<T> v(static_cast<std::size_t>(numel));
   for (std::size_t i = 0; i < v.size(); ++i) {
     if (elem == 4) {

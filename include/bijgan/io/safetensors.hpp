@@ -135,32 +135,32 @@ class state_dict {
                           ") has no counterpart in the module");
     // All checked: now assign (var values are replaced; buffers are overwritten in place), keeping
     // the previous values for the module's own check.
-    std::vector<tensor<T, B>> previous;
-    nn::walk(m, std::string(), [&](const std::string& path, auto& x) {
-      using X = std::remove_cvref_t<decltype(x)>;
-      if constexpr (nn::detail::is_var<X>::value) {
-        previous.push_back(x.value());
-        x.set_value(get<T, B>(join(prefix, path)));
-      } else if constexpr (nn::detail::is_tensor<X>::value) {
-        previous.push_back(x.clone());
-        const auto t = get<T, B>(join(prefix, path));
+    const auto assign = [](auto& x, const tensor<T, B>& t) {
+      if constexpr (nn::detail::is_var<std::remove_cvref_t<decltype(x)>>::value)
+        x.set_value(t);
+      else
         B::copy_strided(shape{t.numel()}, strided_in<T>{t.data(), {1}}, x.data(), {1});
-      }
+    };
+    const auto each_state = [&](auto&& f) {
+      nn::walk(m, std::string(), [&](const std::string& path, auto& x) {
+        using X = std::remove_cvref_t<decltype(x)>;
+        if constexpr (nn::detail::is_var<X>::value || nn::detail::is_tensor<X>::value) f(path, x);
+      });
+    };
+    std::vector<tensor<T, B>> previous;
+    each_state([&](const std::string& path, auto& x) {
+      if constexpr (nn::detail::is_var<std::remove_cvref_t<decltype(x)>>::value)
+        previous.push_back(x.value());
+      else
+        previous.push_back(x.clone());
+      assign(x, get<T, B>(join(prefix, path)));
     });
     if constexpr (requires { m.check_state(); }) {
       try {
         m.check_state();
       } catch (const error& e) {
         std::size_t k = 0;
-        nn::walk(m, std::string(), [&](const std::string&, auto& x) {
-          using X = std::remove_cvref_t<decltype(x)>;
-          if constexpr (nn::detail::is_var<X>::value) {
-            x.set_value(previous[k++]);
-          } else if constexpr (nn::detail::is_tensor<X>::value) {
-            const auto& t = previous[k++];
-            B::copy_strided(shape{t.numel()}, strided_in<T>{t.data(), {1}}, x.data(), {1});
-          }
-        });
+        each_state([&](const std::string&, auto& x) { assign(x, previous[k++]); });
         fail<value_error>("load", "checkpoint state under \"", prefix, "\" is out of range: ", e.what());
       }
     }
@@ -179,13 +179,16 @@ class state_dict {
  private:
   static void require_finite(const std::string& key, const stored_tensor& s) {
     const std::size_t n = static_cast<std::size_t>(s.shape.numel());
-    const auto scan = [&]<class X>(X) {
+    const auto check = [&](double v, std::size_t i) {
+      if (!std::isfinite(v))
+        fail<value_error>("load", "tensor \"", key, "\" holds ", v, " at element ", i,
+                          " (checkpoint values must be finite)");
+    };
+    const auto scan = [&]<class X>(X) {  // memcpy per element: the bytes need not be aligned
       for (std::size_t i = 0; i < n; ++i) {
         X v;
         std::memcpy(&v, s.bytes.data() + i * sizeof(X), sizeof(X));
-        if (!std::isfinite(v))
-          fail<value_error>("load", "tensor \"", key, "\" holds ", v, " at element ", i,
-                            " (checkpoint values must be finite)");
+        check(static_cast<double>(v), i);
       }
     };
     if (s.dtype == "F32")
@@ -193,10 +196,7 @@ class state_dict {
     else if (s.dtype == "F64")
       scan(double{});
     else
-      for (std::size_t i = 0; i < n; ++i)
-        if (const double v = detail::element<double>(s, i); !std::isfinite(v))
-          fail<value_error>("load", "tensor \"", key, "\" holds ", v, " at element ", i,
-                            " (checkpoint values must be finite)");
+      for (std::size_t i = 0; i < n; ++i) check(detail::element<double>(s, i), i);  // F16, BF16
   }
   static std::string join(const std::string& prefix, const std::string& path) {
     return prefix.empty() ? path : prefix + "." + path;
@@ -265,7 +265,9 @@ inline constexpr std::size_t max_safetensors_entries = 1'000'000;
 /// Parses safetensors bytes; `source` names the file in errors. Every offset and size is
 /// checked against the buffer before use.
 inline state_dict decode_safetensors(const std::vector<unsigned char>& bytes, const std::string& source) {
-  auto bad = [&](const auto&... what) -> void { fail<io_error>("load_safetensors", source, ": ", what...); };
+  auto bad = [&](const auto&... what) -> void {
+    fail<detail::located_io_error>("load_safetensors", source, ": ", what...);
+  };
   if (bytes.size() < 8) bad("file of ", bytes.size(), " bytes is too short for the 8-byte header length");
   std::uint64_t n = 0;
   std::memcpy(&n, bytes.data(), 8);
@@ -318,8 +320,9 @@ inline state_dict decode_safetensors(const std::vector<unsigned char>& bytes, co
                      bytes.begin() + static_cast<std::ptrdiff_t>(data_begin + en));
       spans.emplace_back(b, en);
       d.entries()[name] = std::move(s);
+    } catch (const detail::located_io_error&) {
+      throw;
     } catch (const error& e) {
-      if (std::string_view(e.what()).starts_with("bijgan::load_safetensors")) throw;
       bad(name == "__metadata__" ? std::string("__metadata__") : "tensor \"" + name + "\"", ": ", e.what());
     }
   }

@@ -30,7 +30,7 @@ namespace detail {
 /// empty or "." components, no NUL.
 inline void require_shard_path(const std::string& p, const std::string& source) {
   const auto bad = [&](const char* why) {
-    fail<io_error>("load_tfjs_weights", source, ": shard path \"", p, "\" ", why);
+    fail<located_io_error>("load_tfjs_weights", source, ": shard path \"", p, "\" ", why);
   };
   if (p.empty()) bad("is empty");
   if (p.find('\0') != std::string::npos) bad("holds a NUL byte");
@@ -55,7 +55,9 @@ inline void require_shard_path(const std::string& p, const std::string& source) 
 inline std::map<std::string, tensor<float, host>> decode_tfjs_weights(const json& doc,
                                                                       const tfjs_shard_reader& read_shard,
                                                                       const std::string& source) {
-  const auto bad = [&](const auto&... what) { fail<io_error>("load_tfjs_weights", source, ": ", what...); };
+  const auto bad = [&](const auto&... what) {
+    fail<detail::located_io_error>("load_tfjs_weights", source, ": ", what...);
+  };
   std::map<std::string, tensor<float, host>> out;
   std::set<std::string> shards_seen;
   try {
@@ -125,8 +127,9 @@ inline std::map<std::string, tensor<float, host>> decode_tfjs_weights(const json
       }
       if (at != bytes.size()) bad(bytes.size() - at, " bytes left over after the last tensor of a group");
     }
+  } catch (const detail::located_io_error&) {
+    throw;
   } catch (const error& e) {
-    if (std::string_view(e.what()).starts_with("bijgan::load_tfjs_weights")) throw;
     bad(e.what());
   }
   return out;
