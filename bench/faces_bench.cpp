@@ -68,5 +68,8 @@ int main(int argc, char** argv) {
                 "images/s");
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
-  std::printf("# peak RSS %.1f MB\n", double(u.ru_maxrss) / 1024.0);
+  const auto& cache = host_block_cache::get();
+  std::printf("# peak RSS %.1f MB (host block cache: peak in use %.1f MB, cached now %.1f MB)\n",
+              double(u.ru_maxrss) / 1024.0, double(cache.peak_bytes_in_use()) / 1048576.0,
+              double(cache.bytes_cached()) / 1048576.0);
 }

@@ -162,6 +162,25 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(higher_order_gradients_match_host, T, parity::elem
   parity::every_op<T>("second order", ops, {parity::randn<T>({2, 3, 5, 5}, 43), parity::randn<T>({4, 3, 3, 3}, 44, 0.3)});
 }
 
+BOOST_AUTO_TEST_CASE_TEMPLATE(tiled_attention_matches_host, T, parity::element_types) {
+  using namespace bijgan;
+  // One tile, tiles that split batch, queries and keys (online softmax), and the gradient
+  // penalty's second-order path through attention.
+  const attention_options split{.tiling = {.max_tile_elements = 6, .max_key_block = 3}};
+  const auto ops = std::make_tuple(
+      [](const auto& v) { return scaled_dot_product_attention(v[0], v[1], v[2], v[3]); },
+      [split](const auto& v) { return scaled_dot_product_attention(v[0], v[1], v[2], v[3], split); },
+      [split](const auto& v) {
+        auto q = v[0] * T(1);
+        const auto y = sum(tanh(scaled_dot_product_attention(q, v[1], v[2], v[3], split)));
+        const auto g = grad(std::vector{y}, std::vector{q}, {.create_graph = true})[0];
+        return sum(g * g, {1, 2, 3});
+      });
+  parity::every_op<T>("attention", ops,
+                      {parity::randn<T>({2, 2, 5, 4}, 45), parity::randn<T>({2, 2, 7, 4}, 46), parity::randn<T>({2, 2, 7, 3}, 47),
+                       parity::randn<T>({2, 5, 7}, 48)});
+}
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(every_module_matches_host, T, parity::element_types) {
   using namespace bijgan;
   using parity::call1;

@@ -5,6 +5,7 @@
 #include "bijgan/autodiff/grad_mode.hpp"
 #include "bijgan/autodiff/to_dot.hpp"
 #include "bijgan/autodiff/var.hpp"
+#include "bijgan/ops/attention.hpp"
 #include "bijgan/ops/conv.hpp"
 #include "bijgan/ops/elementwise.hpp"
 #include "bijgan/ops/index.hpp"

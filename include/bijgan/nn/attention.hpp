@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bijgan/nn/linear.hpp"
+#include "bijgan/ops/attention.hpp"
 #include "bijgan/ops/index.hpp"
 
 namespace bijgan::nn {
@@ -19,7 +20,8 @@ struct multi_head_attention_options {
   bool proj_bias = true;
 };
 
-/// softmax(Q K^T / sqrt(head_dim) + bias) V per head, then an output projection.
+/// softmax(Q K^T / sqrt(head_dim) + bias) V per head (scaled_dot_product_attention), then an
+/// output projection.
 /// Q from x (N, Lq, dim); K, V from context (N, Lk, context_dim); bias (heads, Lq, Lk), optional.
 template <class T = float, class B = host>
 struct multi_head_attention {
@@ -43,17 +45,14 @@ struct multi_head_attention {
       fail<shape_error>("nn::multi_head_attention", "queries ", x.shape(), " and context ", context.shape(),
                         " must be (N, L, D) with the same N");
     const index_t n = x.size(0), lq = x.size(1), lk = context.size(1);
-    const auto qh = permute(reshape(q(x), shape{n, lq, h, dh}), {0, 2, 1, 3});           // (N, H, Lq, dh)
+    const auto qh = permute(reshape(q(x), shape{n, lq, h, dh}), {0, 2, 1, 3});                // (N, H, Lq, dh)
     const auto kvh = permute(reshape(kv(context), shape{n, lk, 2, h, dh}), {2, 0, 3, 1, 4});  // (2, N, H, Lk, dh)
     const auto k = reshape(slice(kvh, 0, 0, 1), shape{n, h, lk, dh});
     const auto v = reshape(slice(kvh, 0, 1, 2), shape{n, h, lk, dh});
-    auto scores = matmul(qh, k, false, true) * static_cast<T>(1 / std::sqrt(static_cast<double>(dh)));
-    if (bias.defined()) {
-      if (bias.shape() != shape{h, lq, lk})
-        fail<shape_error>("nn::multi_head_attention", "bias ", bias.shape(), " must be (", h, ", ", lq, ", ", lk, ")");
-      scores = scores + bias;
-    }
-    const auto out = matmul(softmax(scores, -1), v);  // (N, H, Lq, dh)
+    if (bias.defined() && !(bias.shape() == shape{h, lq, lk}))
+      fail<shape_error>("nn::multi_head_attention", "bias ", bias.shape(), " must be (", h, ", ", lq, ", ", lk, ")");
+    // Tiled: the graph keeps no (Lq x Lk) scores (ops/attention.hpp).
+    const auto out = scaled_dot_product_attention(qh, k, v, bias, {.scale = 1 / std::sqrt(static_cast<double>(dh))});
     return proj(reshape(permute(out, {0, 2, 1, 3}), shape{n, lq, d}));
   }
 
@@ -71,7 +70,7 @@ struct multi_head_attention {
     return o;
   }
 };
-multi_head_attention(const multi_head_attention_options&) -> multi_head_attention<float, host>;
+multi_head_attention(const multi_head_attention_options&)->multi_head_attention<float, host>;
 
 struct relative_position_bias_options {
   index_t window = 0;  ///< g: the bias covers g x g token windows
@@ -90,8 +89,11 @@ struct relative_position_bias {
   index_list<B> index;
 
   explicit relative_position_bias(const relative_position_bias_options& o, generator& g = default_generator())
-      : options(o), table(parameter(init::truncated_normal<T, B>(shape{(2 * o.window - 1) * (2 * o.window - 1), o.heads}, 0, o.std, g))) {
-    if (o.window < 1 || o.heads < 1) fail<value_error>("nn::relative_position_bias", "window ", o.window, " and heads ", o.heads);
+      : options(o),
+        table(parameter(
+            init::truncated_normal<T, B>(shape{(2 * o.window - 1) * (2 * o.window - 1), o.heads}, 0, o.std, g))) {
+    if (o.window < 1 || o.heads < 1)
+      fail<value_error>("nn::relative_position_bias", "window ", o.window, " and heads ", o.heads);
     const index_t w = o.window, span = 2 * w - 1;
     std::vector<index_t> idx;
     idx.reserve(static_cast<std::size_t>(w * w * w * w));
@@ -109,7 +111,7 @@ struct relative_position_bias {
     f("table", table);
   }
 };
-relative_position_bias(const relative_position_bias_options&) -> relative_position_bias<float, host>;
+relative_position_bias(const relative_position_bias_options&)->relative_position_bias<float, host>;
 
 /// A token map (N, H*W, D) seen as (N, H, W, D) cut into non-overlapping g x g windows:
 /// (N * H/g * W/g, g*g, D). Throws shape_error unless g divides H and W.
@@ -163,6 +165,6 @@ struct grid_attention {
     if (options.relative_bias) f("bias", bias);
   }
 };
-grid_attention(const grid_attention_options&) -> grid_attention<float, host>;
+grid_attention(const grid_attention_options&)->grid_attention<float, host>;
 
 }  // namespace bijgan::nn

@@ -82,15 +82,26 @@ struct maximum { template <class T> BIJGAN_HD T operator()(T a, T b) const { ret
 struct minimum { template <class T> BIJGAN_HD T operator()(T a, T b) const { return a < b ? a : b; } };
 /// 1 where a == b, else 0 (used to route the gradient of max/min reductions).
 struct equal { template <class T> BIJGAN_HD T operator()(T a, T b) const { return a == b ? T(1) : T(0); } };
+/// a / b, and 0 where b == 0 (attention rows with no finite score).
+struct div_or_zero { template <class T> BIJGAN_HD T operator()(T a, T b) const { return b == T(0) ? T(0) : a / b; } };
 /// Safe x*log(y): 0 where x == 0.
 struct xlogy {
   template <class T> BIJGAN_HD T operator()(T x, T y) const { return x == T(0) ? T(0) : x * math::log(y); }
 };
 /// a + t * (b - a): exponential moving averages (running statistics, weight EMA).
 template <class T> struct lerp { T t; BIJGAN_HD T operator()(T a, T b) const { return a + t * (b - a); } };
+/// exp(a - m) for a softmax shifted by its row maximum m; 0 where m is -inf (a row whose every
+/// score is masked out, where exp(-inf - -inf) would be NaN).
+struct exp_sub {
+  template <class T> BIJGAN_HD T operator()(T a, T m) const { return m == -T(INFINITY) ? T(0) : math::exp(a - m); }
+};
 
 // ---- ternary -----------------------------------------------------------------------------
 /// mask != 0 ? a : b. NaN or Inf in the branch not taken does not leak (unlike m*a + (1-m)*b).
 struct select { template <class T> BIJGAN_HD T operator()(T m, T a, T b) const { return m != T(0) ? a : b; } };
+/// x, or 0 where x is -inf: a row maximum made safe to subtract (-inf - -inf would be NaN).
+struct zero_if_neg_inf { template <class T> BIJGAN_HD T operator()(T x) const { return x == -T(INFINITY) ? T(0) : x; } };
+/// p * (a - b): the softmax backward p * (dp - sum(dp * p)) with the row sum given.
+struct mul_diff { template <class T> BIJGAN_HD T operator()(T p, T a, T b) const { return p * (a - b); } };
 
 }  // namespace bijgan::fn
