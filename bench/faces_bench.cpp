@@ -4,7 +4,8 @@
 // then adversarial + reconstruction + distillation through a student + the bijective metric
 // through a 4-scale H — through train::fit_gan. Prints the peak RSS at the end (a process
 // high-water mark: `--step-only adv+recon|distill|biject` runs the step with just that part of
-// the objective, in a fresh process, to see where the memory goes; the engine is then skipped).
+// the objective, in a fresh process, to see where the memory goes; the engine is then skipped;
+// `--engine-only` times the engine alone: tools/load_bench.sh).
 #include <bijgan/bijgan.hpp>
 #include <bijgan/engines/dlib_resnet.hpp>
 #include <bijgan/models/models.hpp>
@@ -31,8 +32,11 @@ int main(int argc, char** argv) {
   set_flush_denormal(true);
   generator rng(4);
   std::string only;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (!std::strcmp(argv[i], "--step-only")) only = argv[i + 1];
+  bool engine_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (i + 1 < argc && !std::strcmp(argv[i], "--step-only")) only = argv[i + 1];
+    engine_only |= !std::strcmp(argv[i], "--engine-only");
+  }
   if (!only.empty() && only != "adv+recon" && only != "distill" && only != "biject") {
     std::fprintf(stderr, "--step-only takes adv+recon, distill or biject, not %s\n", only.c_str());
     return 2;
@@ -48,6 +52,7 @@ int main(int argc, char** argv) {
   } else {
     std::printf("# face engine: %s absent, skipped\n", model_dir.c_str());
   }
+  if (engine_only) return 0;
   const auto data = bench::face_data(rng);
   nn::manual_seed(3);
   models::dabgan<face_cfg>::generator<> g;

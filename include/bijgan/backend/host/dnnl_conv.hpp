@@ -21,6 +21,7 @@
 #include <optional>
 
 #include "bijgan/backend/host/block_cache.hpp"
+#include "bijgan/backend/host/threads.hpp"
 #include "bijgan/config/config.hpp"
 #include "bijgan/tensor/conv_geometry.hpp"
 
@@ -68,11 +69,13 @@ struct entry {
   std::array<arg_layout, 3> args;
 };
 
-using key_t = std::array<index_t, 17>;
+using key_t = std::array<index_t, 18>;
 
 inline key_t make_key(conv_pass pass, const conv_geometry& g, index_t groups, index_t out_channels) {
+  // The thread count too: oneDNN plans a primitive's work split for the threads there are when
+  // it is made, so a new count (adapt_threads) gets primitives of its own.
   return {static_cast<index_t>(pass), g.images, g.channels, g.height, g.width, out_channels, groups, g.kernel_h, g.kernel_w,
-          g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.out_h, g.out_w};
+          g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.out_h, g.out_w, num_threads()};
 }
 
 /// Builds the entry for one pass, or nothing when oneDNN has no kernel for the geometry.

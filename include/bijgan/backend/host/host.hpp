@@ -239,6 +239,7 @@ struct host {
   /// it gains. Large products use the threaded GEMM one after another.
   template <class T>
   static void gemm(const gemm_args<T>& g) {
+    adapt_threads();  // OpenBLAS follows the thread count
     const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
     const bool distinct_outputs = g.stride_c >= g.m * g.ldc;
     if (g.batch > 1 && distinct_outputs && flops < 64e6 && num_threads() > 1) {

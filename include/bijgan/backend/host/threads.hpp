@@ -1,10 +1,20 @@
-// Thread control for the host backend: one call sets OpenMP, Eigen and OpenBLAS together.
+// Thread control for the host backend: one call sets OpenMP, Eigen and OpenBLAS together, and
+// the adaptive policy that lowers the count while other processes keep this process's CPUs busy.
 #pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <mutex>
 
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
 
+#include "bijgan/backend/host/cpu_load.hpp"
 #include "bijgan/config/config.hpp"
 
 #if defined(__SSE__)
@@ -21,9 +31,51 @@ extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace bijgan {
 
-/// Sets the number of threads used by host kernels, Eigen GEMM and (when linked) OpenBLAS.
-inline void set_num_threads(int n) {
-  if (n < 1) n = 1;
+/// How the host backend picks its thread count.
+enum class thread_policy {
+  /// Always the count asked for (set_num_threads, else OMP_NUM_THREADS, else every CPU).
+  fixed,
+  /// That count, lowered while other processes keep some of this process's CPUs busy (measured
+  /// from /proc/stat every 100 ms on the thread that runs the kernels): OpenMP threads that share
+  /// a core with other work make every parallel region wait for a descheduled thread, and a
+  /// step at 2 threads then ran 5x slower than at 1. The default (Linux; elsewhere fixed);
+  /// `BIJGAN_THREAD_POLICY=fixed` in the environment or set_thread_policy turns it off.
+  adaptive,
+};
+
+namespace detail {
+struct host_threads {
+  std::mutex m;
+  int requested = 0;  ///< 0 until first use: then OpenMP's default
+  int effective = 0;
+  thread_policy policy = default_policy();
+  cpu_load_sampler sampler;
+  std::atomic<std::int64_t> next_check_ns{0};
+
+  static thread_policy default_policy() {
+    const char* e = std::getenv("BIJGAN_THREAD_POLICY");
+    return e && std::strcmp(e, "fixed") == 0 ? thread_policy::fixed : thread_policy::adaptive;
+  }
+  static std::int64_t now_ns() {
+    timespec t{};
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return std::int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+  }
+  void ensure_requested() {
+    if (requested > 0) return;
+#if defined(_OPENMP)
+    requested = omp_get_max_threads();
+#else
+    requested = 1;
+#endif
+    effective = requested;
+  }
+};
+inline host_threads& threads_state() {
+  static host_threads s;
+  return s;
+}
+inline void apply_threads(int n) {
 #if defined(_OPENMP)
   omp_set_num_threads(n);
 #endif
@@ -32,9 +84,66 @@ inline void set_num_threads(int n) {
   openblas_set_num_threads(n);
 #endif
 }
+inline constexpr std::int64_t thread_check_interval_ns = 100'000'000;
+}  // namespace detail
 
-/// Threads host kernels use now.
+/// Sets the number of threads used by host kernels, Eigen GEMM and (when linked) OpenBLAS: the
+/// count itself under thread_policy::fixed, the most it uses under adaptive.
+inline void set_num_threads(int n) {
+  if (n < 1) n = 1;
+  auto& s = detail::threads_state();
+  const std::lock_guard lock(s.m);
+  s.requested = s.effective = n;
+  detail::apply_threads(n);
+  s.next_check_ns.store(detail::host_threads::now_ns() + detail::thread_check_interval_ns, std::memory_order_relaxed);
+}
+
+/// Under thread_policy::adaptive, at most every 100 ms: measures how many of this process's CPUs
+/// other work kept busy since the last check and sets the thread count to what is left (at
+/// least 1, at most the count asked for). Host kernels call it; cheap otherwise (a clock read).
+inline void adapt_threads() {
+#if defined(_OPENMP) && defined(__linux__)
+  auto& s = detail::threads_state();
+  const std::int64_t now = detail::host_threads::now_ns();
+  if (now < s.next_check_ns.load(std::memory_order_relaxed) || omp_in_parallel()) return;
+  const std::unique_lock lock(s.m, std::try_to_lock);
+  if (!lock.owns_lock() || now < s.next_check_ns.load(std::memory_order_relaxed)) return;
+  s.next_check_ns.store(now + detail::thread_check_interval_ns, std::memory_order_relaxed);
+  s.ensure_requested();
+  if (s.policy != thread_policy::adaptive || s.requested == 1) return;
+  const int allowed = detail::cpu_load_sampler::allowed_cpus();
+  const int busy = static_cast<int>(s.sampler.busy_elsewhere() + 0.5);
+  const int free_cpus = allowed > 0 ? std::max(1, allowed - busy) : s.requested;
+  const int n = std::min(s.requested, free_cpus);
+  if (n != s.effective) {
+    s.effective = n;
+    detail::apply_threads(n);
+  }
+#endif
+}
+
+/// Chooses the thread policy (see thread_policy); fixed restores the count asked for.
+inline void set_thread_policy(thread_policy p) {
+  auto& s = detail::threads_state();
+  const std::lock_guard lock(s.m);
+  s.ensure_requested();
+  s.policy = p;
+  if (p == thread_policy::fixed && s.effective != s.requested) {
+    s.effective = s.requested;
+    detail::apply_threads(s.requested);
+  }
+}
+
+/// The thread policy in force.
+inline thread_policy current_thread_policy() {
+  auto& s = detail::threads_state();
+  const std::lock_guard lock(s.m);
+  return s.policy;
+}
+
+/// Threads host kernels use now (under adaptive, after the latest check).
 inline int num_threads() {
+  adapt_threads();
 #if defined(_OPENMP)
   return omp_get_max_threads();
 #else
