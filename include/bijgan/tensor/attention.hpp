@@ -18,7 +18,7 @@ namespace bijgan {
 /// one key block for one batch entry). Keys are split into blocks of max_key_block; past one block
 /// the softmax runs online (running maximum and sum, rescaled per block).
 struct attention_tiling {
-  index_t max_tile_elements = index_t{1} << 21;  ///< scores per tile: 8 MiB in float
+  index_t max_tile_elements = index_t{1} << 22;  ///< scores per tile: 16 MiB in float
   index_t max_key_block = 1024;
 };
 
