@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "bijgan/tensor/functors.hpp"
@@ -117,6 +118,20 @@ tensor<T, B> accumulate(const tensor<T, B>& acc, tensor<T, B> add) {
 
 inline constexpr index_t last_axis[] = {-1};
 
+/// The key and value blocks of batch rows [n0, n1): blocks of key_block keys (the last shorter).
+template <class T, class B>
+std::pair<std::vector<tensor<T, B>>, std::vector<tensor<T, B>>> key_blocks(const tensor<T, B>& k, const tensor<T, B>& v,
+                                                                           index_t n0, index_t n1, index_t key_block) {
+  const auto kn = range_of(k, 0, n0, n1), vn = range_of(v, 0, n0, n1);
+  std::pair<std::vector<tensor<T, B>>, std::vector<tensor<T, B>>> r;
+  for (index_t k0 = 0; k0 < k.shape()[2]; k0 += key_block) {
+    const index_t k1 = std::min(k.shape()[2], k0 + key_block);
+    r.first.push_back(range_of(kn, 2, k0, k1));
+    r.second.push_back(range_of(vn, 2, k0, k1));
+  }
+  return r;
+}
+
 /// exp(s - m) with m broadcast along rows, 0 where m is -inf (every score of the row -inf). The
 /// subtraction and the exponential are separate passes so that the exponential runs through the
 /// backend's vectorised unary kernel (a fused binary functor would call the scalar exp).
@@ -144,12 +159,7 @@ attention_forward_result<T, B> attention_forward(const tensor<T, B>& q, const te
   for (index_t n0 = 0; n0 < p.n; n0 += p.batch_block) {
     const index_t n1 = std::min(p.n, n0 + p.batch_block);
     const auto qn = detail::range_of(qs, 0, n0, n1);
-    std::vector<tensor<T, B>> keys, values;
-    for (index_t k0 = 0; k0 < p.lk; k0 += p.key_block) {
-      const index_t k1 = std::min(p.lk, k0 + p.key_block);
-      keys.push_back(detail::range_of(detail::range_of(k, 0, n0, n1), 2, k0, k1));
-      values.push_back(detail::range_of(detail::range_of(v, 0, n0, n1), 2, k0, k1));
-    }
+    const auto [keys, values] = detail::key_blocks(k, v, n0, n1, p.key_block);
     std::vector<tensor<T, B>> out_blocks, lse_blocks;
     for (index_t q0 = 0; q0 < p.lq; q0 += p.query_block) {
       const index_t q1 = std::min(p.lq, q0 + p.query_block);
@@ -168,7 +178,7 @@ attention_forward_result<T, B> attention_forward(const tensor<T, B>& q, const te
           acc = matmul(e, values[kb]);
         } else {  // online softmax: rescale what was summed under the old maximum
           const auto m_new = apply(fn::maximum{}, m, block_max);
-          const auto alpha = apply(fn::exp_sub{}, m, m_new);
+          const auto alpha = detail::shifted_exp(m, m_new);
           const auto e = detail::shifted_exp(s, m_new);
           l = apply(fn::add{}, apply(fn::mul{}, l, alpha), reduce(reduce_kind::sum, e, detail::last_axis, true, op));
           acc = apply(fn::add{}, apply(fn::mul{}, acc, alpha), matmul(e, values[kb]));
@@ -216,19 +226,14 @@ attention_gradients<T, B> attention_backward(const tensor<T, B>& q, const tensor
       reduce(reduce_kind::sum, apply(fn::mul{}, dout, out), detail::last_axis, true, op);  // (N, H, Lq, 1)
   const bool bias_has_batch = want.bias && bias.rank() == 4 && bias.shape()[0] > 1;
   std::vector<tensor<T, B>> dq_chunks, dk_chunks, dv_chunks, dbias_chunks;
-  std::vector<std::vector<tensor<T, B>>> dbias_acc;  // [query block][key block], summed over batch chunks
   for (index_t n0 = 0; n0 < p.n; n0 += p.batch_block) {
     const index_t n1 = std::min(p.n, n0 + p.batch_block);
     const auto qn = detail::range_of(qs, 0, n0, n1), on = detail::range_of(dout, 0, n0, n1);
     const auto ln = detail::range_of(lse, 0, n0, n1), dn = detail::range_of(row_dot, 0, n0, n1);
-    std::vector<tensor<T, B>> keys, values, dk_acc, dv_acc;
-    for (index_t k0 = 0; k0 < p.lk; k0 += p.key_block) {
-      const index_t k1 = std::min(p.lk, k0 + p.key_block);
-      keys.push_back(detail::range_of(detail::range_of(k, 0, n0, n1), 2, k0, k1));
-      values.push_back(detail::range_of(detail::range_of(v, 0, n0, n1), 2, k0, k1));
-    }
-    dk_acc.resize(keys.size()), dv_acc.resize(keys.size());
-    if (bias_has_batch || dbias_acc.empty())
+    const auto [keys, values] = detail::key_blocks(k, v, n0, n1, p.key_block);
+    std::vector<tensor<T, B>> dk_acc(keys.size()), dv_acc(keys.size());
+    std::vector<std::vector<tensor<T, B>>> dbias_acc;  // [query block][key block] of this chunk
+    if (want.bias)
       dbias_acc.assign(static_cast<std::size_t>((p.lq + p.query_block - 1) / p.query_block),
                        std::vector<tensor<T, B>>(keys.size()));
     std::vector<tensor<T, B>> dq_blocks;
@@ -257,7 +262,7 @@ attention_gradients<T, B> attention_backward(const tensor<T, B>& q, const tensor
     if (want.q) dq_chunks.push_back(detail::join(dq_blocks, 2));
     if (want.k) dk_chunks.push_back(detail::join(dk_acc, 2));
     if (want.v) dv_chunks.push_back(detail::join(dv_acc, 2));
-    if (bias_has_batch || (want.bias && n1 == p.n)) {  // the bias gradient of this chunk (or of all)
+    if (want.bias) {
       std::vector<tensor<T, B>> rows;
       for (const auto& row : dbias_acc) rows.push_back(detail::join(row, -1));
       dbias_chunks.push_back(detail::join(rows, -2));
@@ -266,7 +271,13 @@ attention_gradients<T, B> attention_backward(const tensor<T, B>& q, const tensor
   if (want.q) g.q = detail::join(dq_chunks, 0);
   if (want.k) g.k = detail::join(dk_chunks, 0);
   if (want.v) g.v = detail::join(dv_chunks, 0);
-  if (want.bias) g.bias = bias_has_batch ? detail::join(dbias_chunks, 0) : dbias_chunks.front();
+  if (want.bias) {  // a bias with a batch axis has its chunks' rows; one without, their sum
+    if (bias_has_batch) {
+      g.bias = detail::join(dbias_chunks, 0);
+    } else {
+      for (auto& c : dbias_chunks) g.bias = detail::accumulate(g.bias, std::move(c));
+    }
+  }
   return g;
 }
 

@@ -90,11 +90,6 @@ struct xlogy {
 };
 /// a + t * (b - a): exponential moving averages (running statistics, weight EMA).
 template <class T> struct lerp { T t; BIJGAN_HD T operator()(T a, T b) const { return a + t * (b - a); } };
-/// exp(a - m) for a softmax shifted by its row maximum m; 0 where m is -inf (a row whose every
-/// score is masked out, where exp(-inf - -inf) would be NaN).
-struct exp_sub {
-  template <class T> BIJGAN_HD T operator()(T a, T m) const { return m == -T(INFINITY) ? T(0) : math::exp(a - m); }
-};
 
 // ---- ternary -----------------------------------------------------------------------------
 /// mask != 0 ? a : b. NaN or Inf in the branch not taken does not leak (unlike m*a + (1-m)*b).

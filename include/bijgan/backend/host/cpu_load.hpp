@@ -17,6 +17,13 @@
 
 namespace bijgan::detail {
 
+/// A clock's reading in nanoseconds (CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID, ...).
+inline std::int64_t clock_ns(clockid_t id) {
+  timespec t{};
+  clock_gettime(id, &t);
+  return std::int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
 /// Successive samples of CPU time; busy_elsewhere() is the average number of this process's
 /// CPUs that other processes kept busy between the previous sample and this one.
 class cpu_load_sampler {
@@ -39,6 +46,9 @@ class cpu_load_sampler {
     return others;
   }
 
+  /// CPUs in the affinity mask at the latest sample (0 before one, or where unknown).
+  [[nodiscard]] int sampled_cpus() const { return have_previous_ ? previous_.cpus : 0; }
+
   /// CPUs this process may run on (its affinity mask); 0 where unknown.
   static int allowed_cpus() {
 #if defined(__linux__)
@@ -53,6 +63,7 @@ class cpu_load_sampler {
     std::uint64_t busy_ticks = 0;  ///< user + nice + system + irq + softirq + steal, CPUs of the mask
     std::int64_t own_ns = 0;       ///< this process's CPU time
     std::int64_t wall_ns = 0;
+    int cpus = 0;  ///< CPUs in the affinity mask
   };
 
   static double ticks_per_second() {
@@ -67,16 +78,11 @@ class cpu_load_sampler {
 #endif
   }
 
-  static std::int64_t clock_ns(clockid_t id) {
-    timespec t{};
-    clock_gettime(id, &t);
-    return std::int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
-  }
-
   bool take(sample& s) {
 #if defined(__linux__)
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) != 0) return false;
+    s.cpus = CPU_COUNT(&set);
     const int fd = ::open("/proc/stat", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
     buffer_.resize(1 << 16);

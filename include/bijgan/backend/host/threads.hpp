@@ -56,11 +56,6 @@ struct host_threads {
     const char* e = std::getenv("BIJGAN_THREAD_POLICY");
     return e && std::strcmp(e, "fixed") == 0 ? thread_policy::fixed : thread_policy::adaptive;
   }
-  static std::int64_t now_ns() {
-    timespec t{};
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return std::int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
-  }
   void ensure_requested() {
     if (requested > 0) return;
 #if defined(_OPENMP)
@@ -95,7 +90,8 @@ inline void set_num_threads(int n) {
   const std::lock_guard lock(s.m);
   s.requested = s.effective = n;
   detail::apply_threads(n);
-  s.next_check_ns.store(detail::host_threads::now_ns() + detail::thread_check_interval_ns, std::memory_order_relaxed);
+  s.next_check_ns.store(detail::clock_ns(CLOCK_MONOTONIC) + detail::thread_check_interval_ns,
+                        std::memory_order_relaxed);
 }
 
 /// Under thread_policy::adaptive, at most every 100 ms: measures how many of this process's CPUs
@@ -104,15 +100,15 @@ inline void set_num_threads(int n) {
 inline void adapt_threads() {
 #if defined(_OPENMP) && defined(__linux__)
   auto& s = detail::threads_state();
-  const std::int64_t now = detail::host_threads::now_ns();
+  const std::int64_t now = detail::clock_ns(CLOCK_MONOTONIC);
   if (now < s.next_check_ns.load(std::memory_order_relaxed) || omp_in_parallel()) return;
   const std::unique_lock lock(s.m, std::try_to_lock);
   if (!lock.owns_lock() || now < s.next_check_ns.load(std::memory_order_relaxed)) return;
   s.next_check_ns.store(now + detail::thread_check_interval_ns, std::memory_order_relaxed);
   s.ensure_requested();
   if (s.policy != thread_policy::adaptive || s.requested == 1) return;
-  const int allowed = detail::cpu_load_sampler::allowed_cpus();
   const int busy = static_cast<int>(s.sampler.busy_elsewhere() + 0.5);
+  const int allowed = s.sampler.sampled_cpus();
   const int free_cpus = allowed > 0 ? std::max(1, allowed - busy) : s.requested;
   const int n = std::min(s.requested, free_cpus);
   if (n != s.effective) {
