@@ -1,5 +1,6 @@
 // Tests of the autodiff engine: accumulation, no_grad, grad() with create_graph (gradients of
-// gradients), a WGAN-GP-shaped penalty checked by finite differences, anomaly mode, to_dot.
+// gradients), a WGAN-GP-shaped penalty checked by finite differences, anomaly mode, to_dot,
+// and checkpoint (recomputation) against the plain graph, first and second order.
 #include <boost/test/unit_test.hpp>
 
 #include <bijgan/bijgan.hpp>
@@ -201,6 +202,107 @@ BOOST_AUTO_TEST_CASE(float_readme_example) {
   const auto colsum = reduce(reduce_kind::sum, d.value(), std::vector<index_t>{0}, false).to_vector();
   const auto gb = b.grad().to_vector();
   for (std::size_t i = 0; i < 4; ++i) BOOST_TEST(std::abs(colsum[i] - gb[i]) < 1e-5f);
+}
+
+
+// checkpoint: a two-output segment y = tanh(x W + b), l = sum(y^2) per row, on a non-leaf input.
+namespace {
+struct segment {
+  vd w, b;
+  std::vector<vd> operator()(const std::vector<vd>& in) const {
+    const auto y = tanh(matmul(in[0], w) + b);
+    return {y, sum(square(y), {1})};
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(checkpoint_equals_the_plain_graph) {
+  generator gen(21);
+  const auto x0 = td::random({4, 3}, gen, {distribution::normal, 0, 1});
+  const auto w0 = td::random({3, 5}, gen, {distribution::normal, 0, 0.8});
+  const auto b0 = td::random({5}, gen, {distribution::normal, 0, 0.3});
+  // loss(x, w, b) through the segment (plain or checkpointed) with a use of each output.
+  const auto loss = [](const std::vector<vd>& p, bool recompute) {
+    const segment f{p[1], p[2]};
+    const auto h = exp(p[0] * 0.5);  // the segment's input is an interior node
+    const auto outs = recompute ? checkpoint(f, {h}, {f.w, f.b}) : f({h});
+    return sum(outs[0] * outs[0] * 3.0) + sum(outs[1]);
+  };
+  std::vector<vd> a, b;
+  for (const auto& t : {x0, w0, b0}) a.push_back(parameter(t)), b.push_back(parameter(t));
+  backward(loss(a, false));
+  backward(loss(b, true));
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto u = a[i].grad().to_vector(), v = b[i].grad().to_vector();
+    BOOST_REQUIRE(u.size() == v.size());
+    for (std::size_t j = 0; j < u.size(); ++j) BOOST_TEST(std::abs(u[j] - v[j]) < 1e-12);
+  }
+  // Second order: the gradient-penalty shape (‖∂loss/∂x‖ − 1)² differentiated in w and b.
+  const auto penalty = [&](const std::vector<vd>& p, bool recompute) {
+    const auto x = parameter(x0);
+    const auto gx = grad(loss({x, p[0], p[1]}, recompute), x, {.create_graph = true});
+    return square(l2_norm(flatten(gx), {0}) - 1.0);
+  };
+  const std::vector<vd> pw{a[1], a[2]};
+  const auto plain = grad(std::vector{penalty(pw, false)}, pw), rec = grad(std::vector{penalty(pw, true)}, pw);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto u = plain[i].value().to_vector(), v = rec[i].value().to_vector();
+    for (std::size_t j = 0; j < u.size(); ++j) BOOST_TEST(std::abs(u[j] - v[j]) < 1e-12);
+  }
+  // Finite differences, first and second order, on the checkpointed function.
+  const auto r = testing::gradcheck([&](const std::vector<vd>& p) { return loss(p, true); }, {x0, w0, b0}, {.second_order = true});
+  BOOST_TEST(r.passed, r.message);
+}
+
+BOOST_AUTO_TEST_CASE(checkpoint_keeps_no_intermediate_nodes) {
+  generator gen(22);
+  auto x = parameter(td::random({2, 3}, gen, {distribution::normal, 0, 1}));
+  const segment f{parameter(td::random({3, 3}, gen, {distribution::normal, 0, 1})), parameter(td::zeros({3}))};
+  const auto deep = [&f](const std::vector<vd>& in) {
+    auto v = in[0];
+    for (int i = 0; i < 10; ++i) v = f({v})[0];
+    return std::vector<vd>{v};
+  };
+  const auto plain = detail::reverse_topological(std::vector{sum(deep({x})[0])}).size();
+  const auto kept = detail::reverse_topological(std::vector{sum(checkpoint(deep, {x}, {f.w, f.b})[0])}).size();
+  BOOST_TEST(plain == 34u);  // 10 x (matmul, add, tanh), x, w, b, sum
+  BOOST_TEST(kept <= 7u);  // sum, reshape, slice, the checkpoint node, x, w, b
+  // Nested: a checkpoint inside a checkpointed function; duplicate inputs count once.
+  const auto nested = [&](const std::vector<vd>& in) {
+    return std::vector<vd>{checkpoint(f, {in[0]}, {f.w, f.b})[1] + sum(in[1], {1})};
+  };
+  const auto via = checkpoint(nested, {x, x}, {f.w, f.b})[0];
+  const auto direct = f({x})[1] + sum(x, {1});
+  const auto g1 = grad(std::vector{sum(via)}, std::vector{x, f.w}), g2 = grad(std::vector{sum(direct)}, std::vector{x, f.w});
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto u = g1[i].value().to_vector(), v = g2[i].value().to_vector();
+    for (std::size_t j = 0; j < u.size(); ++j) BOOST_TEST(std::abs(u[j] - v[j]) < 1e-12);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(checkpoint_refuses_a_var_it_was_not_given) {
+  auto x = parameter(td::ones({2, 3}));
+  const segment f{parameter(td::ones({3, 3})), parameter(td::zeros({3}))};
+  BOOST_CHECK_EXCEPTION(checkpoint(f, {x}, {f.w}), value_error, [](const value_error& e) {
+    const std::string m = e.what();
+    return m.find("checkpoint") != std::string::npos && m.find("[3]") != std::string::npos &&
+           m.find("params") != std::string::npos;
+  });
+  // Under no_grad, or with nothing to differentiate, it is f itself: no node.
+  {
+    const no_grad off;
+    BOOST_TEST(checkpoint(f, {x}, {f.w, f.b})[0].is_leaf());
+  }
+  const segment fixed{constant(td::ones({3, 3})), constant(td::zeros({3}))};
+  BOOST_TEST(!checkpoint(fixed, {constant(td::ones({2, 3}))})[0].requires_grad());
+  // An unused output gets no gradient and costs nothing; a non-deterministic f is caught.
+  BOOST_TEST(grad(sum(checkpoint(f, {x}, {f.w, f.b})[1]), x).value().numel() == 6);
+  int calls = 0;
+  const auto flaky = [&](const std::vector<vd>& in) {
+    return ++calls == 1 ? std::vector<vd>{in[0] * 2.0} : std::vector<vd>{in[0] * 2.0, in[0]};
+  };
+  BOOST_CHECK_THROW(backward(sum(checkpoint(flaky, {x})[0])), value_error);
+  BOOST_TEST(x.grad().defined() == false);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -131,6 +131,45 @@ BOOST_AUTO_TEST_CASE(glow_steps_logit_and_additive_coupling_pass_the_fixture) {
   BOOST_TEST(fo.forward(constant(randn({2, 4, 2, 2}, 18))).z.shape() == (shape{2, 16}));
 }
 
+// realnvp_options::recompute: every coupling under checkpoint gives the same z, log-det and
+// gradients (input and parameters), and keeps no conditioner activations in the graph.
+BOOST_AUTO_TEST_CASE(realnvp_recompute_matches_the_plain_flow) {
+  nn::manual_seed(31);
+  const auto h = small_h(32);
+  auto hr = h;  // shares the parameters
+  hr.options.recompute = true;
+  const auto x0 = randn({2, 1, 8, 8}, 33);
+  const auto r = testing::check_flow(hr, x0);
+  BOOST_TEST(r.passed, r.message);
+  const auto loss = [&x0](const flows::realnvp_multiscale<double>& f, vd& x) {
+    x = parameter(x0);
+    const auto o = f.forward(x);
+    return sum(mean(square(o.z), {1}) - o.logdet);
+  };
+  vd xa, xb;
+  const auto la = loss(h, xa), lb = loss(hr, xb);
+  BOOST_TEST(std::abs(la.item() - lb.item()) < 1e-12);
+  const auto params = nn::parameters(h);
+  std::vector<vd> wrt_a{xa}, wrt_b{xb};
+  wrt_a.insert(wrt_a.end(), params.begin(), params.end());
+  wrt_b.insert(wrt_b.end(), params.begin(), params.end());
+  const auto ga = grad(std::vector{la}, wrt_a), gb = grad(std::vector{lb}, wrt_b);
+  double worst = 0;
+  for (std::size_t i = 0; i < ga.size(); ++i) {
+    const auto u = ga[i].value().to_vector(), v = gb[i].value().to_vector();
+    for (std::size_t j = 0; j < u.size(); ++j) worst = std::max(worst, std::abs(u[j] - v[j]));
+  }
+  BOOST_TEST(worst < 1e-12);
+  // What the graphs hold beyond the leaves (scalars of interior results).
+  const auto held = [](const vd& root) {
+    index_t n = 0;
+    for (const auto& v : detail::reverse_topological(std::vector{root}))
+      if (!v.is_leaf()) n += v.numel();
+    return n;
+  };
+  BOOST_TEST(held(lb) * 4 < held(la));
+}
+
 BOOST_AUTO_TEST_CASE(realnvp_multiscale_is_a_flow_with_the_paper_layout) {
   nn::manual_seed(19);
   const auto h = small_h(20);

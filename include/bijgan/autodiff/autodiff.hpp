@@ -2,6 +2,7 @@
 #pragma once
 
 #include "bijgan/autodiff/backward.hpp"
+#include "bijgan/autodiff/checkpoint.hpp"
 #include "bijgan/autodiff/grad_mode.hpp"
 #include "bijgan/autodiff/to_dot.hpp"
 #include "bijgan/autodiff/var.hpp"

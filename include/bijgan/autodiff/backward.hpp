@@ -22,9 +22,11 @@ struct grad_options {
 namespace detail {
 
 /// Nodes reachable from roots through inputs that require grad, in topological order
-/// (every node after all nodes it feeds into, i.e. roots first).
+/// (every node after all nodes it feeds into, i.e. roots first). Nodes in `stop` are reached
+/// but not walked through (a sub-graph's boundary: autodiff/checkpoint.hpp).
 template <class T, class B>
-std::vector<var<T, B>> reverse_topological(const std::vector<var<T, B>>& roots) {
+std::vector<var<T, B>> reverse_topological(const std::vector<var<T, B>>& roots,
+                                           const std::unordered_set<const void*>& stop = {}) {
   std::vector<var<T, B>> order;
   std::unordered_set<const void*> seen;
   struct frame {
@@ -38,7 +40,7 @@ std::vector<var<T, B>> reverse_topological(const std::vector<var<T, B>>& roots) 
     while (!stack.empty()) {
       auto& f = stack.back();
       const auto& ins = f.v.inputs();
-      if (f.next < ins.size()) {
+      if (f.next < ins.size() && !stop.contains(f.v.id())) {
         const auto& c = ins[f.next++];
         if (c.requires_grad() && seen.insert(c.id()).second) stack.push_back({c, 0});
       } else {
@@ -61,12 +63,14 @@ void add_pending(const var<T, B>& v, const var<T, B>& g) {
 /// its `pending` slot; the caller reads and clears them. With `targets` (grad()), only nodes
 /// that lead to a target are visited and only gradients toward targets are computed; targets
 /// keep their gradient even when they are interior nodes. Without targets (backward()), every
-/// node that requires grad is visited.
+/// node that requires grad is visited. With `stop`, the walk ends at those nodes (they must be
+/// targets: their gradient is read, nothing is propagated past them).
 template <class T, class B>
 std::vector<var<T, B>> sweep(const std::vector<var<T, B>>& roots, const std::vector<var<T, B>>& seeds, bool create_graph,
-                             const std::unordered_set<const void*>& targets = {}) {
+                             const std::unordered_set<const void*>& targets = {},
+                             const std::unordered_set<const void*>& stop = {}) {
   enable_grad mode(create_graph);
-  auto order = reverse_topological(roots);
+  auto order = reverse_topological(roots, stop);
   std::unordered_set<const void*> needed;
   if (!targets.empty()) {
     for (auto it = order.rbegin(); it != order.rend(); ++it) {  // producers before consumers
@@ -84,7 +88,7 @@ std::vector<var<T, B>> sweep(const std::vector<var<T, B>>& roots, const std::vec
     std::vector<char> wanted;
     for (const auto& v : order) {
       auto& nd = graph_access<T, B>::node(v);
-      if (!nd.backward || !nd.pending.defined() || !is_needed(v)) continue;
+      if (!nd.backward || !nd.pending.defined() || !is_needed(v) || stop.contains(v.id())) continue;
       grads.assign(nd.inputs.size(), var<T, B>());
       wanted.assign(nd.inputs.size(), 0);
       for (std::size_t i = 0; i < nd.inputs.size(); ++i) wanted[i] = nd.inputs[i].requires_grad() && is_needed(nd.inputs[i]);
