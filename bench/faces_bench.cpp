@@ -4,8 +4,11 @@
 // then adversarial + reconstruction + distillation through a student + the bijective metric
 // through a 4-scale H — through train::fit_gan. Prints the peak RSS at the end (a process
 // high-water mark: `--step-only adv+recon|distill|biject` runs the step with just that part of
-// the objective, in a fresh process, to see where the memory goes; the engine is then skipped;
-// `--engine-only` times the engine alone: tools/load_bench.sh).
+// the objective, in a fresh process, to see where the memory goes, `--step-only full` the whole
+// objective; the engine is then skipped; `--keep-h-graph` turns off H's per-coupling recompute;
+// `--engine-only` times the engine alone: tools/load_bench.sh; `--parts` times the generator
+// forward+backward, the critic step with GP, a student step and H forward+backward alone). Prints
+// the parameter counts, which bench/peer/torch_faces_twin prints too: they must be equal.
 #include <bijgan/bijgan.hpp>
 #include <bijgan/engines/dlib_resnet.hpp>
 #include <bijgan/models/models.hpp>
@@ -26,24 +29,93 @@ using namespace bijgan;
 using bench::face_cfg;
 using bench::student_cfg;
 
+namespace {
+
+void print_peak() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  const auto& cache = host_block_cache::get();
+  std::printf("# peak RSS %.1f MB (host block cache: peak in use %.1f MB, cached now %.1f MB)\n",
+              double(u.ru_maxrss) / 1024.0, double(cache.peak_bytes_in_use()) / 1048576.0,
+              double(cache.bytes_cached()) / 1048576.0);
+}
+
+/// The parts of the step on their own, as bench/peer/torch_faces_twin --parts times them.
+template <class G, class D, class H>
+void run_parts(G& g, D& d, const train::gan_data& data, const H& flow, int threads) {
+  using V = var<float>;
+  generator rng(5);
+  const index_t n = 32;
+  const auto rows = [&] {
+    std::vector<index_t> r(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < n; ++i) r[static_cast<std::size_t>(i)] = i;
+    return r;
+  }();
+  const auto feats = constant(data::gather_rows(data.features, rows));
+  const auto reals = constant(data::gather_rows(data.images, rows));
+  const auto noise = constant(tensor<float>::random({n, 32}, rng, {distribution::normal, 0, 1}));
+  const auto seed = constant(tensor<float>::random({n, 3, 64, 64}, rng, {distribution::uniform, 0, 1}));
+  const auto pg = nn::parameters(g), pd = nn::parameters(d);
+  optim::adam<float> opt_g(pg, {.lr = 1e-3, .beta1 = 0, .beta2 = 0.99}), opt_d(pd, {.lr = 1e-3, .beta1 = 0, .beta2 = 0.99});
+  bench::report("dabgan64_generator_fwdbwd_b32", "bijgan", threads, bench::time_it([&] {
+                  opt_g.zero_grad();
+                  backward(mean(g(feats, noise) * seed));
+                }, 5), double(n), "images/s");
+  const auto critic = [&d](const V& x) { return d(x); };
+  bench::report("dabgan64_critic_step_b32", "bijgan", threads, bench::time_it([&] {
+                  V fake;
+                  {
+                    const no_grad off;
+                    fake = constant(g(feats, noise).value());
+                  }
+                  opt_d.zero_grad();
+                  const auto c = losses::wgan_critic(critic, reals, fake, rng);
+                  backward(c.loss);
+                  optim::clip_grad_norm(pd, 5);
+                  opt_d.step();
+                }, 5), double(n), "images/s");
+  models::student<student_cfg> s;
+  optim::adam<float> opt_s(nn::parameters(s), {.lr = 1e-3});
+  const auto crops = tensor<float>::random({n, 3, 32, 32}, rng, {distribution::uniform, 0, 1});
+  bench::report("student_step_b32", "bijgan", threads, bench::time_it([&] {
+                  opt_s.zero_grad();
+                  backward(losses::cosine_distill(feats.value(), s(constant(crops))));
+                  opt_s.step();
+                }), double(n), "images/s");
+  std::printf("# parameters: H %lld, student (trained) %lld\n", static_cast<long long>(nn::parameter_count(flow)),
+              static_cast<long long>(nn::parameter_count(s)));
+  for (const bool recompute : {false, true}) {
+    const auto h = nn::frozen(bench::face_flow(recompute));
+    bench::report(recompute ? "flow_h64_fwdbwd_b32_recompute" : "flow_h64_fwdbwd_b32", "bijgan", threads, bench::time_it([&] {
+                    const auto x = parameter(reals.value());
+                    const auto r = h.forward(x);
+                    backward(mean(sum(square(r.z), {1}) * 0.5f - r.logdet));
+                  }, 5), double(n), "images/s");
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   const int threads = bench::threads_arg(argc, argv);
   set_num_threads(threads);
   set_flush_denormal(true);
   generator rng(4);
   std::string only;
-  bool engine_only = false;
+  bool engine_only = false, parts = false, keep_h_graph = false;
   for (int i = 1; i < argc; ++i) {
     if (i + 1 < argc && !std::strcmp(argv[i], "--step-only")) only = argv[i + 1];
     engine_only |= !std::strcmp(argv[i], "--engine-only");
+    parts |= !std::strcmp(argv[i], "--parts");
+    keep_h_graph |= !std::strcmp(argv[i], "--keep-h-graph");
   }
-  if (!only.empty() && only != "adv+recon" && only != "distill" && only != "biject") {
-    std::fprintf(stderr, "--step-only takes adv+recon, distill or biject, not %s\n", only.c_str());
+  if (!only.empty() && only != "adv+recon" && only != "distill" && only != "biject" && only != "full") {
+    std::fprintf(stderr, "--step-only takes adv+recon, distill, biject or full, not %s\n", only.c_str());
     return 2;
   }
   const std::filesystem::path model_dir = std::filesystem::path(BIJGAN_SHARED_DIR) / "data" / "face-recognition-model";
-  if (!only.empty()) {
-    std::printf("# step with only %s\n", only.c_str());
+  if (!only.empty() || parts) {
+    if (!only.empty()) std::printf("# step with only %s\n", only.c_str());
   } else if (std::filesystem::exists(model_dir)) {
     const auto engine = engines::dlib_resnet::load(model_dir);
     const auto crops = tensor<float>::random({32, 3, 150, 150}, rng, {distribution::uniform, 0, 1});
@@ -59,22 +131,24 @@ int main(int argc, char** argv) {
   models::dabgan<face_cfg>::critic<> d;
   models::student<student_cfg> student;
   nn::eval(student);
-  auto flow = bench::face_flow();
+  auto flow = bench::face_flow(!keep_h_graph);
+  std::printf("# parameters: generator %lld, critic %lld, student %lld\n", static_cast<long long>(nn::parameter_count(g)),
+              static_cast<long long>(nn::parameter_count(d)), static_cast<long long>(nn::parameter_count(student)));
+  if (parts) {
+    run_parts(g, d, data, flow, threads);
+    print_peak();
+    return 0;
+  }
   train::gan_options o;
   o.batch = 32, o.per_identity = 2, o.log = nullptr, o.checkpoint_every = 0, o.clip_norm = 5;
-  if (!only.empty())
+  if (!only.empty() && only != "full")
     o.terms = {.adversarial = true, .recon = true, .distill = only == "distill", .biject = only == "biject"};
   o.steps = 2;  // warm-up: caches, primitives
   train::fit_gan(g, d, data, o, &flow, &student);
   o.steps = 5;
   const auto r = train::fit_gan(g, d, data, o, &flow, &student);
   const double ms = r.seconds / double(r.steps) * 1e3;
-  bench::report(only.empty() ? "dabgan64_full_step_b32" : "dabgan64_step_b32_" + only, "bijgan", threads, {ms, ms}, 32,
+  bench::report(only.empty() || only == "full" ? "dabgan64_full_step_b32" : "dabgan64_step_b32_" + only, "bijgan", threads, {ms, ms}, 32,
                 "images/s");
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  const auto& cache = host_block_cache::get();
-  std::printf("# peak RSS %.1f MB (host block cache: peak in use %.1f MB, cached now %.1f MB)\n",
-              double(u.ru_maxrss) / 1024.0, double(cache.peak_bytes_in_use()) / 1048576.0,
-              double(cache.bytes_cached()) / 1048576.0);
+  print_peak();
 }

@@ -5,9 +5,47 @@
 # the peer column; without them the peer column is empty.
 #   tools/bench.sh [bench names...]   (default: gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench gan_bench;
 #   also faces_bench: the face engine and a 64x64 DAB-GAN step with the whole objective, no peer)
+#   tools/bench.sh faces   (the faces step beside its PyTorch twin, bench/peer/torch_faces_twin.cpp:
+#   ms/step, the ratio and each side's peak RSS, one process per measurement, then the parts alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake --preset release >/dev/null
+if [ "${1:-}" = faces ]; then
+  [ -n "$(find /usr/lib -name TorchConfig.cmake 2>/dev/null | head -1)" ] ||
+    { echo "bench.sh faces: the twin needs libtorch-dev and libopenblas0-openmp (tools/ensure-deps.sh bench)" >&2; exit 1; }
+  cmake --build --preset release --target faces_bench torch_faces_twin >/dev/null
+  export LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp
+  out=$(mktemp)
+  for t in 1 2; do
+    for run in "twin step" "ours distill" "ours full" "twin parts" "ours parts"; do
+      set -- $run
+      if [ "$1" = twin ]; then cmd=(build/release/bench/torch_faces_twin --threads "$t"); impl=libtorch
+      else cmd=(build/release/bench/faces_bench --threads "$t"); impl=bijgan; fi
+      case $2 in distill) cmd+=(--step-only distill) ;; full) cmd+=(--step-only full) ;; parts) cmd+=(--parts) ;; esac
+      OMP_NUM_THREADS=$t "${cmd[@]}" | awk -v impl="$impl" -v t="$t" -v what="$2" '
+        /^# parameters/ { print "params\t" impl "\t" $0 }
+        /^bench\t/ { split($0, f, "\t"); name[++n] = f[2]; med[n] = f[5] }
+        /^# peak RSS/ { rss = $4 }
+        END { for (i = 1; i <= n; ++i) print "row\t" name[i] "\t" impl "\t" t "\t" med[i] "\t" (what == "parts" ? "" : rss) }' >>"$out"
+    done
+  done
+  python3 - "$out" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+for line in dict.fromkeys(f"{r[1]:9} {r[2][2:]}" for r in rows if r[0] == "params"): print(line)
+peer = {(r[1], r[3]): r for r in rows if r[0] == "row" and r[2] == "libtorch"}
+print(f"{'workload':34} {'thr':>3} {'bijgan ms':>10} {'twin ms':>10} {'ratio':>6} {'bijgan MB':>10} {'twin MB':>9}")
+for r in rows:
+    if r[0] != "row" or r[2] != "bijgan": continue
+    p = peer.get((r[1], r[3]))
+    ratio = f"{float(p[4]) / float(r[4]):.2f}" if p else ""
+    print(f"{r[1]:34} {r[3]:>3} {float(r[4]):>10.1f} {(p[4] if p else '-'):>10} {ratio:>6} {r[5] or '':>10} {(p[5] if p else '') or '':>9}")
+print("ratio: twin ms / bijgan ms (> 1: bijgan faster). The twin has no H: dabgan64_full_step_b32 (ours, with H) has no twin;")
+print("compare dabgan64_step_b32_distill (adversarial + GP + reconstruction + distillation) and the parts.")
+PY
+  rm -f "$out"
+  exit 0
+fi
 cmake --build --preset release --target gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench gan_bench faces_bench $( [ -n "$(find /usr/lib -name TorchConfig.cmake 2>/dev/null | head -1)" ] && echo torch_peer_bench) >/dev/null
 out=$(mktemp)
 benches=${*:-gemm_bench elementwise_bench autodiff_bench nn_bench flow_bench gan_bench}
