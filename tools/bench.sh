@@ -11,8 +11,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake --preset release >/dev/null
 if [ "${1:-}" = faces ]; then
-  [ -n "$(find /usr/lib -name TorchConfig.cmake 2>/dev/null | head -1)" ] ||
-    { echo "bench.sh faces: the twin needs libtorch-dev and libopenblas0-openmp (tools/ensure-deps.sh bench)" >&2; exit 1; }
+  if [ -z "$(find /usr/lib -name TorchConfig.cmake 2>/dev/null | head -1)" ]; then
+    line="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libtorch-dev libopenblas0-openmp"
+    if [ "$(id -u)" -eq 0 ]; then
+      echo "bench.sh faces: installing the twin's libtorch"
+      bash -c "$line"
+      cmake --preset release >/dev/null
+    else
+      echo "bench.sh faces: the twin needs libtorch-dev and libopenblas0-openmp. Run as root:" >&2
+      echo "  $line" >&2
+      exit 1
+    fi
+  fi
   cmake --build --preset release --target faces_bench torch_faces_twin >/dev/null
   export LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp
   out=$(mktemp)
