@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <numeric>
 #include <string>
 
 #include "face_workload.hpp"
@@ -41,39 +42,45 @@ void print_peak() {
 }
 
 /// The parts of the step on their own, as bench/peer/torch_faces_twin --parts times them.
-template <class G, class D, class H>
-void run_parts(G& g, D& d, const train::gan_data& data, const H& flow, int threads) {
+template <class G, class D>
+void run_parts(G& g, D& d, const train::gan_data& data, int threads) {
   using V = var<float>;
   generator rng(5);
   const index_t n = 32;
-  const auto rows = [&] {
-    std::vector<index_t> r(static_cast<std::size_t>(n));
-    for (index_t i = 0; i < n; ++i) r[static_cast<std::size_t>(i)] = i;
-    return r;
-  }();
+  std::vector<index_t> rows(static_cast<std::size_t>(n));
+  std::iota(rows.begin(), rows.end(), index_t{0});
   const auto feats = constant(data::gather_rows(data.features, rows));
   const auto reals = constant(data::gather_rows(data.images, rows));
   const auto noise = constant(tensor<float>::random({n, 32}, rng, {distribution::normal, 0, 1}));
   const auto seed = constant(tensor<float>::random({n, 3, 64, 64}, rng, {distribution::uniform, 0, 1}));
   const auto pg = nn::parameters(g), pd = nn::parameters(d);
-  optim::adam<float> opt_g(pg, {.lr = 1e-3, .beta1 = 0, .beta2 = 0.99}), opt_d(pd, {.lr = 1e-3, .beta1 = 0, .beta2 = 0.99});
-  bench::report("dabgan64_generator_fwdbwd_b32", "bijgan", threads, bench::time_it([&] {
-                  opt_g.zero_grad();
-                  backward(mean(g(feats, noise) * seed));
-                }, 5), double(n), "images/s");
+  optim::adam<float> opt_g(pg, {.lr = 1e-3, .beta1 = 0, .beta2 = 0.99}),
+      opt_d(pd, {.lr = 1e-3, .beta1 = 0, .beta2 = 0.99});
+  bench::report("dabgan64_generator_fwdbwd_b32", "bijgan", threads,
+                bench::time_it(
+                    [&] {
+                      opt_g.zero_grad();
+                      backward(mean(g(feats, noise) * seed));
+                    },
+                    5),
+                double(n), "images/s");
   const auto critic = [&d](const V& x) { return d(x); };
-  bench::report("dabgan64_critic_step_b32", "bijgan", threads, bench::time_it([&] {
-                  V fake;
-                  {
-                    const no_grad off;
-                    fake = constant(g(feats, noise).value());
-                  }
-                  opt_d.zero_grad();
-                  const auto c = losses::wgan_critic(critic, reals, fake, rng);
-                  backward(c.loss);
-                  optim::clip_grad_norm(pd, 5);
-                  opt_d.step();
-                }, 5), double(n), "images/s");
+  bench::report("dabgan64_critic_step_b32", "bijgan", threads,
+                bench::time_it(
+                    [&] {
+                      V fake;
+                      {
+                        const no_grad off;
+                        fake = constant(g(feats, noise).value());
+                      }
+                      opt_d.zero_grad();
+                      const auto c = losses::wgan_critic(critic, reals, fake, rng);
+                      backward(c.loss);
+                      optim::clip_grad_norm(pd, 5);
+                      opt_d.step();
+                    },
+                    5),
+                double(n), "images/s");
   models::student<student_cfg> s;
   optim::adam<float> opt_s(nn::parameters(s), {.lr = 1e-3});
   const auto crops = tensor<float>::random({n, 3, 32, 32}, rng, {distribution::uniform, 0, 1});
@@ -81,16 +88,23 @@ void run_parts(G& g, D& d, const train::gan_data& data, const H& flow, int threa
                   opt_s.zero_grad();
                   backward(losses::cosine_distill(feats.value(), s(constant(crops))));
                   opt_s.step();
-                }), double(n), "images/s");
-  std::printf("# parameters: H %lld, student (trained) %lld\n", static_cast<long long>(nn::parameter_count(flow)),
-              static_cast<long long>(nn::parameter_count(s)));
+                }),
+                double(n), "images/s");
   for (const bool recompute : {false, true}) {
-    const auto h = nn::frozen(bench::face_flow(recompute));
-    bench::report(recompute ? "flow_h64_fwdbwd_b32_recompute" : "flow_h64_fwdbwd_b32", "bijgan", threads, bench::time_it([&] {
-                    const auto x = parameter(reals.value());
-                    const auto r = h.forward(x);
-                    backward(mean(sum(square(r.z), {1}) * 0.5f - r.logdet));
-                  }, 5), double(n), "images/s");
+    const auto flow = bench::face_flow(recompute);
+    if (!recompute)
+      std::printf("# parameters: H %lld, student (trained) %lld\n", static_cast<long long>(nn::parameter_count(flow)),
+                  static_cast<long long>(nn::parameter_count(s)));
+    const auto h = nn::frozen(flow);
+    bench::report(recompute ? "flow_h64_fwdbwd_b32_recompute" : "flow_h64_fwdbwd_b32", "bijgan", threads,
+                  bench::time_it(
+                      [&] {
+                        const auto x = parameter(reals.value());
+                        const auto r = h.forward(x);
+                        backward(mean(sum(square(r.z), {1}) * 0.5f - r.logdet));
+                      },
+                      5),
+                  double(n), "images/s");
   }
 }
 
@@ -131,14 +145,15 @@ int main(int argc, char** argv) {
   models::dabgan<face_cfg>::critic<> d;
   models::student<student_cfg> student;
   nn::eval(student);
-  auto flow = bench::face_flow(!keep_h_graph);
-  std::printf("# parameters: generator %lld, critic %lld, student %lld\n", static_cast<long long>(nn::parameter_count(g)),
-              static_cast<long long>(nn::parameter_count(d)), static_cast<long long>(nn::parameter_count(student)));
+  std::printf("# parameters: generator %lld, critic %lld, student %lld\n",
+              static_cast<long long>(nn::parameter_count(g)), static_cast<long long>(nn::parameter_count(d)),
+              static_cast<long long>(nn::parameter_count(student)));
   if (parts) {
-    run_parts(g, d, data, flow, threads);
+    run_parts(g, d, data, threads);
     print_peak();
     return 0;
   }
+  auto flow = bench::face_flow(!keep_h_graph);
   train::gan_options o;
   o.batch = 32, o.per_identity = 2, o.log = nullptr, o.checkpoint_every = 0, o.clip_norm = 5;
   if (!only.empty() && only != "full")
@@ -148,7 +163,7 @@ int main(int argc, char** argv) {
   o.steps = 5;
   const auto r = train::fit_gan(g, d, data, o, &flow, &student);
   const double ms = r.seconds / double(r.steps) * 1e3;
-  bench::report(only.empty() || only == "full" ? "dabgan64_full_step_b32" : "dabgan64_step_b32_" + only, "bijgan", threads, {ms, ms}, 32,
-                "images/s");
+  bench::report(only.empty() || only == "full" ? "dabgan64_full_step_b32" : "dabgan64_step_b32_" + only, "bijgan",
+                threads, {ms, ms}, 32, "images/s");
   print_peak();
 }

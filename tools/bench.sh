@@ -9,20 +9,9 @@
 #   ms/step, the ratio and each side's peak RSS, one process per measurement, then the parts alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ "${1:-}" = faces ] && bash tools/ensure-deps.sh libtorch-dev libopenblas0-openmp  # the twin's libtorch
 cmake --preset release >/dev/null
 if [ "${1:-}" = faces ]; then
-  if [ -z "$(find /usr/lib -name TorchConfig.cmake 2>/dev/null | head -1)" ]; then
-    line="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libtorch-dev libopenblas0-openmp"
-    if [ "$(id -u)" -eq 0 ]; then
-      echo "bench.sh faces: installing the twin's libtorch"
-      bash -c "$line"
-      cmake --preset release >/dev/null
-    else
-      echo "bench.sh faces: the twin needs libtorch-dev and libopenblas0-openmp. Run as root:" >&2
-      echo "  $line" >&2
-      exit 1
-    fi
-  fi
   cmake --build --preset release --target faces_bench torch_faces_twin >/dev/null
   export LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp
   out=$(mktemp)

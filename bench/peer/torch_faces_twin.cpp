@@ -140,10 +140,10 @@ struct generator_impl : tnn::Module {
     expand = register_module("expand", linear(feature_dim + noise_dim, 16 * embed));
     condition_position = register_parameter("condition_position", torch::randn({16, embed}) * 0.02);
     for (int s = 1; s <= stages; ++s) {
-      const long r = 4L << (s - 1), d = stage_width(s), tag = s;
-      position.push_back(register_parameter("position" + std::to_string(tag), torch::randn({r * r, d}) * 0.02));
-      blocks.push_back(register_module("block" + std::to_string(tag), block(d, r > window ? window : 0, embed)));
-      to_rgb.push_back(register_module("to_rgb" + std::to_string(tag), linear(d, 3)));
+      const long r = 4L << (s - 1), d = stage_width(s);
+      position.push_back(register_parameter("position" + std::to_string(s), torch::randn({r * r, d}) * 0.02));
+      blocks.push_back(register_module("block" + std::to_string(s), block(d, r > window ? window : 0, embed)));
+      to_rgb.push_back(register_module("to_rgb" + std::to_string(s), linear(d, 3)));
     }
   }
   Tensor forward(const Tensor& features, const Tensor& noise) {
@@ -345,8 +345,6 @@ long count(const tnn::Module& m) {
   return n;
 }
 
-void clip(const std::vector<Tensor>& ps, double max_norm) { tnn::utils::clip_grad_norm_(ps, max_norm); }
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -401,7 +399,7 @@ int main(int argc, char** argv) {
     const auto d_real = d(real), d_fake = d(fake);
     const auto loss = d_fake.mean() - d_real.mean() + 10 * gp + 0.001 * d_real.square().mean();
     loss.backward();
-    clip(d->parameters(), 5);
+    tnn::utils::clip_grad_norm_(d->parameters(), 5);
     opt_d.step();
     return loss.item<float>();
   };
@@ -428,7 +426,7 @@ int main(int argc, char** argv) {
     const auto loss = 0.02 * adv + recon + distill;  // the weights do not change the work
     loss.backward();
     for (auto& p : d->parameters()) p.requires_grad_(true);
-    clip(g->parameters(), 5);
+    tnn::utils::clip_grad_norm_(g->parameters(), 5);
     opt_g.step();
     torch::NoGradGuard off;
     const double decay = std::min(0.999, (1.0 + double(step)) / (10.0 + double(step)));

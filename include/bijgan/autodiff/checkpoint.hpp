@@ -47,25 +47,23 @@ std::vector<var<T, B>> checkpoint(F f, const std::vector<var<T, B>>& inputs,
     }
   if (!grad_enabled() || boundary.empty()) return f(inputs);
 
-  // The first run records f's graph only to check the boundary, then drops it.
+  // The first run records f's graph only to check the boundary; the outputs' values are packed
+  // into the one node's value and the graph is dropped.
   std::vector<shape> shapes;
-  std::vector<var<T, B>> flat;
+  tensor<T, B> packed;
   {
     const auto outs = f(inputs);
     if (outs.empty()) fail<value_error>("checkpoint", "the function returned no outputs");
     detail::check_checkpoint_boundary(outs, ids);
     const no_grad off;
+    std::vector<var<T, B>> flat;
     for (const auto& o : outs) {
       if (!o.defined()) fail<value_error>("checkpoint", "the function returned an undefined var");
       shapes.push_back(o.shape());
       flat.push_back(reshape(o.detach(), shape{o.numel()}));
     }
+    packed = concat(flat, 0).value();
   }
-  tensor<T, B> packed = [&] {
-    const no_grad off;
-    return concat(flat, 0).value();
-  }();
-  flat.clear();
 
   // Backward: f again with recording on, on the real inputs and parameters, then a sweep of
   // that copy alone (it stops at the boundary, whose pending gradients of the outer sweep are
@@ -99,22 +97,19 @@ std::vector<var<T, B>> checkpoint(F f, const std::vector<var<T, B>>& inputs,
       offset += n;
     }
     if (roots.empty()) return;
-    std::vector<var<T, B>> saved;
-    saved.reserve(bnd.size());
-    for (const auto& b : bnd) saved.push_back(std::exchange(graph_access<T, B>::node(b).pending, var<T, B>()));
-    const auto restore = [&] {
-      for (std::size_t i = 0; i < bnd.size(); ++i) graph_access<T, B>::node(bnd[i]).pending = std::move(saved[i]);
-    };
-    try {
-      const auto order = detail::sweep(roots, seeds, create_graph, wanted, ids);
-      for (std::size_t i = 0; i < bnd.size(); ++i)
-        if (grads.wanted(i)) grads[i] = graph_access<T, B>::node(bnd[i]).pending;
-      for (const auto& v : order) graph_access<T, B>::node(v).pending = var<T, B>();
-    } catch (...) {
-      restore();
-      throw;
-    }
-    restore();
+    // The outer sweep's pending gradients on the boundary, set aside and put back on every exit.
+    struct set_aside {
+      const std::vector<var<T, B>>& nodes;
+      std::vector<var<T, B>> saved;
+      ~set_aside() {
+        for (std::size_t i = 0; i < saved.size(); ++i) graph_access<T, B>::node(nodes[i]).pending = std::move(saved[i]);
+      }
+    } outer{bnd, {}};
+    for (const auto& b : bnd) outer.saved.push_back(std::exchange(graph_access<T, B>::node(b).pending, var<T, B>()));
+    const auto order = detail::sweep(roots, seeds, create_graph, wanted, ids);
+    for (std::size_t i = 0; i < bnd.size(); ++i)
+      if (grads.wanted(i)) grads[i] = graph_access<T, B>::node(bnd[i]).pending;
+    for (const auto& v : order) graph_access<T, B>::node(v).pending = var<T, B>();
   };
   const auto node = var<T, B>::make(std::move(packed), "checkpoint", boundary, std::move(rule));
   std::vector<var<T, B>> outs;
