@@ -1,6 +1,6 @@
 # Finds bijgan's dependencies (Debian packages; CUDA from /usr/local/cuda) and decides whether
 # the CUDA backend is built. Sets BIJGAN_WITH_CUDA, BIJGAN_OPENBLAS_LIBRARY, BIJGAN_DNNL_LIBRARY,
-# BIJGAN_TURBOJPEG_LIBRARY and BIJGAN_TURBOJPEG_INCLUDE_DIR.
+# BIJGAN_TURBOJPEG_LIBRARY, BIJGAN_TURBOJPEG_INCLUDE_DIR and BIJGAN_WITH_ONNX.
 
 find_package(Eigen3 3.4 REQUIRED NO_MODULE)
 find_package(xtensor REQUIRED)
@@ -43,6 +43,22 @@ if(BIJGAN_USE_DNNL)
     message(STATUS "bijgan: host convolutions through oneDNN (${BIJGAN_DNNL_PATH})")
   else()
     message(STATUS "bijgan: oneDNN not found (apt-get install libdnnl-dev); host convolutions by im2col + GEMM")
+  endif()
+endif()
+
+set(BIJGAN_WITH_ONNX OFF)
+if(BIJGAN_USE_ONNX)
+  # The ONNX project's protobuf schema (libonnx-dev, libprotobuf-dev) for engines from .onnx
+  # files. ONNX's CMake targets name protobuf::libprotobuf, so Protobuf is found first.
+  find_package(Protobuf QUIET)
+  if(Protobuf_FOUND)
+    find_package(ONNX CONFIG QUIET)
+  endif()
+  if(TARGET onnx_proto)
+    set(BIJGAN_WITH_ONNX ON)
+    message(STATUS "bijgan: ONNX engines ON (onnx ${ONNX_VERSION}, protobuf ${Protobuf_VERSION})")
+  else()
+    message(STATUS "bijgan: ONNX schema not found (apt-get install libonnx-dev libprotobuf-dev); ONNX engines OFF")
   endif()
 endif()
 
