@@ -7,8 +7,38 @@
 #   also faces_bench: the face engine and a 64x64 DAB-GAN step with the whole objective, no peer)
 #   tools/bench.sh faces   (the faces step beside its PyTorch twin, bench/peer/torch_faces_twin.cpp:
 #   ms/step, the ratio and each side's peak RSS, one process per measurement, then the parts alone)
+#   tools/bench.sh engines (file engines on their reference inputs, images/s, beside their own
+#   runtime: onnxruntime-node 1.30.0 from npm, installed into build/peer-node on first use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = engines ]; then
+  cmake --preset release >/dev/null
+  cmake --build --preset release --target engine_bench >/dev/null
+  ort=build/peer-node
+  if [ ! -d "$ort/node_modules/onnxruntime-node" ]; then
+    command -v npm >/dev/null || { echo "tools/bench.sh engines: needs Node.js and npm for the onnxruntime peer (apt-get install nodejs npm)" >&2; exit 1; }
+    mkdir -p "$ort" && (cd "$ort" && npm init -y >/dev/null && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node@1.30.0 >/dev/null)
+  fi
+  m=../shared/data/face-engines/arcface512
+  out=$(mktemp)
+  for t in 1 2; do
+    OMP_NUM_THREADS=$t build/release/bench/engine_bench --threads "$t" >>"$out"
+    NODE_PATH="$ort/node_modules" node bench/peer/onnxruntime_engine.js "$m/fr_feature.onnx" "$m/imgs_8x112x112x3_u8.bin" 112 "$t" >>"$out"
+  done
+  python3 - "$out" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.startswith("bench\t")]
+peer = {(r[1], r[3]): r for r in rows if r[2] != "bijgan"}
+print(f"{'engine':28} {'thr':>3} {'bijgan ms/img':>14} {'runtime ms/img':>15} {'ratio':>6}")
+for r in rows:
+    if r[2] != "bijgan": continue
+    p = peer.get((r[1], r[3]))
+    print(f"{r[1]:28} {r[3]:>3} {float(r[4]):>14.2f} {(p[4] if p else '-'):>15} {(f'{float(p[4]) / float(r[4]):.2f}' if p else ''):>6}")
+print("ratio: the engine's own runtime ms / bijgan ms (> 1: bijgan faster); medians of 7 passes over the 8 reference images")
+PY
+  rm -f "$out"
+  exit 0
+fi
 [ "${1:-}" = faces ] && bash tools/ensure-deps.sh libtorch-dev libopenblas0-openmp  # the twin's libtorch
 cmake --preset release >/dev/null
 if [ "${1:-}" = faces ]; then

@@ -71,6 +71,14 @@ int main(int argc, char** argv) {
   auto x = torch::randn({r, cdim}), y = torch::randn({r, cdim}), bias = torch::randn({cdim});
   bench::report("add_4096x1024", "libtorch", threads, bench::time_it([&] { (void)(x + y); }), 3 * bytes, "GB/s-e9");
   bench::report("bias_add_4096x1024", "libtorch", threads, bench::time_it([&] { (void)(x + bias); }), 2 * bytes, "GB/s-e9");
+  {
+    // Per-channel broadcast on NCHW (conv bias, PReLU slopes): (32, 64, 28, 28) + (64, 1, 1),
+    // and the small-image case (32, 128, 7, 7) + (128, 1, 1).
+    auto f = torch::randn({32, 64, 28, 28}), cb = torch::randn({64, 1, 1});
+    auto g = torch::randn({32, 128, 7, 7}), gb = torch::randn({128, 1, 1});
+    bench::report("channel_bias_32x64x28x28", "libtorch", threads, bench::time_it([&] { (void)(f + cb); }), 2.0 * f.numel() * 4, "GB/s-e9");
+    bench::report("channel_bias_32x128x7x7", "libtorch", threads, bench::time_it([&] { (void)(g + gb); }), 2.0 * g.numel() * 4, "GB/s-e9");
+  }
   bench::report("exp_4096x1024", "libtorch", threads, bench::time_it([&] { (void)x.exp(); }), 2 * bytes, "GB/s-e9");
   bench::report("sum_all_4096x1024", "libtorch", threads, bench::time_it([&] { (void)x.sum(); }), bytes, "GB/s-e9");
   bench::report("sum_rows_4096x1024", "libtorch", threads, bench::time_it([&] { (void)x.sum(1); }), bytes, "GB/s-e9");

@@ -16,6 +16,9 @@
 #include <bijgan/nn/nn.hpp>
 #include <bijgan/optim/adam.hpp>
 #include "../support/gzip.hpp"
+#ifdef BIJGAN_HAVE_ONNX
+#include <bijgan/engines/onnx/graph.hpp>
+#endif
 
 #include <cstdint>
 #include <cstdio>
@@ -108,6 +111,23 @@ void fuzz_tfjs(bytes_t b) {
       },
       "fuzz/model.json");
 }
+#ifdef BIJGAN_HAVE_ONNX
+/// An ONNX model: parsed, compiled (sorted, checked, folded) and, when its one input has known
+/// extents of at most 4,096 elements, run once on zeros.
+void fuzz_onnx(bytes_t b) {
+  const auto g = engines::onnx::graph<float>::compile(io::parse_onnx(b, "fuzz.onnx"));
+  if (g.inputs().size() != 1) return;
+  index_t n = 1;
+  for (auto d : g.inputs()[0].dims) {
+    if (d < 1 || d > 4096) return;
+    n *= d;
+    if (n > 4096) return;
+  }
+  const auto& dims = g.inputs()[0].dims;
+  if (dims.size() > shape::max_rank) return;
+  (void)g({constant(tensor<float>::zeros(shape(std::span<const index_t>(dims))))});
+}
+#endif
 void fuzz_idx(bytes_t b) { (void)data::decode_idx(b, "fuzz.idx"); }
 void fuzz_lfw_pairs(bytes_t b) { (void)data::parse_lfw_pairs(text(b), "fuzz/pairs.txt"); }
 
@@ -122,7 +142,11 @@ constexpr target targets[] = {{"safetensors", fuzz_safetensors},
                               {"image", fuzz_image},
                               {"tfjs", fuzz_tfjs},
                               {"idx", fuzz_idx},
-                              {"lfw_pairs", fuzz_lfw_pairs}};
+                              {"lfw_pairs", fuzz_lfw_pairs},
+#ifdef BIJGAN_HAVE_ONNX
+                              {"onnx", fuzz_onnx},
+#endif
+};
 const target* chosen = nullptr;
 
 // ---- seed corpora ------------------------------------------------------------------------
@@ -220,6 +244,86 @@ void write_seeds(const fs::path& root) {
     put(root / "idx", "labels.idx", lab);
     put(root / "idx", "images.idx.gz", bijgan_test::gzip(img));
   }
+#ifdef BIJGAN_HAVE_ONNX
+  {  // ONNX: a Conv/PRelu/pool/Gemm/Softmax model and a PyTorch-style shape sub-graph
+    auto model = [](const std::vector<std::int64_t>& in_dims) {
+      onnx::ModelProto m;
+      m.set_ir_version(8);
+      m.add_opset_import()->set_version(13);
+      auto* in = m.mutable_graph()->add_input();
+      in->set_name("x");
+      auto* tt = in->mutable_type()->mutable_tensor_type();
+      tt->set_elem_type(onnx::TensorProto::FLOAT);
+      for (auto d : in_dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
+      return m;
+    };
+    auto init = [](onnx::ModelProto& m, const std::string& name, const std::vector<std::int64_t>& dims, bool ints) {
+      auto* t = m.mutable_graph()->add_initializer();
+      t->set_name(name);
+      t->set_data_type(ints ? onnx::TensorProto::INT64 : onnx::TensorProto::FLOAT);
+      std::int64_t n = 1;
+      for (auto d : dims) {
+        t->add_dims(d);
+        n *= d;
+      }
+      for (std::int64_t k = 0; k < n; ++k)
+        if (ints) t->add_int64_data(k == 0 ? 1 : -1);
+        else t->add_float_data(0.1f * static_cast<float>(k % 7) - 0.3f);
+    };
+    auto node = [](onnx::ModelProto& m, const char* op, std::vector<std::string> in, std::string out) -> onnx::NodeProto& {
+      auto* n = m.mutable_graph()->add_node();
+      n->set_op_type(op);
+      n->set_name(std::string(op) + "_" + out);
+      for (auto& s : in) n->add_input(s);
+      n->add_output(out);
+      return *n;
+    };
+    auto ints_attr = [](onnx::NodeProto& n, const char* name, std::vector<std::int64_t> v) {
+      auto* a = n.add_attribute();
+      a->set_name(name);
+      a->set_type(onnx::AttributeProto::INTS);
+      for (auto x : v) a->add_ints(x);
+    };
+    auto save = [&](const onnx::ModelProto& m, const char* name) {
+      std::string bytes;
+      m.SerializeToString(&bytes);
+      put(root / "onnx", name, of(bytes));
+    };
+    auto m = model({1, 2, 6, 6});
+    init(m, "w", {4, 1, 3, 3}, false);
+    init(m, "slope", {4, 1, 1}, false);
+    init(m, "gw", {3, 16}, false);
+    auto& conv = node(m, "Conv", {"x", "w"}, "c");
+    ints_attr(conv, "pads", {1, 1, 1, 1});
+    ints_attr(conv, "strides", {2, 2});
+    auto* g = conv.add_attribute();
+    g->set_name("group");
+    g->set_type(onnx::AttributeProto::INT);
+    g->set_i(2);
+    node(m, "PRelu", {"c", "slope"}, "p");
+    auto& pool = node(m, "MaxPool", {"p"}, "q");
+    ints_attr(pool, "kernel_shape", {2, 2});
+    ints_attr(pool, "strides", {2, 2});
+    node(m, "Flatten", {"q"}, "f");
+    node(m, "Gemm", {"f", "gw"}, "z").add_attribute()->CopyFrom([] {
+      onnx::AttributeProto a;
+      a.set_name("transB");
+      a.set_type(onnx::AttributeProto::INT);
+      a.set_i(1);
+      return a;
+    }());
+    node(m, "Softmax", {"z"}, "y");
+    m.mutable_graph()->add_output()->set_name("y");
+    save(m, "conv_gemm.onnx");
+    auto s = model({2, 3, 2, 2});
+    node(s, "Shape", {"x"}, "s");
+    init(s, "target", {3}, true);
+    node(s, "Reshape", {"x", "target"}, "r");
+    node(s, "Relu", {"r"}, "y");
+    s.mutable_graph()->add_output()->set_name("y");
+    save(s, "shape_reshape.onnx");
+  }
+#endif
   {  // LFW pairs: 2 folds of 1 + 1
     put(root / "lfw_pairs", "pairs.txt",
         of("2\t1\nAaron_Peirsol\t1\t2\nAJ_Cook\t1\tMarsha_Thomason\t1\n"

@@ -55,6 +55,8 @@ std::vector<op_case> cases() {
       {"sigmoid", [](const args& v) { return sigmoid(v[0]); }, {normal(s, 23)}, true},
       {"relu", [](const args& v) { return relu(v[0]); }, {normal(s, 24)}, true},
       {"leaky_relu", [](const args& v) { return leaky_relu(v[0], 0.2); }, {normal(s, 25)}, true},
+      {"prelu (per-channel slope)", [](const args& v) { return prelu(v[0], v[1]); },
+       {normal({2, 3, 2, 2}, 40), normal({3, 1, 1}, 41)}, true},
       {"gelu", [](const args& v) { return gelu(v[0]); }, {normal(s, 26)}, true},
       {"softplus", [](const args& v) { return softplus(v[0]); }, {normal(s, 27)}, true},
       {"clamp", [](const args& v) { return clamp(v[0], -0.5, 0.7); }, {normal(s, 28)}, true},
@@ -116,6 +118,7 @@ BOOST_AUTO_TEST_CASE(forward_values) {
   BOOST_TEST(near(softplus(x), {0.31326168751822286, 0.6931471805599453, 1.3132616875182228, 2.1269280110429727}));
   BOOST_TEST(near(sigmoid(x), {0.2689414213699951, 0.5, 0.7310585786300049, 0.8807970779778823}));
   BOOST_TEST(near(leaky_relu(x, 0.2), {-0.2, 0.0, 1.0, 2.0}));
+  BOOST_TEST(near(prelu(x, constant(td::from(std::vector<double>{0.5, 0.1, 0.2, 0.3}, {4}))), {-0.5, 0.0, 1.0, 2.0}));
   BOOST_TEST(near(clamp(x, -0.5, 1.5), {-0.5, 0.0, 1.0, 1.5}));
   BOOST_TEST(near(logsumexp(x), {2.4401896985611957}));
   BOOST_TEST(near(softmax(x), {0.03205860328008499, 0.08714431874203257, 0.23688281808991013, 0.6439142598879722}));

@@ -178,6 +178,18 @@ var<T, B> leaky_relu(const var<T, B>& x, T slope = T(0.01)) {
     gr[0] = g * detail::constant_of(fn::leaky_step<T>{slope}, out.inputs()[0]);
   });
 }
+/// PReLU: x where x > 0, slope * x elsewhere; slope broadcasts to x (one per channel of NCHW
+/// images: shape (C, 1, 1)). One fused pass forward; the gradients (to x: 1 or slope; to the
+/// slope: the negative part of x, summed over the broadcast) are var ops, so differentiable again.
+template <class T, class B>
+var<T, B> prelu(const var<T, B>& x, const var<T, B>& slope) {
+  return detail::binary("prelu", fn::prelu{}, x, slope, [](const auto& out, const auto& g, auto gr) {
+    const auto& in = out.inputs();
+    const auto positive = detail::constant_of(fn::step{}, in[0]);
+    if (gr.wanted(0)) gr[0] = sum_to(g * (positive + (T(1) - positive) * in[1]), in[0].shape());
+    if (gr.wanted(1)) gr[1] = sum_to(g * (in[0] - positive * in[0]), in[1].shape());
+  });
+}
 /// log(1 + e^x), computed without overflow.
 template <class T, class B>
 var<T, B> softplus(const var<T, B>& x) {

@@ -55,12 +55,27 @@ template <class T> struct rdiv_scalar { T s; BIJGAN_HD T operator()(T x) const {
 template <class T> struct pow_scalar { T p; BIJGAN_HD T operator()(T x) const { return math::pow(x, p); } };
 template <class T> struct leaky_relu {
   T slope;
-  BIJGAN_HD T operator()(T x) const { return x > T(0) ? x : slope * x; }
+  BIJGAN_HD T operator()(T x) const {  // branch-free, as prelu
+    const T pos = x > T(0) ? x : T(0);
+    const T neg = x > T(0) ? T(0) : x;
+    return pos + slope * neg;
+  }
 };
 /// Derivative of leaky_relu: 1 for x > 0, slope otherwise.
 template <class T> struct leaky_step {
   T slope;
   BIJGAN_HD T operator()(T x) const { return x > T(0) ? T(1) : slope; }
+};
+/// PReLU with a per-element slope operand: x for x > 0, slope * x otherwise.
+/// Written as max(x, 0) + slope * min(x, 0): the selects pick values, never the result of a
+/// multiply, so GCC vectorises it (a multiply in one branch of a select is not speculated
+/// under -ftrapping-math, and the loop stays scalar).
+struct prelu {
+  template <class T> BIJGAN_HD T operator()(T x, T slope) const {
+    const T pos = x > T(0) ? x : T(0);
+    const T neg = x > T(0) ? T(0) : x;
+    return pos + slope * neg;
+  }
 };
 template <class T> struct clamp {
   T lo, hi;

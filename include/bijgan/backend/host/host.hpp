@@ -125,11 +125,35 @@ struct host {
 
   /// out (contiguous, shape s) = f(in...) where each input is read through its strides.
   template <class F, class T, class... In>
-  static void transform(F f, const shape& s, T* out, In... in) {
-    const index_t total = s.numel();
+  static void transform(F f, const shape& shape_in, T* out, In... in) {
+    const index_t total = shape_in.numel();
     if (total == 0) return;
+    // Drop extent-1 axes and merge neighbours that every input steps through as one (a
+    // per-channel bias on (N, C, H, W) becomes (N, C, H*W)): the inner loop then runs over
+    // H*W elements, not W, and the odometer's divisions happen once per long row.
+    std::array<index_t, shape::max_rank> dims{};
+    std::array<std::array<index_t, shape::max_rank>, sizeof...(In)> st{};
+    std::size_t r = 0;
+    for (std::size_t a = 0; a < shape_in.rank(); ++a) {
+      if (shape_in[a] == 1) continue;
+      std::size_t j = 0;
+      const bool merge = r > 0 && ((st[j++][r - 1] == in.strides[a] * shape_in[a]) && ...);
+      j = 0;
+      if (merge) {
+        dims[r - 1] *= shape_in[a];
+        ((st[j++][r - 1] = in.strides[a]), ...);
+      } else {
+        dims[r] = shape_in[a];
+        ((st[j++][r] = in.strides[a]), ...);
+        ++r;
+      }
+    }
+    {
+      std::size_t j = 0;
+      ((in.strides = st[j++]), ...);
+    }
+    const shape s(dims.begin(), dims.begin() + static_cast<std::ptrdiff_t>(r));
     const auto cs = s.strides();
-    const std::size_t r = s.rank();
     // Contiguous inputs: one flat loop the compiler vectorises.
     const bool flat = ((same_strides(in.strides, cs, r)) && ...);
     if (flat || r == 0) {

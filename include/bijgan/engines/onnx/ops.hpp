@@ -152,12 +152,6 @@ kernel<T, B> unary_kernel(const node_view& n, F f) {
   return [where = n.where(), f](const input_list<T, B>& in) { return one(f(float_in(in, 0, where))); };
 }
 
-/// PRelu: x where x > 0, slope * x elsewhere; slope broadcasts to x (one per channel: [C, 1, 1]).
-template <class T, class B>
-var<T, B> prelu(const var<T, B>& x, const var<T, B>& slope) {
-  return where(apply(fn::step{}, x.value()), x, x * slope);
-}
-
 template <class T, class B>
 kernel<T, B> clip_kernel(const node_view& n) {
   const bool from_attrs = n.opset() < 11;
@@ -257,6 +251,8 @@ kernel<T, B> gemm_kernel(const node_view& n) {
 /// Spatial attributes of Conv and the pools, 2-D only: kernel, strides, dilations, explicit pads
 /// (top, left, bottom, right) or an auto_pad rule resolved per input size.
 struct window_attrs {
+  /// Largest kernel, stride, dilation or pad accepted from a file (real models use single digits).
+  static constexpr std::int64_t max_extent = 1 << 12;
   index_t kh = 0, kw = 0, sh = 1, sw = 1, dh = 1, dw = 1;
   index_t pt = 0, pl = 0, pb = 0, pr = 0;
   std::string auto_pad = "NOTSET";
@@ -267,9 +263,9 @@ struct window_attrs {
     auto two = [&](const char* name, std::vector<std::int64_t> v, index_t& a, index_t& b) {
       if (v.empty()) return;
       if (v.size() != 2) n.refuse(name, " must have 2 entries (2-D windows only), got ", v.size());
+      if (v[0] < 1 || v[1] < 1 || v[0] > max_extent || v[1] > max_extent) n.refuse(name, " must lie in [1, ", max_extent, "]");
       a = static_cast<index_t>(v[0]);
       b = static_cast<index_t>(v[1]);
-      if (a < 1 || b < 1) n.refuse(name, " must be positive");
     };
     if (!kernel.empty()) two("kernel_shape", kernel, w.kh, w.kw);
     two("strides", n.ints("strides"), w.sh, w.sw);
@@ -278,7 +274,7 @@ struct window_attrs {
     if (!pads.empty()) {
       if (pads.size() != 4) n.refuse("pads must have 4 entries (2-D windows only), got ", pads.size());
       for (auto p : pads)
-        if (p < 0) n.refuse("pads must be >= 0");
+        if (p < 0 || p > max_extent) n.refuse("pads must lie in [0, ", max_extent, "]");
       w.pt = static_cast<index_t>(pads[0]);
       w.pl = static_cast<index_t>(pads[1]);
       w.pb = static_cast<index_t>(pads[2]);
@@ -793,12 +789,19 @@ kernel<T, B> resize_kernel(const node_view& n, bool upsample_op) {
     if (sizes.empty()) {
       if (scales.size() != 4) fail<shape_error>("onnx", where, ": needs 4 scales or 4 sizes, got ", scales.size());
       if (scales[0] != 1 || scales[1] != 1) fail<shape_error>("onnx", where, ": only H and W may be resized");
-      for (std::size_t k = 0; k < 4; ++k) sizes.push_back(static_cast<index_t>(std::floor(x.size(k) * scales[k])));
+      for (std::size_t k = 0; k < 4; ++k) {
+        if (!(scales[k] > 0 && scales[k] <= 1024)) fail<shape_error>("onnx", where, ": scale ", scales[k], " is not in (0, 1024]");
+        sizes.push_back(static_cast<index_t>(std::floor(x.size(k) * scales[k])));
+      }
     } else {
       if (sizes.size() != 4 || sizes[0] != x.size(0) || sizes[1] != x.size(1))
         fail<shape_error>("onnx", where, ": sizes must be (N, C, h, w) of the input");
       scales = {1, 1, double(sizes[2]) / x.size(2), double(sizes[3]) / x.size(3)};
     }
+    // Resizing is for feature maps: refuse outputs no model needs (and no allocation should try).
+    if (sizes[2] < 1 || sizes[3] < 1 || sizes[2] > (1 << 14) || sizes[3] > (1 << 14) ||
+        x.size(0) * x.size(1) * sizes[2] * sizes[3] > (index_t{1} << 28))
+      fail<shape_error>("onnx", where, ": output ", sizes[2], "x", sizes[3], " for input ", x.shape(), " is out of range");
     auto matrix = [&](index_t out, index_t in_size, double scale) {
       std::vector<T> m(static_cast<std::size_t>(out * in_size), T(0));
       for (index_t o = 0; o < out; ++o) {

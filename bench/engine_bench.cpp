@@ -1,0 +1,53 @@
+// Face engines on their reference inputs, images per second: the ONNX engine arcface512
+// executed by our ops (bench/peer/onnxruntime_engine.js times the same file in onnxruntime;
+// tools/bench.sh engines runs both) and, for scale, the hand-written dlib ResNet at 150x150.
+//
+//   engine_bench [--threads N]
+#include <bijgan/bijgan.hpp>
+#include <bijgan/engines/dlib_resnet.hpp>
+#include <bijgan/engines/onnx_engine.hpp>
+
+#include <filesystem>
+#include <iostream>
+
+#include "harness.hpp"
+
+using namespace bijgan;
+namespace fs = std::filesystem;
+
+namespace {
+/// uint8 HWC RGB images as (n, 3, side, side) in [0, 1].
+tensor<float> load_images(const fs::path& file, index_t side) {
+  const auto bytes = io::read_file(file);
+  const index_t per = 3 * side * side, n = static_cast<index_t>(bytes.size()) / per;
+  std::vector<float> v(bytes.size());
+  for (index_t i = 0; i < n; ++i)
+    for (index_t c = 0; c < 3; ++c)
+      for (index_t p = 0; p < side * side; ++p)
+        v[static_cast<std::size_t>(i * per + c * side * side + p)] =
+            bytes[static_cast<std::size_t>(i * per + p * 3 + c)] / 255.0f;
+  return tensor<float>::from(v, {n, 3, side, side});
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int threads = bench::threads_arg(argc, argv);
+  set_num_threads(threads);
+  const fs::path data = fs::path(BIJGAN_SHARED_DIR) / "data";
+  const auto arcface_dir = data / "face-engines" / "arcface512";
+  if (!fs::exists(arcface_dir / "fr_feature.onnx")) {
+    std::cerr << "engine_bench: " << arcface_dir << " absent: skipped\n";
+    return 0;
+  }
+  const auto arcface = engines::load_arcface512(arcface_dir);
+  const auto a_imgs = load_images(arcface_dir / "imgs_8x112x112x3_u8.bin", 112);
+  const auto ta = bench::time_it([&] { (void)arcface.features(a_imgs); }, 7);
+  const double n = static_cast<double>(a_imgs.size(0));
+  bench::report("onnx_engine_arcface512", "bijgan", threads, {ta.median_ms / n, ta.min_ms / n}, 1.0, "images/s");
+  if (fs::exists(data / "face-recognition-model") && fs::exists(data / "face-engine-reference")) {
+    const auto dlib = engines::dlib_resnet::load(data / "face-recognition-model");
+    const auto d_imgs = load_images(data / "face-engine-reference" / "imgs_8x150x150x3_u8.bin", 150);
+    const auto td = bench::time_it([&] { (void)dlib.features(d_imgs); }, 7);
+    bench::report("dlib_resnet_150", "bijgan", threads, {td.median_ms / n, td.min_ms / n}, 1.0, "images/s");
+  }
+}
