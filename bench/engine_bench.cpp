@@ -1,11 +1,13 @@
-// Face engines on their reference inputs, images per second: the ONNX engine arcface512
-// executed by our ops (bench/peer/onnxruntime_engine.js times the same file in onnxruntime;
-// tools/bench.sh engines runs both) and, for scale, the hand-written dlib ResNet at 150x150.
+// Face engines on their reference inputs, images per second: the ONNX engine arcface512 and the
+// TF.js graph models faceres1024 and mobilefacenet192 executed by our ops (bench/peer/
+// onnxruntime_engine.js and tfjs_engine.js time the same files in their own runtimes;
+// tools/bench.sh engines runs all) and, for scale, the hand-written dlib ResNet at 150x150.
 //
 //   engine_bench [--threads N]
 #include <bijgan/bijgan.hpp>
 #include <bijgan/engines/dlib_resnet.hpp>
 #include <bijgan/engines/onnx_engine.hpp>
+#include <bijgan/engines/tfjs_engine.hpp>
 
 #include <filesystem>
 #include <iostream>
@@ -44,6 +46,24 @@ int main(int argc, char** argv) {
   const auto ta = bench::time_it([&] { (void)arcface.features(a_imgs); }, 7);
   const double n = static_cast<double>(a_imgs.size(0));
   bench::report("onnx_engine_arcface512", "bijgan", threads, {ta.median_ms / n, ta.min_ms / n}, 1.0, "images/s");
+  // One image per call, as the peers run them (TF.js models take any batch; we also show 8).
+  auto per_image = [&](const auto& engine, const tensor<float>& imgs, const std::string& name) {
+    const auto t1 = bench::time_it(
+        [&] {
+          for (index_t i = 0; i < imgs.size(0); ++i) (void)engine.features(imgs.slice_rows(i, i + 1));
+        },
+        5);
+    bench::report(name, "bijgan", threads, {t1.median_ms / n, t1.min_ms / n}, 1.0, "images/s");
+    const auto t8 = bench::time_it([&] { (void)engine.features(imgs); }, 5);
+    bench::report(name + "_batch8", "bijgan", threads, {t8.median_ms / n, t8.min_ms / n}, 1.0, "images/s");
+  };
+  const auto faceres_dir = data / "face-engines" / "faceres1024", mfn_dir = data / "face-engines" / "mobilefacenet192";
+  if (fs::exists(faceres_dir / "faceres.json"))
+    per_image(engines::load_faceres1024(faceres_dir), load_images(faceres_dir / "imgs_8x224x224x3_u8.bin", 224),
+              "tfjs_engine_faceres1024");
+  if (fs::exists(mfn_dir / "mobilefacenet.json"))
+    per_image(engines::load_mobilefacenet192(mfn_dir), load_images(mfn_dir / "imgs_8x112x112x3_u8.bin", 112),
+              "tfjs_engine_mobilefacenet192");
   if (fs::exists(data / "face-recognition-model") && fs::exists(data / "face-engine-reference")) {
     const auto dlib = engines::dlib_resnet::load(data / "face-recognition-model");
     const auto d_imgs = load_images(data / "face-engine-reference" / "imgs_8x150x150x3_u8.bin", 150);

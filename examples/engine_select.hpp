@@ -1,5 +1,6 @@
 // --engine FOLDER for the examples: recognises which real engine a folder holds (dlib's ResNet
-// from face-api, or an ONNX engine of ../shared/data/face-engines) and calls the example's
+// from face-api, or a file engine of ../shared/data/face-engines: arcface512 (ONNX), faceres1024
+// and mobilefacenet192 (TF.js graph models)) and calls the example's
 // code with that engine's type, its LFW crop and its name. Each engine is a different C++ type
 // (its feature dim and image shape are compile-time), so the example body is a generic lambda.
 #pragma once
@@ -9,6 +10,7 @@
 
 #include <bijgan/data/lfw.hpp>
 #include <bijgan/engines/dlib_resnet.hpp>
+#include <bijgan/engines/tfjs_engine.hpp>
 #ifdef BIJGAN_HAVE_ONNX
 #include <bijgan/engines/onnx_engine.hpp>
 #endif
@@ -27,6 +29,14 @@ int with_engine(const std::filesystem::path& folder, F&& f) {
     const auto engine = bijgan::engines::dlib_resnet::load(folder);
     return f(engine, bijgan::data::face_crop{}, std::string("dlib_resnet"));
   }
+  if (fs::exists(folder / "faceres.json")) {
+    const auto engine = bijgan::engines::load_faceres1024(folder);
+    return f(engine, bijgan::data::face_crop{engine.options().crop, 224}, std::string("faceres1024"));
+  }
+  if (fs::exists(folder / "mobilefacenet.json")) {
+    const auto engine = bijgan::engines::load_mobilefacenet192(folder);
+    return f(engine, bijgan::data::face_crop{engine.options().crop, 112}, std::string("mobilefacenet192"));
+  }
 #ifdef BIJGAN_HAVE_ONNX
   if (fs::exists(folder / "fr_feature.onnx")) {
     const auto engine = bijgan::engines::load_arcface512(folder);
@@ -39,7 +49,8 @@ int with_engine(const std::filesystem::path& folder, F&& f) {
                                       "(apt-get install libonnx-dev libprotobuf-dev, then reconfigure)");
 #endif
   bijgan::fail<bijgan::value_error>("--engine", folder, " holds no known engine (looked for ",
-                                    bijgan::engines::dlib_resnet::manifest_name, " and fr_feature.onnx)");
+                                    bijgan::engines::dlib_resnet::manifest_name,
+                                    ", fr_feature.onnx, faceres.json and mobilefacenet.json)");
 }
 
 }  // namespace examples

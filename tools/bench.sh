@@ -8,7 +8,8 @@
 #   tools/bench.sh faces   (the faces step beside its PyTorch twin, bench/peer/torch_faces_twin.cpp:
 #   ms/step, the ratio and each side's peak RSS, one process per measurement, then the parts alone)
 #   tools/bench.sh engines (file engines on their reference inputs, images/s, beside their own
-#   runtime: onnxruntime-node 1.30.0 from npm, installed into build/peer-node on first use)
+#   runtime: onnxruntime-node 1.30.0 for ONNX, TensorFlow.js 4.22.0's WASM backend for TF.js
+#   graph models, from npm, installed into build/peer-node on first use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = engines ]; then
@@ -19,11 +20,17 @@ if [ "${1:-}" = engines ]; then
     command -v npm >/dev/null || { echo "tools/bench.sh engines: needs Node.js and npm for the onnxruntime peer (apt-get install nodejs npm)" >&2; exit 1; }
     mkdir -p "$ort" && (cd "$ort" && npm init -y >/dev/null && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node@1.30.0 >/dev/null)
   fi
+  if [ ! -d "$ort/node_modules/@tensorflow/tfjs-backend-wasm" ]; then
+    (cd "$ort" && npm install --no-audit --no-fund @tensorflow/tfjs@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0 >/dev/null)
+  fi
+  e=../shared/data/face-engines
   m=../shared/data/face-engines/arcface512
   out=$(mktemp)
   for t in 1 2; do
     OMP_NUM_THREADS=$t build/release/bench/engine_bench --threads "$t" >>"$out"
     NODE_PATH="$ort/node_modules" node bench/peer/onnxruntime_engine.js "$m/fr_feature.onnx" "$m/imgs_8x112x112x3_u8.bin" 112 "$t" >>"$out"
+    NODE_PATH="$ort/node_modules" node bench/peer/tfjs_engine.js "$e/faceres1024/faceres.json" "$e/faceres1024/imgs_8x224x224x3_u8.bin" 224 1 global_pooling/Mean "$t" >>"$out"
+    NODE_PATH="$ort/node_modules" node bench/peer/tfjs_engine.js "$e/mobilefacenet192/mobilefacenet.json" "$e/mobilefacenet192/imgs_8x112x112x3_u8.bin" 112 0.00392156862745098 embeddings "$t" >>"$out"
   done
   python3 - "$out" <<'PY'
 import sys
@@ -34,7 +41,8 @@ for r in rows:
     if r[2] != "bijgan": continue
     p = peer.get((r[1], r[3]))
     print(f"{r[1]:28} {r[3]:>3} {float(r[4]):>14.2f} {(p[4] if p else '-'):>15} {(f'{float(p[4]) / float(r[4]):.2f}' if p else ''):>6}")
-print("ratio: the engine's own runtime ms / bijgan ms (> 1: bijgan faster); medians of 7 passes over the 8 reference images")
+print("ratio: the engine's own runtime ms / bijgan ms (> 1: bijgan faster); medians over the 8 reference images, one per call")
+print("(_batch8: ours on all 8 in one call, no peer)")
 PY
   rm -f "$out"
   exit 0

@@ -44,7 +44,8 @@ tensor<float> reference_images() {
   std::vector<float> v(bytes.size());
   for (std::size_t n = 0; n < 8; ++n)
     for (std::size_t c = 0; c < 3; ++c)
-      for (std::size_t p = 0; p < 150 * 150; ++p) v[(n * 3 + c) * 22500 + p] = static_cast<float>(bytes[(n * 22500 + p) * 3 + c]) / 255.0f;
+      for (std::size_t p = 0; p < 150 * 150; ++p)
+        v[(n * 3 + c) * 22500 + p] = static_cast<float>(bytes[(n * 22500 + p) * 3 + c]) / 255.0f;
   return tensor<float>::from(v, {8, 3, 150, 150});
 }
 
@@ -69,7 +70,8 @@ BOOST_AUTO_TEST_CASE(every_stage_matches_the_reference, *boost::unit_test::preco
       double err = 0;
       for (index_t k = 0; k < c; ++k)
         for (index_t p = 0; p < hw; ++p)
-          err = std::max(err, std::abs(static_cast<double>(a[static_cast<std::size_t>(k * hw + p)]) - want[static_cast<std::size_t>(p * c + k)]));
+          err = std::max(err, std::abs(static_cast<double>(a[static_cast<std::size_t>(k * hw + p)]) -
+                                       want[static_cast<std::size_t>(p * c + k)]));
       BOOST_TEST_MESSAGE("stage " << name << ": max abs error " << err);
       BOOST_TEST(err < 1e-4, "max abs error " << err);
     }
@@ -135,10 +137,12 @@ BOOST_AUTO_TEST_CASE(lfw_pairs_and_crop, *boost::unit_test::precondition(data_pr
   for (const auto& im : split.train) BOOST_TEST_REQUIRE(!test_names.contains(im.name));
   BOOST_TEST(split.train_labels.back() == split.train_identities - 1);
   BOOST_CHECK_THROW(data::split_lfw(all, pairs, {10}), value_error);
-  const auto faces = data::load_lfw_faces(root, {split.test[0], split.test[1]}, {{}, {.box = {65, 75, 185, 195}, .size = 32}});
+  const auto faces =
+      data::load_lfw_faces(root, {split.test[0], split.test[1]}, {{}, {.box = {65, 75, 185, 195}, .size = 32}});
   BOOST_TEST(faces[0].shape() == (shape{2, 3, 150, 150}));
   BOOST_TEST(faces[1].shape() == (shape{2, 3, 32, 32}));
-  BOOST_TEST((faces[0].slice_rows(0, 1).to_vector() == data::load_lfw_face(root, split.test[0].name, split.test[0].index).to_vector()));
+  BOOST_TEST((faces[0].slice_rows(0, 1).to_vector() ==
+              data::load_lfw_face(root, split.test[0].name, split.test[0].index).to_vector()));
   BOOST_TEST(data::lfw_list_hash({split.test[0]}) != data::lfw_list_hash({split.test[1]}));
   BOOST_CHECK_THROW(data::list_lfw_images(fs::temp_directory_path() / "bijgan_no_lfw_here"), io_error);
 }
@@ -171,7 +175,8 @@ BOOST_AUTO_TEST_CASE(verification_metrics) {
   BOOST_TEST(u.false_accepts == 0);
   BOOST_TEST(u.tar == 0.5);
   // Normalised distance: orthogonal unit vectors are sqrt(2) apart whatever their lengths.
-  const auto a = tensor<float>::from(std::vector<float>{3, 0}, {1, 2}), b = tensor<float>::from(std::vector<float>{0, 0.5f}, {1, 2});
+  const auto a = tensor<float>::from(std::vector<float>{3, 0}, {1, 2}),
+             b = tensor<float>::from(std::vector<float>{0, 0.5f}, {1, 2});
   BOOST_TEST(std::abs(eval::normalized_distances(a, b)[0] - std::sqrt(2.0)) < 1e-6);
   // Impostor pairs: rows e1, e1, e2, −e1 with labels 0, 0, 1, 2 → pairs (0,2), (0,3), (1,2),
   // (1,3), (2,3) at √2, 2, √2, 2, √2; the FAR thresholds follow the sorted order.
@@ -181,9 +186,9 @@ BOOST_AUTO_TEST_CASE(verification_metrics) {
   std::sort(imp.begin(), imp.end());
   BOOST_TEST(std::abs(imp[0] - std::sqrt(2.0)) < 1e-9);
   BOOST_TEST(std::abs(imp[4] - 2.0) < 1e-9);
-  BOOST_TEST(eval::threshold_at_far(imp, 0.0) == imp[0]);     // accepts none
-  BOOST_TEST(eval::threshold_at_far(imp, 0.7) == imp[3]);     // floor(3.5) = 3 accepted
-  BOOST_TEST(std::isinf(eval::threshold_at_far(imp, 1.0)));   // all of them
+  BOOST_TEST(eval::threshold_at_far(imp, 0.0) == imp[0]);    // accepts none
+  BOOST_TEST(eval::threshold_at_far(imp, 0.7) == imp[3]);    // floor(3.5) = 3 accepted
+  BOOST_TEST(std::isinf(eval::threshold_at_far(imp, 1.0)));  // all of them
   BOOST_CHECK_THROW(eval::threshold_at_far({}, 0.1), value_error);
   BOOST_CHECK_THROW(eval::impostor_distances(rows, {0, 1}), shape_error);
 }

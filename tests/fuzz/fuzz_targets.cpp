@@ -8,6 +8,7 @@
 
 #include <bijgan/data/idx.hpp>
 #include <bijgan/data/lfw.hpp>
+#include <bijgan/engines/tfjs/graph.hpp>
 #include <bijgan/io/json.hpp>
 #include <bijgan/io/npy.hpp>
 #include <bijgan/io/png.hpp>
@@ -111,22 +112,42 @@ void fuzz_tfjs(bytes_t b) {
       },
       "fuzz/model.json");
 }
-#ifdef BIJGAN_HAVE_ONNX
-/// An ONNX model: parsed, compiled (sorted, checked, folded) and, when its one input has known
-/// extents of at most 4,096 elements, run once on zeros.
-void fuzz_onnx(bytes_t b) {
-  const auto g = engines::onnx::graph<float>::compile(io::parse_onnx(b, "fuzz.onnx"));
+/// Runs a compiled graph once on zeros when its one input has known extents of at most 4,096
+/// elements.
+template <class Graph>
+void run_small(const Graph& g) {
   if (g.inputs().size() != 1) return;
   index_t n = 1;
-  for (auto d : g.inputs()[0].dims) {
+  const auto& dims = g.inputs()[0].dims;
+  if (dims.empty() || dims.size() > shape::max_rank) return;
+  for (auto d : dims) {
     if (d < 1 || d > 4096) return;
     n *= d;
     if (n > 4096) return;
   }
-  const auto& dims = g.inputs()[0].dims;
-  if (dims.size() > shape::max_rank) return;
   (void)g({constant(tensor<float>::zeros(shape(std::span<const index_t>(dims))))});
 }
+/// A TF.js graph model: a 4-byte little-endian length, model.json, then the one weight shard;
+/// decoded, compiled and run (run_small).
+void fuzz_tfjs_graph(bytes_t b) {
+  if (b.size() < 4) return;
+  std::uint32_t n = 0;
+  std::memcpy(&n, b.data(), 4);
+  if (n > b.size() - 4) return;
+  const auto doc = io::json::parse(text(b.subspan(4, n)));
+  const auto shard = b.subspan(4 + n);
+  const auto* manifest = doc.find("weightsManifest");
+  if (!manifest) return;
+  int reads = 0;
+  const auto weights = io::decode_tfjs_weights(
+      *manifest, [&](const std::string&) { return ++reads == 1 ? copy(shard) : std::vector<unsigned char>{}; },
+      "fuzz/model.json");
+  run_small(engines::tfjs::graph<float>::compile(doc, weights, "fuzz/model.json"));
+}
+#ifdef BIJGAN_HAVE_ONNX
+/// An ONNX model: parsed, compiled (sorted, checked, folded) and, when its one input has known
+/// extents of at most 4,096 elements, run once on zeros.
+void fuzz_onnx(bytes_t b) { run_small(engines::onnx::graph<float>::compile(io::parse_onnx(b, "fuzz.onnx"))); }
 #endif
 void fuzz_idx(bytes_t b) { (void)data::decode_idx(b, "fuzz.idx"); }
 void fuzz_lfw_pairs(bytes_t b) { (void)data::parse_lfw_pairs(text(b), "fuzz/pairs.txt"); }
@@ -135,16 +156,18 @@ struct target {
   const char* name;
   void (*run)(bytes_t);
 };
-constexpr target targets[] = {{"safetensors", fuzz_safetensors},
-                              {"checkpoint", fuzz_checkpoint},
-                              {"npy", fuzz_npy},
-                              {"json", fuzz_json},
-                              {"image", fuzz_image},
-                              {"tfjs", fuzz_tfjs},
-                              {"idx", fuzz_idx},
-                              {"lfw_pairs", fuzz_lfw_pairs},
+constexpr target targets[] = {
+    {"safetensors", fuzz_safetensors},
+    {"checkpoint", fuzz_checkpoint},
+    {"npy", fuzz_npy},
+    {"json", fuzz_json},
+    {"image", fuzz_image},
+    {"tfjs", fuzz_tfjs},
+    {"idx", fuzz_idx},
+    {"lfw_pairs", fuzz_lfw_pairs},
+    {"tfjs_graph", fuzz_tfjs_graph},
 #ifdef BIJGAN_HAVE_ONNX
-                              {"onnx", fuzz_onnx},
+    {"onnx", fuzz_onnx},
 #endif
 };
 const target* chosen = nullptr;
@@ -244,6 +267,38 @@ void write_seeds(const fs::path& root) {
     put(root / "idx", "labels.idx", lab);
     put(root / "idx", "images.idx.gz", bijgan_test::gzip(img));
   }
+  {  // TF.js graph model: NHWC conv (SAME, stride 2) + fused BiasAdd/Relu6, Mean, MatMul
+    const std::string json =
+        R"({"format": "graph-model", "modelTopology": {"node": [)"
+        R"({"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}, "shape": {"shape": {"dim": [{"size": "1"}, {"size": "4"}, {"size": "4"}, {"size": "2"}]}}}},)"
+        R"({"name": "w", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},)"
+        R"({"name": "b", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},)"
+        R"({"name": "axes", "op": "Const", "attr": {"dtype": {"type": "DT_INT32"}}},)"
+        R"({"name": "m", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},)"
+        R"({"name": "c", "op": "_FusedConv2D", "input": ["x", "w", "b"], "attr": {"strides": {"list": {"i": ["1", "2", "2", "1"]}}, )"
+        R"("padding": {"s": "U0FNRQ=="}, "data_format": {"s": "TkhXQw=="}, "fused_ops": {"list": {"s": ["Qmlhc0FkZA==", "UmVsdTY="]}}, "num_args": {"i": "1"}}},)"
+        R"({"name": "p", "op": "Mean", "input": ["c", "axes"], "attr": {"keep_dims": {"b": false}}},)"
+        R"({"name": "y", "op": "MatMul", "input": ["p", "m"], "attr": {"transpose_a": {"b": false}, "transpose_b": {"b": false}}}]},)"
+        R"("weightsManifest": [{"paths": ["w.bin"], "weights": [{"name": "w", "shape": [3, 3, 2, 2], "dtype": "float32"}, )"
+        R"({"name": "b", "shape": [2], "dtype": "float32"}, {"name": "axes", "shape": [2], "dtype": "int32"}, )"
+        R"({"name": "m", "shape": [2, 3], "dtype": "float32", "quantization": {"dtype": "float16"}}]}]})";
+    std::vector<unsigned char> b(4);
+    const auto n = static_cast<std::uint32_t>(json.size());
+    std::memcpy(b.data(), &n, 4);
+    b.insert(b.end(), json.begin(), json.end());
+    auto push = [&](const void* p, std::size_t k) {
+      b.insert(b.end(), static_cast<const unsigned char*>(p), static_cast<const unsigned char*>(p) + k);
+    };
+    for (int k = 0; k < 36 + 2; ++k) {
+      const float v = 0.1f * static_cast<float>(k % 5) - 0.2f;
+      push(&v, 4);
+    }
+    const std::int32_t axes[2] = {1, 2};
+    push(axes, 8);
+    const std::uint16_t halves[6] = {0x3c00, 0xbc00, 0x3800, 0x0000, 0x4000, 0xb800};
+    push(halves, 12);
+    put(root / "tfjs_graph", "fused_conv_mean_matmul.bin", b);
+  }
 #ifdef BIJGAN_HAVE_ONNX
   {  // ONNX: a Conv/PRelu/pool/Gemm/Softmax model and a PyTorch-style shape sub-graph
     auto model = [](const std::vector<std::int64_t>& in_dims) {
@@ -267,10 +322,13 @@ void write_seeds(const fs::path& root) {
         n *= d;
       }
       for (std::int64_t k = 0; k < n; ++k)
-        if (ints) t->add_int64_data(k == 0 ? 1 : -1);
-        else t->add_float_data(0.1f * static_cast<float>(k % 7) - 0.3f);
+        if (ints)
+          t->add_int64_data(k == 0 ? 1 : -1);
+        else
+          t->add_float_data(0.1f * static_cast<float>(k % 7) - 0.3f);
     };
-    auto node = [](onnx::ModelProto& m, const char* op, std::vector<std::string> in, std::string out) -> onnx::NodeProto& {
+    auto node = [](onnx::ModelProto& m, const char* op, std::vector<std::string> in,
+                   std::string out) -> onnx::NodeProto& {
       auto* n = m.mutable_graph()->add_node();
       n->set_op_type(op);
       n->set_name(std::string(op) + "_" + out);

@@ -1,8 +1,8 @@
 // TensorFlow.js weight files: a JSON manifest (groups of {paths, weights: [{name, shape, dtype,
 // quantization?}]}) and binary shards holding the tensors back to back. float32 tensors are raw
-// little-endian; quantised ones decode as q * scale + min (uint8, uint16) or from binary16
-// (float16). Every size is checked against the shards before a tensor is allocated; shard paths
-// must stay inside the manifest's folder.
+// little-endian, int32 ones (graph models' axes and shapes) become exact floats; quantised ones decode as q * scale +
+// min (uint8, uint16) or from binary16 (float16). Every size is checked against the shards before a tensor is
+// allocated; shard paths must stay inside the manifest's folder.
 #pragma once
 
 #include <cmath>
@@ -98,10 +98,12 @@ inline std::map<std::string, tensor<float, host>> decode_tfjs_weights(const json
           }
           if (dtype != "float32")
             bad("tensor \"", name, "\" is quantised but has dtype ", dtype, " (expected float32)");
+        } else if (dtype == "int32") {
+          stored = "int32";  // axes and shapes of graph models: kept as exact floats
         } else if (dtype != "float32") {
-          bad("tensor \"", name, "\" has dtype ", dtype, " (supported: float32, or quantised float32)");
+          bad("tensor \"", name, "\" has dtype ", dtype, " (supported: float32, int32, or quantised float32)");
         }
-        const std::size_t elem = stored == "float32" ? 4 : stored == "uint8" ? 1 : 2;
+        const std::size_t elem = stored == "float32" || stored == "int32" ? 4 : stored == "uint8" ? 1 : 2;
         const auto count = static_cast<std::size_t>(n);
         if (count > (bytes.size() - at) / elem)
           bad("the shards end before tensor \"", name, "\" (", s, " of ", stored, " needs more than the ",
@@ -110,6 +112,15 @@ inline std::map<std::string, tensor<float, host>> decode_tfjs_weights(const json
         const unsigned char* src = bytes.data() + at;
         if (stored == "float32") {
           if (count) std::memcpy(v.data(), src, 4 * count);
+        } else if (stored == "int32") {
+          for (std::size_t i = 0; i < count; ++i) {
+            std::int32_t q;
+            std::memcpy(&q, src + 4 * i, 4);
+            if (q > (1 << 24) || q < -(1 << 24))
+              bad("tensor \"", name, "\" holds the int32 ", q, " at element ", i,
+                  ", beyond the exact float range 2^24");
+            v[i] = static_cast<float>(q);
+          }
         } else if (stored == "uint8") {
           for (std::size_t i = 0; i < count; ++i) v[i] = static_cast<float>(src[i] * scale + min);
         } else {

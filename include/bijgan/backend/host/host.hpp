@@ -177,10 +177,30 @@ struct host {
 
   /// out (strides out_strides) = in (strides in.strides), both indexed by shape s.
   template <class T>
-  static void copy_strided(const shape& s, strided_in<T> in, T* out,
+  static void copy_strided(const shape& shape_in, strided_in<T> in, T* out,
                            std::array<index_t, shape::max_rank> out_strides) {
-    const index_t total = s.numel();
+    const index_t total = shape_in.numel();
     if (total == 0) return;
+    // Drop extent-1 axes and merge neighbours both sides step through as one, as transform
+    // does: an NHWC -> NCHW permute becomes (N, C, H*W) from (N, H*W, C), a tiled transpose.
+    std::array<index_t, shape::max_rank> dims{}, si_m{}, so_m{};
+    std::size_t m = 0;
+    for (std::size_t a = 0; a < shape_in.rank(); ++a) {
+      if (shape_in[a] == 1) continue;
+      if (m > 0 && si_m[m - 1] == in.strides[a] * shape_in[a] && so_m[m - 1] == out_strides[a] * shape_in[a]) {
+        dims[m - 1] *= shape_in[a];
+        si_m[m - 1] = in.strides[a];
+        so_m[m - 1] = out_strides[a];
+      } else {
+        dims[m] = shape_in[a];
+        si_m[m] = in.strides[a];
+        so_m[m] = out_strides[a];
+        ++m;
+      }
+    }
+    const shape s(dims.begin(), dims.begin() + static_cast<std::ptrdiff_t>(m));
+    in.strides = si_m;
+    out_strides = so_m;
     const std::size_t r = s.rank();
     if (r == 0) {
       out[0] = in.data[0];

@@ -7,14 +7,22 @@
 #include <string>
 #include <vector>
 
-#include "bijgan/engines/onnx/value.hpp"
+#include "bijgan/engines/graph/value.hpp"
+#include "bijgan/io/onnx.hpp"
 
 namespace bijgan::engines::onnx {
 
-/// A compiled node: the graph hands it its inputs (nullptr for an omitted optional one) and
-/// takes back one value per output.
 template <class T, class B>
-using kernel = std::function<std::vector<value<T, B>>(const std::vector<const value<T, B>*>&)>;
+using value = engines::graph::value<T, B>;
+template <class T, class B>
+using kernel = engines::graph::kernel<T, B>;
+
+/// A decoded file tensor (an initializer or a Constant's value) as a value on backend B.
+template <class T, class B>
+value<T, B> value_of(const io::onnx_tensor& t, const std::string& where) {
+  if (!t.is_float) return value<T, B>::of_ints(t.ints, t.dims);
+  return value<T, B>::of_floats(t.floats, t.dims, where + ": tensor \"" + t.name + "\"");
+}
 
 /// A node being compiled: its attributes and the text errors cite ("file: node \"n\" (Op)").
 class node_view {

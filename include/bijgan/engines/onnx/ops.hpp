@@ -11,6 +11,7 @@
 #include <map>
 #include <numeric>
 
+#include "bijgan/engines/graph/kernel_util.hpp"
 #include "bijgan/engines/onnx/node.hpp"
 #include "bijgan/ops/conv.hpp"
 #include "bijgan/ops/index.hpp"
@@ -18,65 +19,11 @@
 namespace bijgan::engines::onnx {
 
 namespace detail {
+using namespace engines::graph::detail;
 
-template <class T, class B>
-using input_list = std::vector<const value<T, B>*>;
-
-/// 1 where a >= b (or a <= b), else 0: the masks of Max and Min.
-struct at_least {
-  template <class U>
-  BIJGAN_HD U operator()(U a, U b) const {
-    return a >= b ? U(1) : U(0);
-  }
-};
-struct at_most {
-  template <class U>
-  BIJGAN_HD U operator()(U a, U b) const {
-    return a <= b ? U(1) : U(0);
-  }
-};
-
-template <class T, class B>
-const var<T, B>& float_in(const input_list<T, B>& in, std::size_t k, const std::string& where) {
-  if (k >= in.size() || !in[k]) fail<shape_error>("onnx", where, ": input ", k, " is missing");
-  if (in[k]->is_int) fail<shape_error>("onnx", where, ": input ", k, " must be a float tensor, got an integer one");
-  return in[k]->f;
-}
-template <class T, class B>
-const value<T, B>& int_in(const input_list<T, B>& in, std::size_t k, const std::string& where) {
-  if (k >= in.size() || !in[k]) fail<shape_error>("onnx", where, ": input ", k, " is missing");
-  if (!in[k]->is_int)
-    fail<shape_error>("onnx", where, ": input ", k, " must be an integer tensor (shape, axes, indices)");
-  return *in[k];
-}
-template <class T, class B>
-bool given(const input_list<T, B>& in, std::size_t k) {
-  return k < in.size() && in[k] != nullptr;
-}
-/// A float input that must be one number (Clip's bounds, Pow's exponent).
-template <class T, class B>
-T scalar_in(const input_list<T, B>& in, std::size_t k, const std::string& where) {
-  const auto& v = float_in(in, k, where);
-  if (v.value().numel() != 1) fail<shape_error>("onnx", where, ": input ", k, " must hold one value, got ", v.shape());
-  return v.value().item();
-}
-inline index_t axis_of(std::int64_t a, std::size_t rank, const std::string& where, const char* what = "axis") {
-  const auto r = static_cast<std::int64_t>(rank);
-  const auto n = a < 0 ? a + r : a;
-  if (n < 0 || n >= r) fail<shape_error>("onnx", where, ": ", what, " ", a, " is out of range for rank ", rank);
-  return static_cast<index_t>(n);
-}
-template <class T, class B>
-std::vector<value<T, B>> one(var<T, B> v) {
-  return {value<T, B>::of(std::move(v))};
-}
 template <class T, class B>
 std::vector<value<T, B>> one_int(std::vector<std::int64_t> d, std::vector<index_t> dims) {
   return {value<T, B>::of_ints(std::move(d), std::move(dims))};
-}
-inline shape to_shape(const std::vector<index_t>& d, const std::string& where) {
-  if (d.size() > shape::max_rank) fail<shape_error>("onnx", where, ": rank ", d.size(), " exceeds ", shape::max_rank);
-  return shape(std::span<const index_t>(d));
 }
 
 // ---- integer (shape) arithmetic -------------------------------------------------------------
@@ -193,13 +140,8 @@ kernel<T, B> variadic_kernel(const node_view& n, const std::string& op) {
       const auto& x = float_in(in, k, where);
       if (op == "Sum" || op == "Mean")
         acc = acc + x;
-      else {
-        const auto s = broadcast_shapes(acc.shape(), x.shape(), op.c_str());
-        const auto a = broadcast_to(acc, s), b = broadcast_to(x, s);
-        const auto pick =
-            op == "Max" ? apply(at_least{}, a.value(), b.value()) : apply(at_most{}, a.value(), b.value());
-        acc = bijgan::where(pick, a, b);
-      }
+      else
+        acc = extreme_of(acc, x, op == "Max");
     }
     if (op == "Mean") acc = acc * (T(1) / static_cast<T>(in.size()));
     return one(acc);
@@ -263,7 +205,8 @@ struct window_attrs {
     auto two = [&](const char* name, std::vector<std::int64_t> v, index_t& a, index_t& b) {
       if (v.empty()) return;
       if (v.size() != 2) n.refuse(name, " must have 2 entries (2-D windows only), got ", v.size());
-      if (v[0] < 1 || v[1] < 1 || v[0] > max_extent || v[1] > max_extent) n.refuse(name, " must lie in [1, ", max_extent, "]");
+      if (v[0] < 1 || v[1] < 1 || v[0] > max_extent || v[1] > max_extent)
+        n.refuse(name, " must lie in [1, ", max_extent, "]");
       a = static_cast<index_t>(v[0]);
       b = static_cast<index_t>(v[1]);
     };
@@ -475,8 +418,8 @@ template <class T, class B>
 kernel<T, B> shape_kernel(const node_view& n) {
   const std::int64_t start = n.i("start", 0);
   const std::int64_t end = n.i("end", std::numeric_limits<std::int64_t>::max());
-  return [start, end](const input_list<T, B>& in) {
-    const auto d = in.at(0)->extents();
+  return [where = n.where(), start, end](const input_list<T, B>& in) {
+    const auto d = any_in(in, 0, where).extents();
     const auto r = static_cast<std::int64_t>(d.size());
     auto clampi = [r](std::int64_t v) { return std::clamp<std::int64_t>(v < 0 ? v + r : v, 0, r); };
     std::vector<std::int64_t> out(d.begin() + clampi(start), d.begin() + std::max(clampi(start), clampi(end)));
@@ -503,6 +446,7 @@ inline std::vector<index_t> reshape_target(const std::vector<index_t>& in_dims, 
       continue;
     }
     if (d < 0) fail<shape_error>("onnx", where, ": Reshape extent ", d, " is negative");
+    if (d > 0 && known > (index_t{1} << 40) / d) fail<shape_error>("onnx", where, ": Reshape target is too large");
     known *= d;
     out.push_back(d);
   }
@@ -529,8 +473,8 @@ kernel<T, B> reshape_kernel(const node_view& n) {
   const bool from_attr = n.opset() < 5;
   return [where = n.where(), allow_zero, attr_shape, from_attr](const input_list<T, B>& in) {
     const auto& target = from_attr ? attr_shape : int_in(in, 1, where).ints;
-    return std::vector<value<T, B>>{
-        reshaped(*in.at(0), reshape_target(in.at(0)->extents(), target, allow_zero, where), where)};
+    return std::vector<value<T, B>>{reshaped(
+        any_in(in, 0, where), reshape_target(any_in(in, 0, where).extents(), target, allow_zero, where), where)};
   };
 }
 
@@ -538,13 +482,13 @@ template <class T, class B>
 kernel<T, B> flatten_kernel(const node_view& n) {
   const std::int64_t axis = n.i("axis", 1);
   return [where = n.where(), axis](const input_list<T, B>& in) {
-    const auto d = in.at(0)->extents();
+    const auto d = any_in(in, 0, where).extents();
     const auto r = static_cast<std::int64_t>(d.size());
     const auto a = axis < 0 ? axis + r : axis;
     if (a < 0 || a > r) fail<shape_error>("onnx", where, ": Flatten axis ", axis, " out of range for rank ", r);
     index_t outer = 1, inner = 1;
     for (std::int64_t k = 0; k < r; ++k) (k < a ? outer : inner) *= d[static_cast<std::size_t>(k)];
-    return std::vector<value<T, B>>{reshaped(*in.at(0), {outer, inner}, where)};
+    return std::vector<value<T, B>>{reshaped(any_in(in, 0, where), {outer, inner}, where)};
   };
 }
 
@@ -554,7 +498,7 @@ kernel<T, B> squeeze_kernel(const node_view& n, bool unsqueeze_op) {
   const auto attr_axes = n.ints("axes");
   if (unsqueeze_op && !from_input && attr_axes.empty()) n.refuse("needs the attribute \"axes\"");
   return [where = n.where(), from_input, attr_axes, unsqueeze_op](const input_list<T, B>& in) {
-    const auto d = in.at(0)->extents();
+    const auto d = any_in(in, 0, where).extents();
     std::vector<std::int64_t> axes = attr_axes;
     if (from_input && given(in, 1)) axes = int_in(in, 1, where).ints;
     std::vector<index_t> out;
@@ -580,7 +524,7 @@ kernel<T, B> squeeze_kernel(const node_view& n, bool unsqueeze_op) {
       for (std::size_t k = 0; k < d.size(); ++k)
         if (!drop[k]) out.push_back(d[k]);
     }
-    return std::vector<value<T, B>>{reshaped(*in.at(0), out, where)};
+    return std::vector<value<T, B>>{reshaped(any_in(in, 0, where), out, where)};
   };
 }
 
@@ -605,7 +549,7 @@ kernel<T, B> concat_kernel(const node_view& n) {
   const std::int64_t axis = n.i("axis", 0);
   return [where = n.where(), axis](const input_list<T, B>& in) {
     if (in.empty()) fail<shape_error>("onnx", where, ": needs inputs");
-    if (in[0]->is_int) {
+    if (any_in(in, 0, where).is_int) {
       std::vector<std::int64_t> out;
       for (std::size_t k = 0; k < in.size(); ++k) {
         const auto& v = int_in(in, k, where);
@@ -640,7 +584,7 @@ kernel<T, B> slice_kernel(const node_view& n) {
     if (axes.size() != starts.size()) fail<shape_error>("onnx", where, ": axes and starts differ in length");
     for (auto s : steps)
       if (s != 1) fail<shape_error>("onnx", where, ": Slice steps other than 1 are not supported (got ", s, ")");
-    auto v = *in.at(0);
+    auto v = any_in(in, 0, where);
     for (std::size_t k = 0; k < axes.size(); ++k) {
       const auto d = v.extents();
       const auto ax = static_cast<std::size_t>(axis_of(axes[k], d.size(), where));
@@ -663,7 +607,7 @@ kernel<T, B> gather_kernel(const node_view& n) {
   const std::int64_t axis = n.i("axis", 0);
   return [where = n.where(), axis](const input_list<T, B>& in) {
     const auto& idx = int_in(in, 1, where);
-    const auto d = in.at(0)->extents();
+    const auto d = any_in(in, 0, where).extents();
     const auto ax = static_cast<std::size_t>(axis_of(axis, d.size(), where));
     const auto dim = static_cast<std::int64_t>(d[ax]);
     std::vector<index_t> rows;
@@ -716,7 +660,7 @@ kernel<T, B> cast_kernel(const node_view& n) {
       target == 6 || target == 7 || target == 9 || (target >= 2 && target <= 5) || target == 12 || target == 13;
   if (!to_float && !to_int) n.refuse("Cast to element type ", target, " is not supported");
   return [where = n.where(), to_float](const input_list<T, B>& in) {
-    const auto& v = *in.at(0);
+    const auto& v = any_in(in, 0, where);
     if (to_float == !v.is_int) return std::vector<value<T, B>>{v};
     if (to_float) {
       std::vector<T> data(v.ints.begin(), v.ints.end());
@@ -733,7 +677,7 @@ template <class T, class B>
 kernel<T, B> constant_kernel(const node_view& n) {
   value<T, B> v;
   if (n.has("value"))
-    v = value<T, B>::of(n.tensor("value"), n.where());
+    v = value_of<T, B>(n.tensor("value"), n.where());
   else if (n.has("value_float"))
     v = value<T, B>::of(
         constant(to<B>(tensor<T, host>::from(std::vector<T>{static_cast<T>(n.f("value_float", 0))}, shape{}))));
@@ -790,7 +734,8 @@ kernel<T, B> resize_kernel(const node_view& n, bool upsample_op) {
       if (scales.size() != 4) fail<shape_error>("onnx", where, ": needs 4 scales or 4 sizes, got ", scales.size());
       if (scales[0] != 1 || scales[1] != 1) fail<shape_error>("onnx", where, ": only H and W may be resized");
       for (std::size_t k = 0; k < 4; ++k) {
-        if (!(scales[k] > 0 && scales[k] <= 1024)) fail<shape_error>("onnx", where, ": scale ", scales[k], " is not in (0, 1024]");
+        if (!(scales[k] > 0 && scales[k] <= 1024))
+          fail<shape_error>("onnx", where, ": scale ", scales[k], " is not in (0, 1024]");
         sizes.push_back(static_cast<index_t>(std::floor(x.size(k) * scales[k])));
       }
     } else {
@@ -801,7 +746,8 @@ kernel<T, B> resize_kernel(const node_view& n, bool upsample_op) {
     // Resizing is for feature maps: refuse outputs no model needs (and no allocation should try).
     if (sizes[2] < 1 || sizes[3] < 1 || sizes[2] > (1 << 14) || sizes[3] > (1 << 14) ||
         x.size(0) * x.size(1) * sizes[2] * sizes[3] > (index_t{1} << 28))
-      fail<shape_error>("onnx", where, ": output ", sizes[2], "x", sizes[3], " for input ", x.shape(), " is out of range");
+      fail<shape_error>("onnx", where, ": output ", sizes[2], "x", sizes[3], " for input ", x.shape(),
+                        " is out of range");
     auto matrix = [&](index_t out, index_t in_size, double scale) {
       std::vector<T> m(static_cast<std::size_t>(out * in_size), T(0));
       for (index_t o = 0; o < out; ++o) {
@@ -891,7 +837,7 @@ kernel<T, B> compile_op(const node_view& n) {
   if (op == "Identity" || op == "Dropout") {
     if (op == "Dropout" && n.node().outputs.size() > 1 && !n.node().outputs[1].empty())
       n.refuse("Dropout's mask output is not supported (inference only)");
-    return [](const input_list<T, B>& in) { return std::vector<value<T, B>>{*in.at(0)}; };
+    return [where = n.where()](const input_list<T, B>& in) { return std::vector<value<T, B>>{any_in(in, 0, where)}; };
   }
   if (op == "Clip") return clip_kernel<T, B>(n);
   if (op == "Pow") return pow_kernel<T, B>(n);
