@@ -16,8 +16,10 @@ int main(int argc, char** argv) {
   const auto x = tensor<float>::random({r, c}, gen, {distribution::normal, 0, 1});
   const auto y = tensor<float>::random({r, c}, gen, {distribution::normal, 0, 1});
   const auto bias = tensor<float>::random({c}, gen, {distribution::normal, 0, 1});
-  bench::report("add_4096x1024", "bijgan", threads, bench::time_it([&] { (void)apply(fn::add{}, x, y); }), 3 * bytes, "GB/s-e9");
-  bench::report("bias_add_4096x1024", "bijgan", threads, bench::time_it([&] { (void)apply(fn::add{}, x, bias); }), 2 * bytes, "GB/s-e9");
+  bench::report("add_4096x1024", "bijgan", threads, bench::time_it([&] { (void)apply(fn::add{}, x, y); }), 3 * bytes,
+                "GB/s-e9");
+  bench::report("bias_add_4096x1024", "bijgan", threads, bench::time_it([&] { (void)apply(fn::add{}, x, bias); }),
+                2 * bytes, "GB/s-e9");
   {
     const auto f = tensor<float>::random({32, 64, 28, 28}, gen, {distribution::normal, 0, 1});
     const auto cb = tensor<float>::random({64, 1, 1}, gen, {distribution::normal, 0, 1});
@@ -28,9 +30,13 @@ int main(int argc, char** argv) {
     bench::report("channel_bias_32x128x7x7", "bijgan", threads, bench::time_it([&] { (void)apply(fn::add{}, g, gb); }),
                   2.0 * double(g.numel()) * 4, "GB/s-e9");
   }
-  bench::report("exp_4096x1024", "bijgan", threads, bench::time_it([&] { (void)apply(fn::exp{}, x); }), 2 * bytes, "GB/s-e9");
+  bench::report("exp_4096x1024", "bijgan", threads, bench::time_it([&] { (void)apply(fn::exp{}, x); }), 2 * bytes,
+                "GB/s-e9");
   const std::vector<index_t> all{}, rows{1}, cols{0};
-  bench::report("sum_all_4096x1024", "bijgan", threads, bench::time_it([&] { (void)reduce(reduce_kind::sum, x, all, false); }), bytes, "GB/s-e9");
-  bench::report("sum_rows_4096x1024", "bijgan", threads, bench::time_it([&] { (void)reduce(reduce_kind::sum, x, rows, false); }), bytes, "GB/s-e9");
-  bench::report("sum_cols_4096x1024", "bijgan", threads, bench::time_it([&] { (void)reduce(reduce_kind::sum, x, cols, false); }), bytes, "GB/s-e9");
+  bench::report("sum_all_4096x1024", "bijgan", threads,
+                bench::time_it([&] { (void)reduce(reduce_kind::sum, x, all, false); }), bytes, "GB/s-e9");
+  bench::report("sum_rows_4096x1024", "bijgan", threads,
+                bench::time_it([&] { (void)reduce(reduce_kind::sum, x, rows, false); }), bytes, "GB/s-e9");
+  bench::report("sum_cols_4096x1024", "bijgan", threads,
+                bench::time_it([&] { (void)reduce(reduce_kind::sum, x, cols, false); }), bytes, "GB/s-e9");
 }

@@ -70,14 +70,17 @@ int main(int argc, char** argv) {
   const double bytes = double(r) * cdim * 4;
   auto x = torch::randn({r, cdim}), y = torch::randn({r, cdim}), bias = torch::randn({cdim});
   bench::report("add_4096x1024", "libtorch", threads, bench::time_it([&] { (void)(x + y); }), 3 * bytes, "GB/s-e9");
-  bench::report("bias_add_4096x1024", "libtorch", threads, bench::time_it([&] { (void)(x + bias); }), 2 * bytes, "GB/s-e9");
+  bench::report("bias_add_4096x1024", "libtorch", threads, bench::time_it([&] { (void)(x + bias); }), 2 * bytes,
+                "GB/s-e9");
   {
     // Per-channel broadcast on NCHW (conv bias, PReLU slopes): (32, 64, 28, 28) + (64, 1, 1),
     // and the small-image case (32, 128, 7, 7) + (128, 1, 1).
     auto f = torch::randn({32, 64, 28, 28}), cb = torch::randn({64, 1, 1});
     auto g = torch::randn({32, 128, 7, 7}), gb = torch::randn({128, 1, 1});
-    bench::report("channel_bias_32x64x28x28", "libtorch", threads, bench::time_it([&] { (void)(f + cb); }), 2.0 * f.numel() * 4, "GB/s-e9");
-    bench::report("channel_bias_32x128x7x7", "libtorch", threads, bench::time_it([&] { (void)(g + gb); }), 2.0 * g.numel() * 4, "GB/s-e9");
+    bench::report("channel_bias_32x64x28x28", "libtorch", threads, bench::time_it([&] { (void)(f + cb); }),
+                  2.0 * f.numel() * 4, "GB/s-e9");
+    bench::report("channel_bias_32x128x7x7", "libtorch", threads, bench::time_it([&] { (void)(g + gb); }),
+                  2.0 * g.numel() * 4, "GB/s-e9");
   }
   bench::report("exp_4096x1024", "libtorch", threads, bench::time_it([&] { (void)x.exp(); }), 2 * bytes, "GB/s-e9");
   bench::report("sum_all_4096x1024", "libtorch", threads, bench::time_it([&] { (void)x.sum(); }), bytes, "GB/s-e9");
@@ -97,38 +100,44 @@ int main(int argc, char** argv) {
       chain().sum().backward();
       p.mutable_grad() = torch::Tensor();
     });
-    bench::report("autodiff_fwd_per_node_us", "libtorch", threads, {fwd.median_ms * 1e3 / nodes, fwd.min_ms * 1e3 / nodes}, 0, "us");
-    bench::report("autodiff_fwdbwd_per_node_us", "libtorch", threads, {both.median_ms * 1e3 / nodes, both.min_ms * 1e3 / nodes}, 0, "us");
+    bench::report("autodiff_fwd_per_node_us", "libtorch", threads,
+                  {fwd.median_ms * 1e3 / nodes, fwd.min_ms * 1e3 / nodes}, 0, "us");
+    bench::report("autodiff_fwdbwd_per_node_us", "libtorch", threads,
+                  {both.median_ms * 1e3 / nodes, both.min_ms * 1e3 / nodes}, 0, "us");
   }
   // The nn workloads of ../shared/anchors (bench/nn_bench.cpp runs the same in bijgan).
   for (auto [name, n, cin, cout, h, input_grad] :
-       {std::tuple<const char*, long, long, long, long, bool>{"conv64", 32, 64, 64, 32, true}, {"conv3", 32, 3, 64, 64, false}}) {
+       {std::tuple<const char*, long, long, long, long, bool>{"conv64", 32, 64, 64, 32, true},
+        {"conv3", 32, 3, 64, 64, false}}) {
     torch::nn::Conv2d conv(torch::nn::Conv2dOptions(cin, cout, 3).padding(1));
     auto x = torch::randn({n, cin, h, h}), gy = torch::randn({n, cout, h, h});
     const double f = 2.0 * n * cin * cout * 9 * h * h;
-    bench::report(std::string(name) + "_fwd", "libtorch", threads, bench::time_it([&] { (void)conv(x); }), f, "GFLOP/s-e9");
+    bench::report(std::string(name) + "_fwd", "libtorch", threads, bench::time_it([&] { (void)conv(x); }), f,
+                  "GFLOP/s-e9");
     torch::AutoGradMode on(true);
     x.requires_grad_(input_grad);
     bench::report(std::string(name) + "_fwdbwd", "libtorch", threads, bench::time_it([&] {
                     for (auto& p : conv->parameters()) p.mutable_grad() = torch::Tensor();
                     if (input_grad) x.mutable_grad() = torch::Tensor();
                     conv(x).backward(gy);
-                  }), f * (input_grad ? 3 : 2), "GFLOP/s-e9");
+                  }),
+                  f * (input_grad ? 3 : 2), "GFLOP/s-e9");
   }
   {
     const long B = 16, L = 256, D = 256;
     torch::nn::MultiheadAttention attn(torch::nn::MultiheadAttentionOptions(D, 4));
     auto x = torch::randn({L, B, D}), g = torch::randn({L, B, D});
     const double fwd = 2.0 * B * L * (4.0 * D * D + 2.0 * L * D);
-    bench::report("mha_fwd", "libtorch", threads, bench::time_it([&] { (void)std::get<0>(attn->forward(x, x, x, {}, false)); }), fwd,
-                  "GFLOP/s-e9");
+    bench::report("mha_fwd", "libtorch", threads,
+                  bench::time_it([&] { (void)std::get<0>(attn->forward(x, x, x, {}, false)); }), fwd, "GFLOP/s-e9");
     torch::AutoGradMode on(true);
     x.requires_grad_(true);
     bench::report("mha_fwdbwd", "libtorch", threads, bench::time_it([&] {
                     for (auto& p : attn->parameters()) p.mutable_grad() = torch::Tensor();
                     x.mutable_grad() = torch::Tensor();
                     std::get<0>(attn->forward(x, x, x, {}, false)).backward(g);
-                  }), 3 * fwd, "GFLOP/s-e9");
+                  }),
+                  3 * fwd, "GFLOP/s-e9");
   }
   for (auto [name, count] : {std::pair<const char*, long>{"adam_10M_1x10M", 1}, {"adam_10M_100x100k", 100}}) {
     const long total = 10'000'000, each = total / count;
@@ -144,7 +153,8 @@ int main(int argc, char** argv) {
   {
     face_net net;
     auto imgs = torch::rand({16, 3, 150, 150});
-    bench::report("face_engine_150_b16", "libtorch", threads, bench::time_it([&] { (void)net.forward(imgs); }, 5), 16, "images/s");
+    bench::report("face_engine_150_b16", "libtorch", threads, bench::time_it([&] { (void)net.forward(imgs); }, 5), 16,
+                  "images/s");
   }
   {
     const int nodes = 100;
@@ -153,7 +163,8 @@ int main(int argc, char** argv) {
       auto v = p;
       for (int i = 0; i < nodes / 2; ++i) v = torch::tanh(v * 1.01f);
     });
-    bench::report("no_grad_per_op_us", "libtorch", threads, {plain.median_ms * 1e3 / nodes, plain.min_ms * 1e3 / nodes}, 0, "us");
+    bench::report("no_grad_per_op_us", "libtorch", threads, {plain.median_ms * 1e3 / nodes, plain.min_ms * 1e3 / nodes},
+                  0, "us");
   }
   {
     // The anchors' RealNVP coupling (bench/flow_bench.cpp runs the same in bijgan): 32x3x32x32,
@@ -161,7 +172,8 @@ int main(int argc, char** argv) {
     // s = scale*tanh(s_raw)*(1-b), t = shift*t_raw*(1-b), y = b*x + (1-b)*(x*exp(s) + t).
     const long n = 32, c = 3, hw = 32, w = 64;
     auto conv = [](long i, long o) { return torch::nn::Conv2d(torch::nn::Conv2dOptions(i, o, 3).padding(1)); };
-    torch::nn::Sequential net(conv(c, w), torch::nn::ReLU(), conv(w, w), torch::nn::ReLU(), conv(w, w), torch::nn::ReLU(), conv(w, 2 * c));
+    torch::nn::Sequential net(conv(c, w), torch::nn::ReLU(), conv(w, w), torch::nn::ReLU(), conv(w, w),
+                              torch::nn::ReLU(), conv(w, 2 * c));
     auto scale = torch::ones({1, c, 1, 1}).requires_grad_(), shift = torch::ones({1, c, 1, 1}).requires_grad_();
     auto ii = torch::arange(hw).view({hw, 1}), jj = torch::arange(hw).view({1, hw});
     auto b = ((ii + jj) % 2 == 0).to(torch::kFloat).view({1, 1, hw, hw});
@@ -188,14 +200,16 @@ int main(int argc, char** argv) {
                     x.mutable_grad() = torch::Tensor();
                     auto [y, ld] = forward(x);
                     (0.5 * y.pow(2).flatten(1).sum(1) - ld).mean().backward();
-                  }), 3 * f, "GFLOP/s-e9");
+                  }),
+                  3 * f, "GFLOP/s-e9");
     x.requires_grad_(false);
     torch::NoGradGuard ng;
     const auto y = forward(x).first;
     bench::report("coupling_inverse", "libtorch", threads, bench::time_it([&] {
                     auto [s, t] = st(y);
                     (void)(b * y + (1 - b) * ((y - t) * torch::exp(-s)));
-                  }), f, "GFLOP/s-e9");
+                  }),
+                  f, "GFLOP/s-e9");
   }
   {
     // The anchors' WGAN-GP workloads (bench/gan_bench.cpp runs the same in bijgan), batch 64,
@@ -206,38 +220,50 @@ int main(int argc, char** argv) {
     const long N = 64, Z = 128;
     auto conv = [](long i, long o) { return tnn::Conv2d(tnn::Conv2dOptions(i, o, 4).stride(2).padding(1)); };
     auto lrelu = [] { return tnn::LeakyReLU(tnn::LeakyReLUOptions().negative_slope(0.2)); };
-    tnn::Sequential D(conv(3, 64), lrelu(), conv(64, 128), lrelu(), conv(128, 256), lrelu(), tnn::Flatten(), tnn::Linear(4096, 1));
-    auto up = [](long i, long o) { return tnn::ConvTranspose2d(tnn::ConvTranspose2dOptions(i, o, 4).stride(2).padding(1)); };
+    tnn::Sequential D(conv(3, 64), lrelu(), conv(64, 128), lrelu(), conv(128, 256), lrelu(), tnn::Flatten(),
+                      tnn::Linear(4096, 1));
+    auto up = [](long i, long o) {
+      return tnn::ConvTranspose2d(tnn::ConvTranspose2dOptions(i, o, 4).stride(2).padding(1));
+    };
     tnn::Sequential fc(tnn::Linear(Z, 4096), tnn::BatchNorm1d(4096), tnn::ReLU());
-    tnn::Sequential net(up(256, 128), tnn::BatchNorm2d(128), tnn::ReLU(), up(128, 64), tnn::BatchNorm2d(64), tnn::ReLU(), up(64, 3), tnn::Tanh());
+    tnn::Sequential net(up(256, 128), tnn::BatchNorm2d(128), tnn::ReLU(), up(128, 64), tnn::BatchNorm2d(64),
+                        tnn::ReLU(), up(64, 3), tnn::Tanh());
     auto G = [&](const torch::Tensor& z) { return net->forward(fc->forward(z).view({-1, 256, 4, 4})); };
     std::vector<torch::Tensor> gp_params = fc->parameters();
     for (auto& p : net->parameters()) gp_params.push_back(p);
     torch::optim::Adam opt_d(D->parameters(), torch::optim::AdamOptions(1e-4).betas({0.0, 0.9}));
     torch::optim::Adam opt_g(gp_params, torch::optim::AdamOptions(1e-4).betas({0.0, 0.9}));
     auto real = torch::rand({N, 3, 32, 32}) * 2 - 1;
-    bench::report("wgan_critic_step", "libtorch", threads, bench::time_it([&] {
-                    torch::Tensor fake;
-                    {
-                      torch::NoGradGuard off;
-                      fake = G(torch::randn({N, Z}));
-                    }
-                    opt_d.zero_grad();
-                    auto d_real = D->forward(real).mean(), d_fake = D->forward(fake).mean();
-                    auto eps = torch::rand({N, 1, 1, 1});
-                    auto xhat = (eps * real + (1 - eps) * fake).requires_grad_(true);
-                    auto d_hat = D->forward(xhat);
-                    auto g = torch::autograd::grad({d_hat}, {xhat}, {torch::ones_like(d_hat)}, true, true)[0];
-                    auto gp = (g.flatten(1).norm(2, 1) - 1).pow(2).mean();
-                    (d_fake - d_real + 10 * gp).backward();
-                    opt_d.step();
-                  }, 7), 0, "-");
-    bench::report("wgan_gen_step", "libtorch", threads, bench::time_it([&] {
-                    for (auto& p : D->parameters()) p.requires_grad_(false);
-                    opt_g.zero_grad();
-                    (-D->forward(G(torch::randn({N, Z}))).mean()).backward();
-                    opt_g.step();
-                    for (auto& p : D->parameters()) p.requires_grad_(true);
-                  }, 7), 0, "-");
+    bench::report("wgan_critic_step", "libtorch", threads,
+                  bench::time_it(
+                      [&] {
+                        torch::Tensor fake;
+                        {
+                          torch::NoGradGuard off;
+                          fake = G(torch::randn({N, Z}));
+                        }
+                        opt_d.zero_grad();
+                        auto d_real = D->forward(real).mean(), d_fake = D->forward(fake).mean();
+                        auto eps = torch::rand({N, 1, 1, 1});
+                        auto xhat = (eps * real + (1 - eps) * fake).requires_grad_(true);
+                        auto d_hat = D->forward(xhat);
+                        auto g = torch::autograd::grad({d_hat}, {xhat}, {torch::ones_like(d_hat)}, true, true)[0];
+                        auto gp = (g.flatten(1).norm(2, 1) - 1).pow(2).mean();
+                        (d_fake - d_real + 10 * gp).backward();
+                        opt_d.step();
+                      },
+                      7),
+                  0, "-");
+    bench::report("wgan_gen_step", "libtorch", threads,
+                  bench::time_it(
+                      [&] {
+                        for (auto& p : D->parameters()) p.requires_grad_(false);
+                        opt_g.zero_grad();
+                        (-D->forward(G(torch::randn({N, Z}))).mean()).backward();
+                        opt_g.step();
+                        for (auto& p : D->parameters()) p.requires_grad_(true);
+                      },
+                      7),
+                  0, "-");
   }
 }

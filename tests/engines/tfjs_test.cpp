@@ -9,17 +9,18 @@
 #include <bijgan/engines/tfjs_engine.hpp>
 #include <bijgan/testing/gradcheck.hpp>
 
+#include "../support/engine_refs.hpp"
+
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <string>
 
 using namespace bijgan;
 namespace fs = std::filesystem;
 
 namespace tfjs_test {
+using namespace bijgan_test;
 
 const fs::path engines_dir = fs::path(BIJGAN_SHARED_DIR) / "data" / "face-engines";
 
@@ -32,25 +33,6 @@ struct engines_present {
   }
 };
 
-nlohmann::json load_json(const fs::path& p) {
-  std::ifstream in(p);
-  BOOST_REQUIRE(in.good());
-  return nlohmann::json::parse(in);
-}
-
-/// uint8 HWC RGB images as (n, 3, side, side) in [0, 1].
-tensor<float> images_of(const fs::path& file, index_t side) {
-  const auto bytes = io::read_file(file);
-  const index_t per = 3 * side * side, n = static_cast<index_t>(bytes.size()) / per;
-  std::vector<float> v(bytes.size());
-  for (index_t i = 0; i < n; ++i)
-    for (index_t c = 0; c < 3; ++c)
-      for (index_t p = 0; p < side * side; ++p)
-        v[static_cast<std::size_t>(i * per + c * side * side + p)] =
-            bytes[static_cast<std::size_t>(i * per + p * 3 + c)] / 255.0f;
-  return tensor<float>::from(v, {n, 3, side, side});
-}
-
 /// The same images as the NHWC tensor the graph takes, value = byte * scale.
 tensor<float> nhwc_of(const fs::path& file, index_t side, index_t first, float scale) {
   const auto bytes = io::read_file(file);
@@ -59,27 +41,6 @@ tensor<float> nhwc_of(const fs::path& file, index_t side, index_t first, float s
   for (index_t p = 0; p < per; ++p)
     v[static_cast<std::size_t>(p)] = bytes[static_cast<std::size_t>(first * per + p)] * scale;
   return tensor<float>::from(v, {1, side, side, 3});
-}
-
-void check_summary(const tensor<float>& t, const nlohmann::json& ref, double tol) {
-  const auto v = t.to_vector();
-  double sum = 0;
-  for (float x : v) sum += x;
-  const double want = ref.at("sum").get<double>();
-  BOOST_TEST(std::abs(sum - want) <= 1e-5 * std::abs(want) + 1e-2, "sum " << sum << " vs " << want);
-  for (std::size_t k = 0; k < 8; ++k) BOOST_TEST(std::abs(v[k] - ref.at("first8")[k].get<double>()) <= tol);
-  for (std::size_t k = 0; k < 8; ++k)
-    BOOST_TEST(std::abs(v.at(ref.at("sample8_at")[k].get<std::size_t>()) - ref.at("sample8")[k].get<double>()) <= tol);
-}
-
-double max_error(const tensor<float>& f, const nlohmann::json& ref, const nlohmann::json& names, std::size_t dim) {
-  const auto v = f.to_vector();
-  double err = 0;
-  for (std::size_t n = 0; n < names.size(); ++n) {
-    const auto& r = ref.at(names.at(n).get<std::string>());
-    for (std::size_t j = 0; j < dim; ++j) err = std::max(err, std::abs(v[n * dim + j] - r.at(j).get<double>()));
-  }
-  return err;
 }
 
 /// A graph model written in-test: nodes as TF's AttrValue JSON and the weights by name.
@@ -150,25 +111,6 @@ tensor<float> random_of(const shape& s, std::uint64_t seed) {
   generator g(seed);
   return tensor<float>::random(s, g, {distribution::normal, 0, 1});
 }
-double max_abs_diff(const tensor<float>& a, const tensor<float>& b) {
-  BOOST_REQUIRE(a.shape() == b.shape());
-  const auto x = a.to_vector(), y = b.to_vector();
-  double d = 0;
-  for (std::size_t k = 0; k < x.size(); ++k) d = std::max(d, std::abs(double(x[k]) - y[k]));
-  return d;
-}
-template <class E>
-void require_message(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    BOOST_FAIL("no exception");
-  } catch (const E& e) {
-    const std::string what = e.what();
-    for (const auto& p : parts)
-      BOOST_TEST(what.find(p) != std::string::npos, "\"" << what << "\" lacks \"" << p << "\"");
-  }
-}
-
 }  // namespace tfjs_test
 
 BOOST_AUTO_TEST_SUITE(tfjs_suite)
@@ -180,7 +122,7 @@ BOOST_AUTO_TEST_CASE(faceres1024_matches_tensorflow_js, *boost::unit_test::preco
   const auto hist = engine.graph().op_histogram();
   BOOST_TEST(hist.at("Conv2D") == 14u);
   BOOST_TEST(hist.at("DepthwiseConv2dNative") == 13u);
-  const auto f = engine.features(images_of(dir / "imgs_8x224x224x3_u8.bin", 224));
+  const auto f = engine.features(io::read_raw_images(dir / "imgs_8x224x224x3_u8.bin", 3, 224, 224));
   BOOST_TEST(f.shape() == (shape{8, 1024}));
   const double err = max_error(f, load_json(dir / "reference_outputs.json"), load_json(dir / "imgs.json"), 1024);
   BOOST_TEST_MESSAGE("faceres1024: max abs error over 8 x 1024 outputs " << err);
@@ -188,15 +130,7 @@ BOOST_AUTO_TEST_CASE(faceres1024_matches_tensorflow_js, *boost::unit_test::preco
   // The intermediates and the age/gender heads, on the first image fed exactly as p.
   const auto ref = load_json(dir / "reference_intermediates.json").at("tensors");
   const auto x = constant(nhwc_of(dir / "imgs_8x224x224x3_u8.bin", 224, 0, 1.0f));
-  std::vector<std::string> fetch;
-  for (std::size_t k = 1; k < ref.size(); ++k) {
-    const auto name = ref.at(k).at("name").get<std::string>();
-    fetch.push_back(name.substr(0, name.find(' ')));
-  }
-  const auto got = engine.graph().outputs_and({x}, fetch);
-  for (std::size_t k = 1; k < ref.size(); ++k) BOOST_TEST_CONTEXT("value " << fetch[k - 1]) {
-      check_summary(got.at(fetch[k - 1]).value(), ref.at(k), 1e-4);
-    }
+  const auto got = check_intermediates(engine.graph(), x, ref, 1e-4);
   const auto aux = load_json(dir / "reference_aux_outputs.json").at("Aaron_Eckhart_0001.jpg");
   BOOST_TEST(std::abs(got.at("gender_pred/Sigmoid").value().item() - aux.at("gender_sigmoid").at(0).get<double>()) <
              1e-5);
@@ -210,21 +144,13 @@ BOOST_AUTO_TEST_CASE(mobilefacenet192_matches_tensorflow_js, *boost::unit_test::
   // in-graph L2 normalisation.
   const auto dir = engines_dir / "mobilefacenet192";
   const auto engine = engines::load_mobilefacenet192(dir);
-  const auto f = engine.features(images_of(dir / "imgs_8x112x112x3_u8.bin", 112));
+  const auto f = engine.features(io::read_raw_images(dir / "imgs_8x112x112x3_u8.bin", 3, 112, 112));
   const double err = max_error(f, load_json(dir / "reference_outputs.json"), load_json(dir / "imgs.json"), 192);
   BOOST_TEST_MESSAGE("mobilefacenet192: max abs error over 8 x 192 outputs " << err);
   BOOST_TEST(err < 1e-4);
   const auto ref = load_json(dir / "reference_intermediates.json").at("tensors");
   const auto x = constant(nhwc_of(dir / "imgs_8x112x112x3_u8.bin", 112, 0, 1.0f / 255));
-  std::vector<std::string> fetch;
-  for (std::size_t k = 1; k < ref.size(); ++k) {
-    const auto name = ref.at(k).at("name").get<std::string>();
-    fetch.push_back(name.substr(0, name.find(' ')));
-  }
-  const auto got = engine.graph().outputs_and({x}, fetch);
-  for (std::size_t k = 1; k < ref.size(); ++k) BOOST_TEST_CONTEXT("value " << fetch[k - 1]) {
-      check_summary(got.at(fetch[k - 1]).value(), ref.at(k), 1e-4);
-    }
+  check_intermediates(engine.graph(), x, ref, 1e-4);
 }
 
 BOOST_AUTO_TEST_CASE(nhwc_convolutions_match_the_composed_ops) {

@@ -95,4 +95,27 @@ BOOST_AUTO_TEST_CASE(scatter_plot_errors) {
   BOOST_CHECK_THROW(io::scatter_image({{.points = {{0.0, 1.0}}, .colours = {0}}}, {.width = 10, .height = 10, .margin = 5}), value_error);
 }
 
+BOOST_AUTO_TEST_CASE(fnv1a_matches_the_published_vectors) {
+  // FNV-1a 64 test vectors (Fowler, Noll, Vo): "", "a", "foobar".
+  BOOST_TEST(io::fnv1a{}.value() == 0xcbf29ce484222325ULL);
+  BOOST_TEST(io::fnv1a{}.update("a", 1).value() == 0xaf63dc4c8601ec8cULL);
+  BOOST_TEST(io::fnv1a{}.update("foo", 3).update("bar", 3).value() == 0x85944171f73967e8ULL);
+  const std::vector<unsigned char> foobar{'f', 'o', 'o', 'b', 'a', 'r'};
+  BOOST_TEST(io::fnv1a_of(foobar) == 0x85944171f73967e8ULL);
+}
+
+BOOST_AUTO_TEST_CASE(raw_images_are_planar_and_checked) {
+  // Two 1x2 RGB images, interleaved: image 0 = (1,2,3) (4,5,6), image 1 = (7,8,9) (10,11,12).
+  std::vector<unsigned char> b(12);
+  for (std::size_t k = 0; k < b.size(); ++k) b[k] = static_cast<unsigned char>(k + 1);
+  const auto t = io::decode_raw_images(b, 3, 1, 2, "two.bin", 1.0f);
+  BOOST_TEST(t.shape() == (shape{2, 3, 1, 2}));
+  BOOST_TEST(t.to_vector() == (std::vector<float>{1, 4, 2, 5, 3, 6, 7, 10, 8, 11, 9, 12}));
+  b.pop_back();
+  BOOST_CHECK_EXCEPTION(io::decode_raw_images(b, 3, 1, 2, "two.bin"), io_error, [](const io_error& e) {
+    const std::string w = e.what();
+    return w.find("two.bin") != std::string::npos && w.find("11 bytes") != std::string::npos;
+  });
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -33,6 +33,8 @@ struct op_case {
 
 std::vector<op_case> cases() {
   const shape s{3, 4};
+  // One case per line, as a table.
+  // clang-format off
   return {
       {"add (broadcast)", [](const args& v) { return v[0] + v[1]; }, {normal(s, 1), normal({4}, 2)}, true},
       {"sub (broadcast)", [](const args& v) { return v[0] - v[1]; }, {normal(s, 3), normal({3, 1}, 4)}, true},
@@ -90,6 +92,7 @@ std::vector<op_case> cases() {
       {"l2_norm", [](const args& v) { return l2_norm(v[0], {1}); }, {normal(s, 62)}, true},
       {"cosine_similarity", [](const args& v) { return cosine_similarity(v[0], v[1]); }, {normal(s, 63), normal(s, 64)}, true},
   };
+  // clang-format on
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "bijgan/autodiff/autodiff.hpp"
 #include "bijgan/concepts/engine.hpp"
+#include "bijgan/io/checksum.hpp"
 #include "bijgan/io/tfjs.hpp"
 
 namespace bijgan::engines {
@@ -41,9 +42,10 @@ class dlib_resnet {
     if (manifest.empty())
       fail<io_error>("dlib_resnet::load", "no ", manifest_name, " in ", dir, ", ", dir / "package" / "model", " or ", dir / "model",
                      " (npm pack @vladmandic/face-api provides it)");
-    const auto w = io::load_tfjs_weights(manifest);
+    io::fnv1a weights_checksum;
+    const auto w = io::load_tfjs_weights(manifest, &weights_checksum);
     dlib_resnet net;
-    net.checksum_ = fnv1a(io::read_file(manifest.parent_path() / "face_recognition_model.bin"));
+    net.checksum_ = weights_checksum.value();
     net.stem_ = unit(w, "conv32_down/", 2);
     const char* blocks[] = {"conv32_1", "conv32_2", "conv32_3", "conv64_down", "conv64_1", "conv64_2", "conv64_3",
                             "conv128_down", "conv128_1", "conv128_2", "conv256_down", "conv256_1", "conv256_2", "conv256_down_out"};
@@ -92,11 +94,6 @@ class dlib_resnet {
     conv_unit conv1, conv2;
   };
 
-  static std::uint64_t fnv1a(const std::vector<unsigned char>& bytes) {
-    std::uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
-    return h;
-  }
   static const tensor<float, host>& get(const std::map<std::string, tensor<float, host>>& w, const std::string& name) {
     const auto it = w.find(name);
     if (it == w.end()) fail<io_error>("dlib_resnet::load", "weights lack \"", name, "\"");

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -207,15 +208,17 @@ inline json json::parse(std::string_view text) {
   return std::move(b).result();
 }
 
-/// Reads and parses a JSON file; io_error naming the file when it is missing or malformed.
-inline json read_json(const std::filesystem::path& path) {
-  const auto bytes = read_file(path);
+/// Parses a file's bytes already read; io_error naming `source` when they are malformed.
+inline json parse_json_bytes(std::span<const unsigned char> bytes, const std::filesystem::path& source) {
   try {
     return json::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   } catch (const io_error& e) {
-    fail<io_error>("read_json", path, ": ", e.what());
+    fail<io_error>("read_json", source, ": ", e.what());
   }
 }
+
+/// Reads and parses a JSON file; io_error naming the file when it is missing or malformed.
+inline json read_json(const std::filesystem::path& path) { return parse_json_bytes(read_file(path), path); }
 
 /// s as a JSON string literal (quotes and escapes added). value_error when s is not valid
 /// UTF-8 (no JSON reader would accept the result).

@@ -141,6 +141,33 @@ inline tensor<float, host> read_png(const std::filesystem::path& path, const ima
   return read_image(path, limits);
 }
 
+/// Raw interleaved 8-bit images stored back to back ((N, H, W, C) bytes, as the engines'
+/// reference inputs are) as [N, C, H, W] floats, value = byte / divisor. Throws io_error naming
+/// `source` when the byte count is not a positive multiple of C * H * W.
+inline tensor<float, host> decode_raw_images(std::span<const unsigned char> bytes, index_t c, index_t h, index_t w,
+                                             const std::string& source, float divisor = 255.0f) {
+  if (c < 1 || h < 1 || w < 1) fail<shape_error>("decode_raw_images", source, ": image shape ", c, "x", h, "x", w);
+  const auto per = static_cast<std::size_t>(c * h * w);
+  if (bytes.empty() || bytes.size() % per != 0)
+    fail<io_error>("decode_raw_images", source, ": ", bytes.size(), " bytes is not a whole number of ", h, "x", w,
+                   "x", c, " images (", per, " bytes each)");
+  const auto n = static_cast<index_t>(bytes.size() / per);
+  tensor<float, host> t({n, c, h, w});
+  float* dst = t.data();
+  const index_t hw = h * w;
+  for (index_t i = 0; i < n; ++i)
+    for (index_t p = 0; p < hw; ++p)
+      for (index_t k = 0; k < c; ++k)
+        dst[(i * c + k) * hw + p] = static_cast<float>(bytes[static_cast<std::size_t>((i * hw + p) * c + k)]) / divisor;
+  return t;
+}
+
+/// decode_raw_images of a file; io_error naming it when it is missing or of the wrong size.
+inline tensor<float, host> read_raw_images(const std::filesystem::path& path, index_t c, index_t h, index_t w,
+                                           float divisor = 255.0f) {
+  return decode_raw_images(read_file(path), c, h, w, path.string(), divisor);
+}
+
 /// Tiles images [N, C, H, W] into one [C, H', W'] image, `columns` per row, separated by
 /// `padding` pixels of `pad_value`.
 inline tensor<float, host> make_grid(const tensor<float, host>& images, index_t columns, index_t padding = 2,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bijgan/io/atomic_file.hpp"
+#include "bijgan/io/checksum.hpp"
 #include "bijgan/io/half.hpp"
 #include "bijgan/io/json.hpp"
 #include "bijgan/tensor/tensor.hpp"
@@ -148,11 +149,19 @@ inline std::map<std::string, tensor<float, host>> decode_tfjs_weights(const json
 
 /// Every tensor of a TF.js model, by name, in its stored shape, reading the shards beside the
 /// manifest. Throws io_error naming the file when the manifest or a shard is missing,
-/// malformed or of the wrong size (see decode_tfjs_weights).
-inline std::map<std::string, tensor<float, host>> load_tfjs_weights(const std::filesystem::path& manifest) {
+/// malformed or of the wrong size (see decode_tfjs_weights). With `shards_checksum`, each shard's
+/// bytes are fed to it as they are read, in manifest order (the files are read once).
+inline std::map<std::string, tensor<float, host>> load_tfjs_weights(const std::filesystem::path& manifest,
+                                                                    fnv1a* shards_checksum = nullptr) {
   const auto dir = manifest.parent_path();
   return decode_tfjs_weights(
-      read_json(manifest), [&](const std::string& p) { return read_file(dir / p); }, manifest.string());
+      read_json(manifest),
+      [&](const std::string& p) {
+        auto bytes = read_file(dir / p);
+        if (shards_checksum) shards_checksum->update(bytes);
+        return bytes;
+      },
+      manifest.string());
 }
 
 }  // namespace bijgan::io

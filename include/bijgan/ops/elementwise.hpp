@@ -9,7 +9,8 @@
 
 namespace bijgan {
 
-template <class T, class B> var<T, B> sum_to(const var<T, B>& x, const shape& s);
+template <class T, class B>
+var<T, B> sum_to(const var<T, B>& x, const shape& s);
 
 namespace detail {
 /// Records a unary op: value f(x), one input, the given rule.
@@ -73,26 +74,35 @@ var<T, B> operator+(const var<T, B>& x, T s) {
   return detail::unary("add_scalar", fn::add_scalar<T>{s}, x, [](const auto&, const auto& g, auto gr) { gr[0] = g; });
 }
 template <class T, class B>
-var<T, B> operator+(T s, const var<T, B>& x) { return x + s; }
+var<T, B> operator+(T s, const var<T, B>& x) {
+  return x + s;
+}
 template <class T, class B>
-var<T, B> operator-(const var<T, B>& x, T s) { return x + (-s); }
+var<T, B> operator-(const var<T, B>& x, T s) {
+  return x + (-s);
+}
 template <class T, class B>
 var<T, B> operator-(T s, const var<T, B>& x) {
-  return detail::unary("rsub_scalar", fn::rsub_scalar<T>{s}, x, [](const auto&, const auto& g, auto gr) { gr[0] = -g; });
+  return detail::unary("rsub_scalar", fn::rsub_scalar<T>{s}, x,
+                       [](const auto&, const auto& g, auto gr) { gr[0] = -g; });
 }
 template <class T, class B>
 var<T, B> operator*(const var<T, B>& x, T s) {
-  return detail::unary("mul_scalar", fn::mul_scalar<T>{s}, x, [s](const auto&, const auto& g, auto gr) { gr[0] = g * s; });
+  return detail::unary("mul_scalar", fn::mul_scalar<T>{s}, x,
+                       [s](const auto&, const auto& g, auto gr) { gr[0] = g * s; });
 }
 template <class T, class B>
-var<T, B> operator*(T s, const var<T, B>& x) { return x * s; }
+var<T, B> operator*(T s, const var<T, B>& x) {
+  return x * s;
+}
 template <class T, class B>
-var<T, B> operator/(const var<T, B>& x, T s) { return x * (T(1) / s); }
+var<T, B> operator/(const var<T, B>& x, T s) {
+  return x * (T(1) / s);
+}
 template <class T, class B>
 var<T, B> operator/(T s, const var<T, B>& x) {
-  return detail::unary("rdiv_scalar", fn::rdiv_scalar<T>{s}, x, [](const auto& out, const auto& g, auto gr) {
-    gr[0] = -(g * out) / out.inputs()[0];
-  });
+  return detail::unary("rdiv_scalar", fn::rdiv_scalar<T>{s}, x,
+                       [](const auto& out, const auto& g, auto gr) { gr[0] = -(g * out) / out.inputs()[0]; });
 }
 
 // ---- unary math --------------------------------------------------------------------------
@@ -104,7 +114,8 @@ var<T, B> exp(const var<T, B>& x) {
 /// Natural logarithm; x must be positive (NaN otherwise, caught by detect_anomaly).
 template <class T, class B>
 var<T, B> log(const var<T, B>& x) {
-  return detail::unary("log", fn::log{}, x, [](const auto& out, const auto& g, auto gr) { gr[0] = g / out.inputs()[0]; });
+  return detail::unary("log", fn::log{}, x,
+                       [](const auto& out, const auto& g, auto gr) { gr[0] = g / out.inputs()[0]; });
 }
 template <class T, class B>
 var<T, B> log1p(const var<T, B>& x) {
@@ -113,7 +124,8 @@ var<T, B> log1p(const var<T, B>& x) {
 }
 template <class T, class B>
 var<T, B> sqrt(const var<T, B>& x) {
-  return detail::unary("sqrt", fn::sqrt{}, x, [](const auto& out, const auto& g, auto gr) { gr[0] = (g * T(0.5)) / out; });
+  return detail::unary("sqrt", fn::sqrt{}, x,
+                       [](const auto& out, const auto& g, auto gr) { gr[0] = (g * T(0.5)) / out; });
 }
 /// 1 / sqrt(x).
 template <class T, class B>
@@ -158,7 +170,8 @@ var<T, B> erf(const var<T, B>& x) {
 }
 template <class T, class B>
 var<T, B> tanh(const var<T, B>& x) {
-  return detail::unary("tanh", fn::tanh{}, x, [](const auto& out, const auto& g, auto gr) { gr[0] = g * (T(1) - square(out)); });
+  return detail::unary("tanh", fn::tanh{}, x,
+                       [](const auto& out, const auto& g, auto gr) { gr[0] = g * (T(1) - square(out)); });
 }
 template <class T, class B>
 var<T, B> sigmoid(const var<T, B>& x) {

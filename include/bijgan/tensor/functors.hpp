@@ -6,6 +6,8 @@
 
 namespace bijgan::fn {
 
+// The functors read as a table, one per line; clang-format would break each over five.
+// clang-format off
 // ---- unary -------------------------------------------------------------------------------
 struct identity { template <class T> BIJGAN_HD T operator()(T x) const { return x; } };
 struct neg { template <class T> BIJGAN_HD T operator()(T x) const { return -x; } };
@@ -114,4 +116,5 @@ struct zero_if_neg_inf { template <class T> BIJGAN_HD T operator()(T x) const { 
 /// p * (a - b): the softmax backward p * (dp - sum(dp * p)) with the row sum given.
 struct mul_diff { template <class T> BIJGAN_HD T operator()(T p, T a, T b) const { return p * (a - b); } };
 
+// clang-format on
 }  // namespace bijgan::fn

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -32,14 +32,14 @@ template <class F>
 struct eigen_unary {
   static constexpr bool available = false;
 };
-#define BIJGAN_EIGEN_UNARY(functor, expr)                 \
-  template <>                                             \
-  struct eigen_unary<fn::functor> {                       \
-    static constexpr bool available = true;               \
-    template <class A>                                    \
-    static auto eval(const A& a) {                        \
-      return expr;                                        \
-    }                                                     \
+#define BIJGAN_EIGEN_UNARY(functor, expr)   \
+  template <>                               \
+  struct eigen_unary<fn::functor> {         \
+    static constexpr bool available = true; \
+    template <class A>                      \
+    static auto eval(const A& a) {          \
+      return expr;                          \
+    }                                       \
   };
 BIJGAN_EIGEN_UNARY(exp, a.exp())
 BIJGAN_EIGEN_UNARY(log, a.log())
@@ -49,7 +49,8 @@ BIJGAN_EIGEN_UNARY(rsqrt, a.rsqrt())
 BIJGAN_EIGEN_UNARY(tanh, a.tanh())
 BIJGAN_EIGEN_UNARY(sigmoid, a.logistic())
 BIJGAN_EIGEN_UNARY(erf, a.erf())
-BIJGAN_EIGEN_UNARY(gelu, (a * typename A::Scalar(0.5)) * ((a * typename A::Scalar(0.70710678118654752440)).erf() + typename A::Scalar(1)))
+BIJGAN_EIGEN_UNARY(gelu, (a * typename A::Scalar(0.5)) *
+                             ((a * typename A::Scalar(0.70710678118654752440)).erf() + typename A::Scalar(1)))
 #undef BIJGAN_EIGEN_UNARY
 
 /// A pass after the Eigen kernel of a functor, on the same cache-hot block: exp's results below
@@ -235,7 +236,8 @@ struct host {
   /// source's row axis and the destination's column axis are contiguous): small tiles so that
   /// both the reads and the writes stay within a few cache lines.
   template <class T>
-  static void transpose_tiles(const shape& s, strided_in<T> in, T* out, std::array<index_t, shape::max_rank> out_strides) {
+  static void transpose_tiles(const shape& s, strided_in<T> in, T* out,
+                              std::array<index_t, shape::max_rank> out_strides) {
     const std::size_t r = s.rank();
     const index_t rows = s[r - 2], cols = s[r - 1], outer = s.numel() / (rows * cols);
     // 32 rows x 8 columns: the 8 strided source lines of a tile fit one L1 set's 8 ways even
@@ -268,7 +270,8 @@ struct host {
   template <class T>
   static void reduce(reduce_kind kind, const T* in, T* out, index_t outer, index_t n, index_t inner) {
     switch (kind) {
-      case reduce_kind::sum: return reduce_with(in, out, outer, n, inner, T(0), fn::add{}, [](const auto& a) { return a.sum(); });
+      case reduce_kind::sum:
+        return reduce_with(in, out, outer, n, inner, T(0), fn::add{}, [](const auto& a) { return a.sum(); });
       case reduce_kind::max:
         return reduce_with(in, out, outer, n, inner, -std::numeric_limits<T>::infinity(), fn::maximum{},
                            [](const auto& a) { return a.maxCoeff(); });
@@ -316,7 +319,8 @@ struct host {
               }
               const T* src = plane + y * g.width + j * g.dilation_w - g.pad_w;
               std::fill(dst, dst + x0, T(0));
-              if (g.stride_w == 1) std::memcpy(dst + x0, src + x0, static_cast<std::size_t>(x1 - x0) * sizeof(T));
+              if (g.stride_w == 1)
+                std::memcpy(dst + x0, src + x0, static_cast<std::size_t>(x1 - x0) * sizeof(T));
               else
                 for (index_t ox = x0; ox < x1; ++ox) dst[ox] = src[ox * g.stride_w];
               std::fill(dst + x1, dst + g.out_w, T(0));
@@ -434,17 +438,16 @@ struct host {
     }
   }
 
-  static bool same_strides(const std::array<index_t, shape::max_rank>& a,
-                           const std::array<index_t, shape::max_rank>& b, std::size_t r) {
+  static bool same_strides(const std::array<index_t, shape::max_rank>& a, const std::array<index_t, shape::max_rank>& b,
+                           std::size_t r) {
     for (std::size_t i = 0; i < r; ++i)
       if (a[i] != b[i]) return false;
     return true;
   }
 
   template <class F, class T, std::size_t... I, class... In>
-  static void inner_loop(F f, index_t n, T* out, std::size_t last,
-                         const std::array<index_t, sizeof...(In)>& off, std::index_sequence<I...> seq,
-                         In... in) {
+  static void inner_loop(F f, index_t n, T* out, std::size_t last, const std::array<index_t, sizeof...(In)>& off,
+                         std::index_sequence<I...> seq, In... in) {
     const std::array<index_t, sizeof...(In)> st{in.strides[last]...};
     // Inner strides of 0 (broadcast) or 1 (contiguous) become compile-time constants so the
     // loop vectorises; anything else takes the general strided loop.
@@ -475,7 +478,8 @@ struct host {
   /// One reduction: `combine` is the binary op, `whole` reduces a contiguous Eigen array
   /// (vectorised, several accumulators), `init` is the identity.
   template <class T, class Combine, class Whole>
-  static void reduce_with(const T* in, T* out, index_t outer, index_t n, index_t inner, T init, Combine combine, Whole whole) {
+  static void reduce_with(const T* in, T* out, index_t outer, index_t n, index_t inner, T init, Combine combine,
+                          Whole whole) {
     using vec = Eigen::Array<T, Eigen::Dynamic, 1>;
     if (n == 0) {
       fill(out, outer * inner, init);
@@ -532,7 +536,10 @@ struct host {
     cmap b(g.b + bi * g.stride_b, br, bc, Eigen::OuterStride<>(g.ldb));
     omap c(g.c + bi * g.stride_c, g.m, g.n, Eigen::OuterStride<>(g.ldc));
     if (g.k == 0) {
-      if (g.beta == T(0)) c.setZero(); else c *= g.beta;
+      if (g.beta == T(0))
+        c.setZero();
+      else
+        c *= g.beta;
       return;
     }
     auto run = [&](const auto& opa, const auto& opb) {
@@ -543,10 +550,14 @@ struct host {
         c.noalias() += g.alpha * opa * opb;
       }
     };
-    if (!g.trans_a && !g.trans_b) run(a, b);
-    else if (g.trans_a && !g.trans_b) run(a.transpose(), b);
-    else if (!g.trans_a && g.trans_b) run(a, b.transpose());
-    else run(a.transpose(), b.transpose());
+    if (!g.trans_a && !g.trans_b)
+      run(a, b);
+    else if (g.trans_a && !g.trans_b)
+      run(a.transpose(), b);
+    else if (!g.trans_a && g.trans_b)
+      run(a, b.transpose());
+    else
+      run(a.transpose(), b.transpose());
   }
 };
 

@@ -12,6 +12,7 @@
 
 #include "bijgan/engines/graph/program.hpp"
 #include "bijgan/engines/onnx/ops.hpp"
+#include "bijgan/io/checksum.hpp"
 
 namespace bijgan::engines::onnx {
 
@@ -24,9 +25,7 @@ class graph : public engines::graph::program<T, B> {
   static graph load(const std::filesystem::path& file) {
     const auto bytes = io::read_file(file);
     auto g = compile(io::parse_onnx(bytes, file.string()));
-    std::uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
-    g.checksum_ = h;
+    g.checksum_ = io::fnv1a_of(bytes);
     return g;
   }
 

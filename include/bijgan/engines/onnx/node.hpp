@@ -12,10 +12,8 @@
 
 namespace bijgan::engines::onnx {
 
-template <class T, class B>
-using value = engines::graph::value<T, B>;
-template <class T, class B>
-using kernel = engines::graph::kernel<T, B>;
+using engines::graph::kernel;
+using engines::graph::value;
 
 /// A decoded file tensor (an initializer or a Constant's value) as a value on backend B.
 template <class T, class B>

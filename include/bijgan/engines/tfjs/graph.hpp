@@ -26,20 +26,25 @@ class graph : public engines::graph::program<T, B> {
   /// and the node on any defect: not a graph model, a Const without weights, an unsupported op
   /// or attribute, an undefined input, a cycle.
   static graph load(const std::filesystem::path& model_json) {
-    const auto doc = io::read_json(model_json);
+    // Each file is read once; the checksum covers model.json, then the shards in manifest order.
+    const auto text = io::read_file(model_json);
     const std::string source = model_json.string();
+    io::fnv1a checksum;
+    checksum.update(text);
+    const auto doc = io::parse_json_bytes(text, model_json);
     const auto dir = model_json.parent_path();
     const auto* manifest = doc.find("weightsManifest");
     if (!manifest) fail<io_error>("tfjs", source, ": no weightsManifest (not a TF.js model)");
     const auto weights = io::decode_tfjs_weights(
-        *manifest, [&](const std::string& p) { return io::read_file(dir / p); }, source);
+        *manifest,
+        [&](const std::string& p) {
+          auto bytes = io::read_file(dir / p);
+          checksum.update(bytes);
+          return bytes;
+        },
+        source);
     graph g(compile(doc, weights, source));
-    std::uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : io::read_file(model_json)) h = (h ^ c) * 1099511628211ULL;
-    for (const auto& group : manifest->items("weightsManifest"))
-      for (const auto& p : group.at("paths").items("paths"))
-        for (unsigned char c : io::read_file(dir / p.string("path"))) h = (h ^ c) * 1099511628211ULL;
-    g.checksum_ = h;
+    g.checksum_ = checksum.value();
     return g;
   }
 

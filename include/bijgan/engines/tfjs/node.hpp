@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "bijgan/engines/graph/value.hpp"
@@ -66,52 +68,28 @@ class node_view {
   [[nodiscard]] bool has(const std::string& name) const { return attrs_ && attrs_->find(name); }
 
   [[nodiscard]] std::int64_t i(const std::string& name, std::int64_t fallback) const {
-    const auto* a = find(name);
-    if (!a) return fallback;
-    const auto* v = a->find("i");
-    if (!v) refuse("attribute \"", name, "\" must be an int");
-    return detail::tf_int(*v, where_);
+    const auto* v = field(name, "i", "an int");
+    return v ? detail::tf_int(*v, where_) : fallback;
   }
   [[nodiscard]] float f(const std::string& name, float fallback) const {
-    const auto* a = find(name);
-    if (!a) return fallback;
-    const auto* v = a->find("f");
-    if (!v) refuse("attribute \"", name, "\" must be a float");
-    return static_cast<float>(v->number("float attribute"));
+    const auto* v = field(name, "f", "a float");
+    return v ? static_cast<float>(v->number("float attribute")) : fallback;
   }
   [[nodiscard]] bool b(const std::string& name, bool fallback) const {
-    const auto* a = find(name);
-    if (!a) return fallback;
-    const auto* v = a->find("b");
-    if (!v) refuse("attribute \"", name, "\" must be a bool");
-    return v->boolean("bool attribute");
+    const auto* v = field(name, "b", "a bool");
+    return v ? v->boolean("bool attribute") : fallback;
   }
   [[nodiscard]] std::string s(const std::string& name, const std::string& fallback) const {
-    const auto* a = find(name);
-    if (!a) return fallback;
-    const auto* v = a->find("s");
-    if (!v) refuse("attribute \"", name, "\" must be a string");
-    return detail::base64_decode(v->string("string attribute"), where_);
+    const auto* v = field(name, "s", "a string");
+    return v ? detail::base64_decode(v->string("string attribute"), where_) : fallback;
   }
+  /// A list attribute's ints (empty when the attribute or its "i" entry is absent).
   [[nodiscard]] std::vector<std::int64_t> ints(const std::string& name) const {
-    std::vector<std::int64_t> out;
-    const auto* a = find(name);
-    if (!a) return out;
-    const auto* l = a->find("list");
-    if (!l) refuse("attribute \"", name, "\" must be a list");
-    if (const auto* v = l->find("i"))
-      for (const auto& x : v->items("list")) out.push_back(detail::tf_int(x, where_));
-    return out;
+    return list_of(name, "i", [&](const io::json& x) { return detail::tf_int(x, where_); });
   }
+  /// A list attribute's strings, decoded (empty when the attribute or its "s" entry is absent).
   [[nodiscard]] std::vector<std::string> strings(const std::string& name) const {
-    std::vector<std::string> out;
-    const auto* a = find(name);
-    if (!a) return out;
-    const auto* l = a->find("list");
-    if (!l) refuse("attribute \"", name, "\" must be a list");
-    if (const auto* v = l->find("s"))
-      for (const auto& x : v->items("list")) out.push_back(detail::base64_decode(x.string("list entry"), where_));
-    return out;
+    return list_of(name, "s", [&](const io::json& x) { return detail::base64_decode(x.string("list entry"), where_); });
   }
   /// Refuses the node at load with a reason.
   template <class... Parts>
@@ -125,6 +103,24 @@ class node_view {
     const auto* a = attrs_->find(name);
     if (a && !a->is_object()) refuse("attribute \"", name, "\" is not an AttrValue object");
     return a;
+  }
+  /// The attribute's `key` entry, nullptr when the attribute is absent; refuses an attribute
+  /// of another kind.
+  const io::json* field(const std::string& name, const char* key, const char* kind) const {
+    const auto* a = find(name);
+    if (!a) return nullptr;
+    const auto* v = a->find(key);
+    if (!v) refuse("attribute \"", name, "\" must be ", kind);
+    return v;
+  }
+  template <class Decode>
+  std::vector<std::invoke_result_t<Decode&, const io::json&>> list_of(const std::string& name, const char* key,
+                                                                      Decode decode) const {
+    std::vector<std::invoke_result_t<Decode&, const io::json&>> out;
+    if (const auto* l = field(name, "list", "a list"))
+      if (const auto* v = l->find(key))
+        for (const auto& x : v->items("list")) out.push_back(decode(x));
+    return out;
   }
 
   std::string op_;

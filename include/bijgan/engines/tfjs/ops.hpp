@@ -20,10 +20,8 @@
 
 namespace bijgan::engines::tfjs {
 
-template <class T, class B>
-using value = engines::graph::value<T, B>;
-template <class T, class B>
-using kernel = engines::graph::kernel<T, B>;
+using engines::graph::kernel;
+using engines::graph::value;
 
 namespace detail {
 using namespace engines::graph::detail;
