@@ -31,6 +31,7 @@
 #include "bijgan/engines/lenet.hpp"
 #include "bijgan/eval/verification.hpp"
 #include "bijgan/io/atomic_file.hpp"
+#include "bijgan/io/checksum.hpp"
 #include "bijgan/io/json.hpp"
 #include "bijgan/io/npy.hpp"
 #include "bijgan/io/png.hpp"

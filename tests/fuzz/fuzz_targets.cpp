@@ -150,7 +150,14 @@ void fuzz_tfjs_graph(bytes_t b) {
 void fuzz_onnx(bytes_t b) { run_small(engines::onnx::graph<float>::compile(io::parse_onnx(b, "fuzz.onnx"))); }
 #endif
 void fuzz_idx(bytes_t b) { (void)data::decode_idx(b, "fuzz.idx"); }
-void fuzz_lfw_pairs(bytes_t b) { (void)data::parse_lfw_pairs(text(b), "fuzz/pairs.txt"); }
+/// The LFW text lists: the same bytes as a pairs list and as an image list.
+void fuzz_lfw_pairs(bytes_t b) {
+  try {
+    (void)data::parse_lfw_pairs(text(b), "fuzz/pairs.txt");
+  } catch (const io_error&) {
+  }
+  (void)data::parse_lfw_image_list(text(b), "fuzz/list.txt");
+}
 
 struct target {
   const char* name;
@@ -386,6 +393,8 @@ void write_seeds(const fs::path& root) {
     put(root / "lfw_pairs", "pairs.txt",
         of("2\t1\nAaron_Peirsol\t1\t2\nAJ_Cook\t1\tMarsha_Thomason\t1\n"
            "Abel_Pacheco\t1\t4\nAbdullah\t3\tAbdullah_al-Attiyah\t1\n"));
+    put(root / "lfw_pairs", "list.txt",
+        of("# images\nAaron_Peirsol/Aaron_Peirsol_0002.jpg\r\n\nlfw-deepfunneled/AJ_Cook/AJ_Cook_0001.jpg\n"));
   }
 }
 

@@ -407,6 +407,28 @@ BOOST_AUTO_TEST_CASE(lfw_pairs_limits) {
                         says<io_error>({"text after the 3 lines"}));
 }
 
+BOOST_AUTO_TEST_CASE(lfw_image_lists) {
+  const auto list = data::parse_lfw_image_list(
+      "# two\nB_C/B_C_0012.jpg\r\n\n  lfw-deepfunneled/A/A_0001.jpg  \n", "l.txt");
+  BOOST_TEST(list.size() == 2u);
+  BOOST_TEST(list[0].name == "B_C");
+  BOOST_TEST(list[0].index == 12);
+  BOOST_TEST(list[1].name == "A");
+  BOOST_TEST(list[1].index == 1);
+  BOOST_TEST(data::lfw_relative_path(list[0]) == "B_C/B_C_0012.jpg");
+  const auto bad = [](const char* text, std::initializer_list<const char*> parts) {
+    BOOST_CHECK_EXCEPTION(data::parse_lfw_image_list(text, "l.txt"), io_error, says<io_error>(parts));
+  };
+  bad("A/A_0001.jpg\nA_0002.jpg\n", {"l.txt", "line 2", "has no folder"});
+  bad("A/B_0001.jpg\n", {"line 1", "does not name a file"});
+  bad("../A/A_0001.jpg\n", {"line 1"});
+  bad("A/A_00x1.jpg\n", {"four digits"});
+  bad("A/A_0000.jpg\n", {"image number 0"});
+  bad("A/A_0001.png\n", {"does not name a file"});
+  bad("A/A_0001.jpg/x\n", {"does not name a file"});
+  bad("# nothing\n\n", {"l.txt", "lists no image"});
+}
+
 BOOST_AUTO_TEST_CASE(w2_rejects_covariances_outside_its_domain) {
   using td = tensor<double>;
   const auto mu = constant(td::zeros({2}));

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bijgan/autodiff/autodiff.hpp"
+#include "bijgan/io/checksum.hpp"
 #include "bijgan/io/png.hpp"
 #include "bijgan/io/progress.hpp"
 
@@ -39,6 +40,13 @@ struct lfw_pairs_limits {
   int max_pairs_per_fold = 1'000'000;
   int max_image = 9999;  ///< file names have four digits
 };
+
+namespace detail {
+/// A name that can become one path component: not empty, ".", "..", and without '/', '\\', NUL.
+inline bool plain_lfw_name(const std::string& n) {
+  return !n.empty() && n != "." && n != ".." && n.find_first_of(std::string("/\\\0", 3)) == std::string::npos;
+}
+}  // namespace detail
 
 /// Parses a pairs list: a "folds per_fold" header, then per fold per_fold same-person lines
 /// "name i j" and per_fold different-person lines "name1 i name2 j". Names must be plain folder
@@ -66,9 +74,7 @@ inline std::vector<lfw_pair> parse_lfw_pairs(std::string_view text, const std::s
   if (static_cast<long long>(text.size()) < 5 * (expected_lines - 1))
     fail<io_error>("read_lfw_pairs", source, ": the header promises ", expected_lines, " lines but the file holds ",
                    text.size(), " bytes");
-  const auto plain_name = [](const std::string& n) {
-    return !n.empty() && n != "." && n != ".." && n.find_first_of(std::string("/\\\0", 3)) == std::string::npos;
-  };
+  const auto plain_name = detail::plain_lfw_name;
   std::vector<lfw_pair> out;
   out.reserve(static_cast<std::size_t>(2 * folds * per));
   long long lineno = 1;
@@ -174,6 +180,63 @@ inline std::vector<lfw_image> list_lfw_images(const std::filesystem::path& root)
   return out;
 }
 
+/// Where an image lies under lfw-deepfunneled: "Name/Name_0001.jpg".
+inline std::string lfw_relative_path(const lfw_image& im) {
+  return lfw_image_path("", im.name, im.index).lexically_relative("lfw-deepfunneled").generic_string();
+}
+
+/// Parses a list of LFW images, one per line as a path under lfw-deepfunneled
+/// ("Aaron_Eckhart/Aaron_Eckhart_0001.jpg"; a leading "lfw-deepfunneled/" is allowed), in the
+/// order given; blank lines and lines starting with '#' are skipped. Throws io_error naming
+/// `source` and the line for anything else: another layout, a file name that does not repeat
+/// its folder's name, an image number outside 1..9999, a name that is not one plain path
+/// component; and for a list with no image.
+inline std::vector<lfw_image> parse_lfw_image_list(std::string_view text, const std::string& source) {
+  std::vector<lfw_image> out;
+  std::size_t lineno = 0, at = 0;
+  while (at <= text.size()) {
+    const auto nl = text.find('\n', at);
+    std::string line(text.substr(at, nl == std::string_view::npos ? std::string_view::npos : nl - at));
+    at = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
+    ++lineno;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    const auto first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    line.erase(0, first);
+    const auto bad = [&](const char* why) {
+      fail<io_error>("read_lfw_image_list", source, ": line ", lineno, " \"", line.substr(0, 120), "\" ", why,
+                     " (expected Name/Name_NNNN.jpg, as under lfw-deepfunneled)");
+    };
+    std::string_view rest(line);
+    if (rest.starts_with("lfw-deepfunneled/")) rest.remove_prefix(std::string_view("lfw-deepfunneled/").size());
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos) bad("has no folder");
+    const std::string name(rest.substr(0, slash));
+    const std::string_view file = rest.substr(slash + 1);
+    if (!detail::plain_lfw_name(name)) bad("has a folder that is not a plain name");
+    const std::string_view suffix = ".jpg";
+    if (file.size() != name.size() + 5 + suffix.size() || !file.starts_with(name) || file[name.size()] != '_' ||
+        !file.ends_with(suffix))
+      bad("does not name a file Name_NNNN.jpg in folder Name");
+    int index = 0;
+    for (char c : file.substr(name.size() + 1, 4)) {
+      if (c < '0' || c > '9') bad("has an image number that is not four digits");
+      index = index * 10 + (c - '0');
+    }
+    if (index < 1) bad("has image number 0 (LFW numbers images from 1)");
+    out.push_back({name, index});
+  }
+  if (out.empty()) fail<io_error>("read_lfw_image_list", source, ": lists no image");
+  return out;
+}
+
+/// Reads an image list file (see parse_lfw_image_list); io_error naming it when missing or malformed.
+inline std::vector<lfw_image> read_lfw_image_list(const std::filesystem::path& path) {
+  const auto bytes = io::read_file(path, std::uint64_t{1} << 30);
+  return parse_lfw_image_list(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                              path.string());
+}
+
 /// The open-set split: the identities of the test folds (pairs.txt's folds are identity-
 /// disjoint) against every other identity — those of the other folds and those in no fold.
 /// Labels number the identities of each side from 0 in name order.
@@ -246,16 +309,9 @@ inline std::vector<tensor<float, host>> load_lfw_faces(const std::filesystem::pa
 
 /// FNV-1a of the image list (names and numbers): part of a feature cache's key.
 inline std::uint64_t lfw_list_hash(const std::vector<lfw_image>& images) {
-  std::uint64_t h = 1469598103934665603ull;
-  const auto mix = [&](const void* p, std::size_t k) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    for (std::size_t i = 0; i < k; ++i) h = (h ^ b[i]) * 1099511628211ull;
-  };
-  for (const auto& im : images) {
-    mix(im.name.data(), im.name.size());
-    mix(&im.index, sizeof im.index);
-  }
-  return h;
+  io::fnv1a h;
+  for (const auto& im : images) h.update(im.name.data(), im.name.size()).update(&im.index, sizeof im.index);
+  return h.value();
 }
 
 }  // namespace bijgan::data
