@@ -28,7 +28,9 @@ if [ "${1:-}" = engines ]; then
   out=$(mktemp)
   for t in 1 2; do
     OMP_NUM_THREADS=$t build/release/bench/engine_bench --threads "$t" >>"$out"
-    NODE_PATH="$ort/node_modules" node bench/peer/onnxruntime_engine.js "$m/fr_feature.onnx" "$m/imgs_8x112x112x3_u8.bin" 112 "$t" >>"$out"
+    NODE_PATH="$ort/node_modules" node bench/peer/onnxruntime_engine.js "$m/fr_feature.onnx" "$m/imgs_8x112x112x3_u8.bin" 3 112 112 127 128 "$t" onnx_engine_arcface512 >>"$out"
+    NODE_PATH="$ort/node_modules" node bench/peer/onnxruntime_engine.js "$m/fr_detect.onnx" "$m/det_inputs_8x240x320x3_u8.bin" 3 240 320 127 128 "$t" onnx_model_fr_detect >>"$out"
+    NODE_PATH="$ort/node_modules" node bench/peer/onnxruntime_engine.js "$m/fr_landmark.onnx" "$m/lm_inputs_8x64x64_u8.bin" 1 64 64 0 256 "$t" onnx_model_fr_landmark >>"$out"
     NODE_PATH="$ort/node_modules" node bench/peer/tfjs_engine.js "$e/faceres1024/faceres.json" "$e/faceres1024/imgs_8x224x224x3_u8.bin" 224 1 global_pooling/Mean "$t" >>"$out"
     NODE_PATH="$ort/node_modules" node bench/peer/tfjs_engine.js "$e/mobilefacenet192/mobilefacenet.json" "$e/mobilefacenet192/imgs_8x112x112x3_u8.bin" 112 0.00392156862745098 embeddings "$t" >>"$out"
   done

@@ -189,4 +189,28 @@ BOOST_AUTO_TEST_CASE(flush_denormal_reaches_the_worker_threads) {
   BOOST_TEST(std::all_of(ieee.begin(), ieee.end(), [](float v) { return v > 0.0f && v < 1e-38f; }));
 }
 
+BOOST_AUTO_TEST_CASE(scoped_flush_denormal_restores_what_it_found) {
+  const auto tiny = [] { return (constant(tensor<float>::full({1 << 18}, 1e-30f)) * 1e-10f).value().to_vector(); };
+  const auto all_zero = [](const std::vector<float>& v) {
+    return std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; });
+  };
+  if (!set_flush_denormal(false)) {
+    BOOST_TEST_MESSAGE("SKIPPED: this CPU has no flush-to-zero mode");
+    return;
+  }
+  {
+    const scoped_flush_denormal ftz;
+    BOOST_TEST(flush_denormal_enabled());
+    BOOST_TEST(all_zero(tiny()));
+  }
+  BOOST_TEST(!flush_denormal_enabled());
+  BOOST_TEST(!all_zero(tiny()));
+  // Already on: the guard leaves it on.
+  set_flush_denormal(true);
+  { const scoped_flush_denormal ftz; }
+  BOOST_TEST(flush_denormal_enabled());
+  BOOST_TEST(all_zero(tiny()));
+  set_flush_denormal(false);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
