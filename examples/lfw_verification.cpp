@@ -5,9 +5,10 @@
 // ../shared/data/face-engines: arcface512, expect about 97.5%). Features are computed once and
 // cached as NPY, keyed by the weights' checksum. --resolution R also scores each pair with the
 // second image reduced to R x R and enlarged back, the comparison a generator working at R x R
-// is measured against.
+// is measured against. --align DIR aligns every face on five landmarks (DIR's fr_detect.onnx and
+// fr_landmark.onnx, the arcface512 package's) instead of the engine's fixed crop.
 //
-//   lfw_verification [--data DIR] [--engine FOLDER] [--resolution R] [--out DIR]
+//   lfw_verification [--data DIR] [--engine FOLDER] [--align DIR] [--resolution R] [--out DIR]
 #include <bijgan/bijgan.hpp>
 #include <bijgan/data/batches.hpp>
 #include <bijgan/data/lfw.hpp>
@@ -17,6 +18,7 @@
 
 #include "cli.hpp"
 #include "engine_select.hpp"
+#include "face_source.hpp"
 
 #include <chrono>
 #include <cstdlib>
@@ -35,23 +37,27 @@ namespace {
 /// resolution > 0 each crop is first reduced to R x R and back up, both bilinear: what a
 /// generator at R x R could at best show the engine.
 template <class Engine>
-tensor<float> features_of(const Engine& engine, const data::face_crop& crop, const fs::path& root,
+tensor<float> features_of(const Engine& engine, const examples::face_source& faces, const fs::path& root,
                           const std::vector<data::lfw_image>& images, index_t resolution, const fs::path& out_dir) {
-  const auto [l, t, r, b] = crop.box;
-  const auto cache = out_dir / ("lfw_features_" + std::to_string(engine.checksum()) + "_crop" + std::to_string(l) +
-                                "-" + std::to_string(t) + "-" + std::to_string(r) + "-" + std::to_string(b) + "_s" +
-                                std::to_string(crop.size) + "_r" + std::to_string(resolution) + "_n" +
-                                std::to_string(images.size()) + ".npy");
-  return engines::cached_features(
+  const auto cache = out_dir / ("lfw_features_" + std::to_string(engine.checksum()) + "_" + faces.key() + "_r" +
+                                std::to_string(resolution) + "_n" + std::to_string(images.size()) + ".npy");
+  const auto side = faces.crop().size;
+  const bool cached = fs::exists(cache);
+  const auto before = faces.fallbacks();
+  auto features = engines::cached_features(
       engine, static_cast<index_t>(images.size()),
       [&](index_t s, index_t e) {
-        auto crops = data::load_lfw_faces(root, {images.begin() + s, images.begin() + e}, {crop})[0];
+        auto crops = faces(root, {images.begin() + s, images.begin() + e});
         if (resolution == 0) return crops;
         const no_grad ng;
         const auto small = resize(constant(crops), resolution, resolution, interpolation::bilinear);
-        return resize(small, crop.size, crop.size, interpolation::bilinear).value();
+        return resize(small, side, side, interpolation::bilinear).value();
       },
       cache, &std::cout, 32, resolution ? "features @" + std::to_string(resolution) : std::string("features"));
+  if (faces.aligned() && !cached)
+    std::cout << "alignment: no face found in " << faces.fallbacks() - before << " of " << images.size()
+              << " images (cut with the fixed box)\n";
+  return features;
 }
 
 void report(const char* label, const std::vector<data::lfw_pair>& pairs, const std::vector<double>& d) {
@@ -74,12 +80,15 @@ int main(int argc, char** argv) {
   fs::path data =
       std::getenv("BIJGAN_DATA_DIR") ? fs::path(std::getenv("BIJGAN_DATA_DIR")) : fs::path("../shared/data");
   fs::path out_dir = "out";
-  fs::path engine_dir;
+  fs::path engine_dir, align_dir;
   index_t resolution = 0;
   CLI::App app{"a face engine on LFW's 10-fold protocol (real vs real)", "lfw_verification"};
   app.add_option("--data", data, "folder with lfw/ and face-recognition-model/ (or BIJGAN_DATA_DIR)")
       ->capture_default_str();
   app.add_option("--engine", engine_dir, "engine folder (default: DATA/face-recognition-model, dlib's ResNet)");
+  app.add_option("--align", align_dir,
+                 "align faces on five landmarks with DIR/fr_detect.onnx and DIR/fr_landmark.onnx "
+                 "(e.g. DATA/face-engines/arcface512) instead of the engine's fixed crop");
   app.add_option("--resolution", resolution, "also compare against faces reduced to RxR and back (0: off)")
       ->check(CLI::Range(index_t{0}, index_t{512}));
   app.add_option("--out", out_dir, "output folder (descriptor caches)")->capture_default_str();
@@ -95,9 +104,11 @@ int main(int argc, char** argv) {
           for (const auto& p : pairs)
             for (const auto& k : {data::lfw_image{p.name1, p.image1}, data::lfw_image{p.name2, p.image2}})
               if (row.emplace(k, static_cast<index_t>(keys.size())).second) keys.push_back(k);
-          std::cout << pairs.size() << " pairs over " << keys.size() << " images; engine " << name << " ("
-                    << num_threads() << " threads)\n";
-          const auto full = features_of(engine, crop, data / "lfw", keys, 0, out_dir);
+          const examples::face_source faces(crop, align_dir);
+          std::cout << pairs.size() << " pairs over " << keys.size() << " images; engine " << name << ", "
+                    << faces.describe() << " (" << num_threads() << " threads)\n";
+          const auto full = features_of(engine, faces, data / "lfw", keys, 0, out_dir);
+
           auto distances = [&](const tensor<float>& second) {
             std::vector<index_t> a, b;
             for (const auto& p : pairs) {
@@ -126,7 +137,7 @@ int main(int argc, char** argv) {
                     << " impostor pairs: " << 100.0 * static_cast<double>(accepted) / static_cast<double>(same)
                     << "% (cosine threshold " << std::setprecision(3) << 1 - threshold * threshold / 2 << ")\n";
           if (resolution > 0) {
-            const auto reduced = features_of(engine, crop, data / "lfw", keys, resolution, out_dir);
+            const auto reduced = features_of(engine, faces, data / "lfw", keys, resolution, out_dir);
             report(("real " + side + " vs real reduced to " + std::to_string(resolution) + " and back").c_str(), pairs,
                    distances(reduced));
           }

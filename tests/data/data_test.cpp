@@ -1,10 +1,13 @@
 // Tests of the data loaders: IDX files written here (plain and gzip), their error cases
 // (missing, wrong magic, truncated, overlong), the real Fashion-MNIST files when installed,
-// and the shuffled batch pipeline.
+// the shuffled batch pipeline, and the alignment geometry (similarity fit, affine warp).
 #include <boost/test/unit_test.hpp>
 
 #include <bijgan/bijgan.hpp>
+#include <bijgan/data/align.hpp>
 
+#include <array>
+#include <cmath>
 #include <numeric>
 #include <random>
 #include <range/v3/algorithm/shuffle.hpp>
@@ -156,6 +159,80 @@ BOOST_AUTO_TEST_CASE(feature_standardizer_closed_forms_round_trip_and_errors) {
   } catch (const shape_error& e) {
     BOOST_TEST(std::string(e.what()).find("feature_standardizer") != std::string::npos, e.what());
   }
+}
+
+BOOST_AUTO_TEST_CASE(similarity_fit_recovers_a_known_map_and_is_least_squares) {
+  // A known similarity (scale 1.7, rotation 0.3 rad, shift (5, -3)) of the template is recovered.
+  const auto from = data::arcface_template();
+  const double s = 1.7, th = 0.3;
+  const data::affine2 truth{{s * std::cos(th), -s * std::sin(th), 5, s * std::sin(th), s * std::cos(th), -3}};
+  std::array<data::point2, 5> to{};
+  for (std::size_t i = 0; i < 5; ++i) to[i] = truth(from[i]);
+  const auto fit = data::fit_similarity(from, to);
+  for (std::size_t j = 0; j < 6; ++j) BOOST_TEST(std::abs(fit.m[j] - truth.m[j]) < 1e-10);
+  // With noise it is the least-squares optimum: every small change of (a, b, tx, ty) raises the residual.
+  std::mt19937 rng(3);
+  std::normal_distribution<double> noise(0, 2);
+  for (auto& p : to) p.x += noise(rng), p.y += noise(rng);
+  const auto best = data::fit_similarity(from, to);
+  const auto residual = [&](const data::affine2& m) {
+    double r = 0;
+    for (std::size_t i = 0; i < 5; ++i) {
+      const auto q = m(from[i]);
+      r += (q.x - to[i].x) * (q.x - to[i].x) + (q.y - to[i].y) * (q.y - to[i].y);
+    }
+    return r;
+  };
+  BOOST_TEST(best.m[0] == best.m[4]);
+  BOOST_TEST(best.m[1] == -best.m[3]);
+  const double r0 = residual(best);
+  for (int k = 0; k < 4; ++k)
+    for (double e : {-1e-3, 1e-3}) {
+      auto m = best;
+      if (k == 0) m.m[0] += e, m.m[4] += e;  // a
+      if (k == 1) m.m[1] -= e, m.m[3] += e;  // b
+      if (k == 2) m.m[2] += e;
+      if (k == 3) m.m[5] += e;
+      BOOST_TEST(residual(m) > r0);
+    }
+  // The inverse undoes the map.
+  const auto back = best.inverse()(best(data::point2{10, 20}));
+  BOOST_TEST(std::abs(back.x - 10) < 1e-9);
+  BOOST_TEST(std::abs(back.y - 20) < 1e-9);
+  // arcface_template scales with the side.
+  BOOST_TEST(std::abs(data::arcface_template(224)[4].y - 2 * from[4].y) < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(similarity_fit_and_warp_refuse_bad_input) {
+  const std::array<data::point2, 3> three{};
+  const auto five = data::arcface_template();
+  BOOST_CHECK_THROW((void)data::fit_similarity(three, five), value_error);
+  BOOST_CHECK_THROW((void)data::fit_similarity(three, three), value_error);  // all at one place
+  const data::affine2 singular{{1, 2, 0, 2, 4, 0}};
+  BOOST_CHECK_THROW((void)singular.inverse(), value_error);
+  BOOST_CHECK_THROW((void)data::warp_affine(tensor<float>::zeros({1, 3, 4, 4}), {}, 4, 4), shape_error);
+  BOOST_CHECK_THROW((void)data::warp_affine(tensor<float>::zeros({3, 4, 4}), {}, 0, 4), shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(affine_warp_samples_bilinearly_with_a_zero_border) {
+  std::vector<float> v(2 * 3 * 4);
+  std::iota(v.begin(), v.end(), 1.0f);
+  const auto img = tensor<float>::from(v, {2, 3, 4});
+  // Identity: the image itself.
+  const auto same = data::warp_affine(img, {}, 3, 4);
+  BOOST_TEST(same.to_vector() == v, boost::test_tools::per_element());
+  // Moving the image one pixel right: output (x, y) = source (x - 1, y); column 0 is border.
+  const auto moved = data::warp_affine(img, {{1, 0, 1, 0, 1, 0}}, 3, 4).to_vector();
+  BOOST_TEST(moved[0] == 0.0f);
+  BOOST_TEST(moved[1] == 1.0f);
+  BOOST_TEST(moved[12 + 4 + 3] == v[12 + 4 + 2]);
+  // Half a pixel left and a quarter down: the bilinear mix of four neighbours.
+  const auto half = data::warp_affine(img, {{1, 0, -0.5, 0, 1, -0.25}}, 3, 4).to_vector();
+  const double want = 0.75 * (0.5 * v[0] + 0.5 * v[1]) + 0.25 * (0.5 * v[4] + 0.5 * v[5]);
+  BOOST_TEST(std::abs(half[0] - want) < 1e-6);
+  // Scaling by 2 about the origin: output (2, 2) samples source (1, 1).
+  const auto twice = data::warp_affine(img, {{2, 0, 0, 0, 2, 0}}, 6, 8).to_vector();
+  BOOST_TEST(twice[2 * 8 + 2] == v[4 + 1]);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,25 +2,28 @@
 // against the outputs onnxruntime computed for them (recognition, landmarks, detector), the
 // ops on small models written with the ONNX schema itself (closed forms, gradient checks in
 // double, batches), and the load-time refusals (truncated or corrupt bytes, an unsupported op,
-// a missing initializer, a cycle, a shape that does not match). Cases needing ../shared/data
+// a missing initializer, a cycle, a shape that does not match), and the 5-point aligner built
+// from the detector and landmark models against the package's own steps. Cases needing ../shared/data
 // report themselves skipped where it is absent.
 #include <boost/test/unit_test.hpp>
 
 #include <bijgan/bijgan.hpp>
+#include <bijgan/engines/face_aligner.hpp>
 #include <bijgan/engines/onnx_engine.hpp>
 #include <bijgan/testing/gradcheck.hpp>
 
+#include "../support/engine_refs.hpp"
+
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <string>
 
 using namespace bijgan;
 namespace fs = std::filesystem;
 
 namespace onnx_test {
+using namespace bijgan_test;
 
 const fs::path arcface_dir = fs::path(BIJGAN_SHARED_DIR) / "data" / "face-engines" / "arcface512";
 
@@ -31,39 +34,6 @@ struct arcface_present {
     return r;
   }
 };
-
-/// uint8 HWC images of a reference file as (n, c, h, w) floats, value = byte / divisor.
-tensor<float> images_of(const fs::path& file, index_t n, index_t c, index_t h, index_t w, float divisor) {
-  const auto bytes = io::read_file(file);
-  BOOST_REQUIRE(bytes.size() == static_cast<std::size_t>(n * c * h * w));
-  std::vector<float> v(bytes.size());
-  for (index_t i = 0; i < n; ++i)
-    for (index_t ch = 0; ch < c; ++ch)
-      for (index_t p = 0; p < h * w; ++p)
-        v[static_cast<std::size_t>((i * c + ch) * h * w + p)] =
-            static_cast<float>(bytes[static_cast<std::size_t>((i * h * w + p) * c + ch)]) / divisor;
-  return tensor<float>::from(v, {n, c, h, w});
-}
-
-/// Compares a tensor with a reference summary {sum, first8, sample8_at, sample8}.
-void check_summary(const tensor<float>& t, const nlohmann::json& ref, double tol) {
-  const auto v = t.to_vector();
-  double sum = 0;
-  for (float x : v) sum += x;
-  BOOST_TEST(std::abs(sum - ref.at("sum").get<double>()) <= 1e-5 * std::abs(ref.at("sum").get<double>()) + 1e-2,
-             "sum " << sum << " vs " << ref.at("sum"));
-  for (std::size_t k = 0; k < 8; ++k) BOOST_TEST(std::abs(v[k] - ref.at("first8")[k].get<double>()) <= tol);
-  for (std::size_t k = 0; k < 8; ++k) {
-    const auto at = ref.at("sample8_at")[k].get<std::size_t>();
-    BOOST_TEST(std::abs(v.at(at) - ref.at("sample8")[k].get<double>()) <= tol);
-  }
-}
-
-nlohmann::json load_json(const fs::path& p) {
-  std::ifstream in(p);
-  BOOST_REQUIRE(in.good());
-  return nlohmann::json::parse(in);
-}
 
 /// A small ONNX model written with the schema's own protobuf classes.
 struct model_builder {
@@ -167,26 +137,6 @@ var<T> input_of(const std::vector<index_t>& dims, std::uint64_t seed = 1) {
   return constant(tensor<T>::random(shape(std::span<const index_t>(dims)), gen, {distribution::normal, 0, 1}));
 }
 
-double max_abs_diff(const tensor<float>& a, const tensor<float>& b) {
-  BOOST_REQUIRE(a.shape() == b.shape());
-  const auto x = a.to_vector(), y = b.to_vector();
-  double d = 0;
-  for (std::size_t k = 0; k < x.size(); ++k) d = std::max(d, std::abs(double(x[k]) - y[k]));
-  return d;
-}
-
-template <class E>
-void require_message(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    BOOST_FAIL("no exception");
-  } catch (const E& e) {
-    const std::string what = e.what();
-    for (const auto& p : parts)
-      BOOST_TEST(what.find(p) != std::string::npos, "\"" << what << "\" lacks \"" << p << "\"");
-  }
-}
-
 }  // namespace onnx_test
 
 BOOST_AUTO_TEST_SUITE(onnx_suite)
@@ -197,43 +147,32 @@ BOOST_AUTO_TEST_CASE(arcface512_matches_onnxruntime, *boost::unit_test::precondi
   const auto hist = engine.graph().op_histogram();
   BOOST_TEST(hist.at("Conv") == 50u);
   BOOST_TEST(hist.at("PRelu") == 33u);
-  const auto imgs = images_of(arcface_dir / "imgs_8x112x112x3_u8.bin", 8, 3, 112, 112, 255.0f);
+  // The file's subnormal weights, zero after load (an x86 core is ~10x slower with them).
+  BOOST_TEST(engine.graph().flushed_subnormals() == 8938u);
+  const auto imgs = io::read_raw_images(arcface_dir / "imgs_8x112x112x3_u8.bin", 3, 112, 112, 255.0f);
   const auto f = engine.features(imgs);
   BOOST_TEST(f.shape() == (shape{8, 512}));
-  const auto ref = load_json(arcface_dir / "reference_outputs.json");
-  const auto names = load_json(arcface_dir / "imgs.json");
-  const auto v = f.to_vector();
-  double err = 0;
-  for (std::size_t n = 0; n < 8; ++n) {
-    const auto& r = ref.at(names.at(n).get<std::string>());
-    for (std::size_t j = 0; j < 512; ++j) err = std::max(err, std::abs(v[n * 512 + j] - r.at(j).get<double>()));
-  }
+  const double err =
+      max_error(f, load_json(arcface_dir / "reference_outputs.json"), load_json(arcface_dir / "imgs.json"), 512);
   BOOST_TEST_MESSAGE("arcface512: max abs error over 8 x 512 outputs " << err);
   BOOST_TEST(err < 1e-4);
 }
 
 BOOST_AUTO_TEST_CASE(arcface512_intermediates_match, *boost::unit_test::precondition(arcface_present())) {
   const auto g = engines::onnx::graph<float>::load(arcface_dir / "fr_feature.onnx");
-  const auto img = images_of(arcface_dir / "imgs_8x112x112x3_u8.bin", 8, 3, 112, 112, 1.0f).slice_rows(0, 1);
+  const auto img = io::read_raw_images(arcface_dir / "imgs_8x112x112x3_u8.bin", 3, 112, 112, 1.0f).slice_rows(0, 1);
   const auto x = constant(
       apply(fn::mul{}, apply(fn::add{}, img, tensor<float>::full({}, -127.0f)), tensor<float>::full({}, 1.0f / 128)));
   const auto ref = load_json(arcface_dir / "reference_intermediates.json").at("tensors");
   check_summary(x.value(), ref.at(0), 1e-6);
-  const auto got = g.outputs_and({x}, {"337", "395", "471", "662"});
-  for (std::size_t k = 1; k < ref.size(); ++k) {
-    const auto name = ref.at(k).at("name").get<std::string>();
-    const auto key = name.substr(0, name.find(' '));
-    BOOST_TEST_CONTEXT("value " << name) {
-      BOOST_REQUIRE(got.count(key));
-      check_summary(got.at(key).value(), ref.at(k), 1e-4);
-    }
-  }
+  // The input, then values 337, 395, 471, 662 and the output.
+  check_intermediates(g, x, ref, 1e-4);
 }
 
 BOOST_AUTO_TEST_CASE(landmark_model_matches_onnxruntime, *boost::unit_test::precondition(arcface_present())) {
   // Conv, Relu, Add, Flatten, Gemm, BatchNormalization.
   const auto g = engines::onnx::graph<float>::load(arcface_dir / "fr_landmark.onnx");
-  const auto imgs = images_of(arcface_dir / "lm_inputs_8x64x64_u8.bin", 8, 1, 64, 64, 256.0f);
+  const auto imgs = io::read_raw_images(arcface_dir / "lm_inputs_8x64x64_u8.bin", 1, 64, 64, 256.0f);
   const auto ref = load_json(arcface_dir / "reference_landmark.json");
   const auto names = load_json(arcface_dir / "imgs.json");
   double err = 0;
@@ -251,7 +190,7 @@ BOOST_AUTO_TEST_CASE(detector_matches_onnxruntime, *boost::unit_test::preconditi
   // Dilated convs, Shape/Gather/Unsqueeze/Concat shape sub-graphs, Reshape, Transpose, Softmax,
   // Slice, Exp: the box decoding inside the graph.
   const auto g = engines::onnx::graph<float>::load(arcface_dir / "fr_detect.onnx");
-  const auto rgb = images_of(arcface_dir / "det_inputs_8x240x320x3_u8.bin", 8, 3, 240, 320, 1.0f);
+  const auto rgb = io::read_raw_images(arcface_dir / "det_inputs_8x240x320x3_u8.bin", 3, 240, 320, 1.0f);
   const auto ref = load_json(arcface_dir / "reference_detect.json");
   const auto names = load_json(arcface_dir / "imgs.json");
   for (index_t n = 0; n < 2; ++n) {
@@ -271,6 +210,126 @@ BOOST_AUTO_TEST_CASE(detector_matches_onnxruntime, *boost::unit_test::preconditi
   }
 }
 
+BOOST_AUTO_TEST_CASE(aligner_detects_as_the_package_does, *boost::unit_test::precondition(arcface_present())) {
+  // Best anchor, its score, the square box and the integer crop of lib/fr_detect.js, from the
+  // reference's own 320 x 240 frames.
+  const auto aligner = engines::face_aligner::load(arcface_dir);
+  const auto frames = io::read_raw_images(arcface_dir / "det_inputs_8x240x320x3_u8.bin", 3, 240, 320);
+  const auto ref = load_json(arcface_dir / "reference_detect.json");
+  const auto names = load_json(arcface_dir / "imgs.json");
+  for (index_t n = 0; n < 8; ++n) {
+    const auto& r = ref.at(names.at(static_cast<std::size_t>(n)).get<std::string>());
+    const auto box = aligner.detect_frame(frames.slice_rows(n, n + 1), 250, 250);
+    BOOST_TEST_CONTEXT("image " << n) {
+      BOOST_TEST(box.anchor == r.at("best_anchor").get<index_t>());
+      BOOST_TEST(std::abs(box.score - r.at("best_score").get<double>()) < 1e-4);
+      for (std::size_t j = 0; j < 4; ++j) {
+        BOOST_TEST(std::abs(box.square[j] - r.at("square_box_image").at(j).get<double>()) < 1e-3);
+        BOOST_TEST(box.rect[j] == r.at("landmark_rect").at(j).get<index_t>());
+      }
+    }
+  }
+  require_message<shape_error>([&] { (void)aligner.detect_frame(frames, 250, 250); }, {"frame [8, 3, 240, 320]", "must be (1, 3, 240, 320)"});
+}
+
+BOOST_AUTO_TEST_CASE(aligner_landmarks_give_the_package_points, *boost::unit_test::precondition(arcface_present())) {
+  // The 68 points in image pixels (trunc(u w + x)) and the 5 points of convert68pts5pts, from
+  // the reference's gray crops.
+  const auto aligner = engines::face_aligner::load(arcface_dir);
+  const auto crops = io::read_raw_images(arcface_dir / "lm_inputs_8x64x64_u8.bin", 1, 64, 64, 256.0f);
+  const auto det = load_json(arcface_dir / "reference_detect.json");
+  const auto ref = load_json(arcface_dir / "reference_landmark.json");
+  const auto names = load_json(arcface_dir / "imgs.json");
+  int exact = 0, total = 0;
+  double worst = 0, worst5 = 0;
+  for (index_t n = 0; n < 8; ++n) {
+    const auto name = names.at(static_cast<std::size_t>(n)).get<std::string>();
+    std::array<index_t, 4> rect{};
+    for (std::size_t j = 0; j < 4; ++j) rect[j] = det.at(name).at("landmark_rect").at(j).get<index_t>();
+    const auto p68 = aligner.landmarks_of_crop(crops.slice_rows(n, n + 1), rect);
+    for (std::size_t k = 0; k < 68; ++k) {
+      // A flat list x0, y0, x1, y1, ...
+      const auto& q = ref.at(name).at("points68_image");
+      const double d = std::max(std::abs(p68[k].x - q.at(2 * k).get<double>()), std::abs(p68[k].y - q.at(2 * k + 1).get<double>()));
+      exact += d == 0;
+      ++total;
+      worst = std::max(worst, d);
+    }
+    const auto p5 = engines::face_aligner::five_points(p68);
+    for (std::size_t k = 0; k < 5; ++k) {
+      const auto& q = ref.at(name).at("points5_image").at(k);
+      worst5 = std::max({worst5, std::abs(p5[k].x - q.at(0).get<double>()), std::abs(p5[k].y - q.at(1).get<double>())});
+    }
+  }
+  BOOST_TEST_MESSAGE("landmarks: " << exact << " of " << total << " points exact, worst " << worst << " px; 5 points worst "
+                                   << worst5 << " px");
+  // A model output within 1e-4 of onnxruntime can still truncate to the next pixel.
+  BOOST_TEST(worst <= 1.0);
+  BOOST_TEST(exact >= total * 99 / 100);
+  BOOST_TEST(worst5 <= 0.5);
+}
+
+BOOST_AUTO_TEST_CASE(aligner_on_lfw_images_puts_the_points_on_the_template,
+                     *boost::unit_test::precondition(arcface_present())) {
+  const auto lfw = fs::path(BIJGAN_SHARED_DIR) / "data" / "lfw" / "lfw-deepfunneled";
+  if (!fs::exists(lfw)) {
+    BOOST_TEST_MESSAGE("../shared/data/lfw absent: skipped");
+    return;
+  }
+  // From the 250 x 250 JPEG with our own resizes (Pillow's bilinear filter differs slightly),
+  // the crop lands within a few pixels of the package's and the five points near its own.
+  const auto aligner = engines::face_aligner::load(arcface_dir);
+  const auto det = load_json(arcface_dir / "reference_detect.json");
+  const auto ref = load_json(arcface_dir / "reference_landmark.json");
+  const auto names = load_json(arcface_dir / "imgs.json");
+  const auto tmpl = data::arcface_template();
+  double rect_err = 0, point_err = 0, fit_err = 0;
+  std::vector<tensor<float>> images;
+  for (std::size_t n = 0; n < 8; ++n) {
+    const auto name = names.at(n).get<std::string>();
+    const auto image = io::read_image(lfw / name.substr(0, name.size() - 9) / name);
+    images.push_back(image.reshape({1, 3, 250, 250}));
+    const auto face = aligner.locate(image);
+    BOOST_REQUIRE(face.found);
+    for (std::size_t j = 0; j < 4; ++j)
+      rect_err = std::max(rect_err, std::abs(static_cast<double>(face.box.rect[j]) -
+                                             det.at(name).at("landmark_rect").at(j).get<double>()));
+    const auto map = data::fit_similarity(face.points, tmpl);
+    for (std::size_t k = 0; k < 5; ++k) {
+      const auto& q = ref.at(name).at("points5_image").at(k);
+      point_err = std::max({point_err, std::abs(face.points[k].x - q.at(0).get<double>()),
+                            std::abs(face.points[k].y - q.at(1).get<double>())});
+      const auto t = map(face.points[k]);
+      fit_err = std::max({fit_err, std::abs(t.x - tmpl[k].x), std::abs(t.y - tmpl[k].y)});
+    }
+  }
+  BOOST_TEST_MESSAGE("aligner on LFW: crop within " << rect_err << " px of the package's, five points within "
+                                                    << point_err << " px, warped points within " << fit_err
+                                                    << " px of the template");
+  BOOST_TEST(rect_err <= 3.0);
+  BOOST_TEST(point_err <= 2.0);
+  BOOST_TEST(fit_err <= 10.0);
+  // Aligned faces feed the engine: same-person pairs stay similar (0 and 6 differ; 1 and 2 are
+  // both Abdullah Gul).
+  index_t fallbacks = 0;
+  const auto aligned = aligner.align(concat(std::span<const tensor<float>>(images), 0), 112, &fallbacks);
+  BOOST_TEST(aligned.shape() == (shape{8, 3, 112, 112}));
+  BOOST_TEST(fallbacks == 0);
+  const auto f = engines::load_arcface512(arcface_dir).features(aligned).to_vector();
+  const auto cosine = [&](std::size_t a, std::size_t b) {
+    double ab = 0, aa = 0, bb = 0;
+    for (std::size_t j = 0; j < 512; ++j) {
+      ab += f[a * 512 + j] * f[b * 512 + j];
+      aa += f[a * 512 + j] * f[a * 512 + j];
+      bb += f[b * 512 + j] * f[b * 512 + j];
+    }
+    return ab / std::sqrt(aa * bb);
+  };
+  BOOST_TEST_MESSAGE("aligned cosine: same person " << cosine(1, 2) << ", different " << cosine(0, 6));
+  BOOST_TEST(cosine(1, 2) > 0.4);
+  BOOST_TEST(cosine(1, 2) > cosine(0, 6) + 0.2);
+}
+
 BOOST_AUTO_TEST_CASE(engine_type_is_checked_against_the_file, *boost::unit_test::precondition(arcface_present())) {
   require_message<io_error>([] { (void)engines::onnx_engine<128, 3, 112, 112>::load(arcface_dir / "fr_feature.onnx"); },
                             {"fr_feature.onnx", "output \"output\" is [1, 512]", "expects [?, 128]"});
@@ -278,7 +337,7 @@ BOOST_AUTO_TEST_CASE(engine_type_is_checked_against_the_file, *boost::unit_test:
                             {"input \"input\" is [1, 3, 112, 112]", "expects [?, 3, 150, 150]"});
   // The file fixes batch 1: a batch of images runs one by one and gives the same rows.
   const auto engine = engines::load_arcface512(arcface_dir);
-  const auto imgs = images_of(arcface_dir / "imgs_8x112x112x3_u8.bin", 8, 3, 112, 112, 255.0f).slice_rows(0, 3);
+  const auto imgs = io::read_raw_images(arcface_dir / "imgs_8x112x112x3_u8.bin", 3, 112, 112, 255.0f).slice_rows(0, 3);
   const auto all = engine.features(imgs);
   BOOST_TEST(max_abs_diff(all.slice_rows(1, 2), engine.features(imgs.slice_rows(1, 2))) == 0.0);
   require_message<shape_error>(
@@ -383,6 +442,25 @@ BOOST_AUTO_TEST_CASE(shape_subgraphs_run_per_batch_and_fold_at_load) {
     const auto want = reshape(x, {batch, 6, 2}) * constant(tensor<float>::from(std::vector<float>{1.0f, 1.5f}, {2}));
     BOOST_TEST(max_abs_diff(y.value(), want.value()) == 0.0);
   }
+}
+
+BOOST_AUTO_TEST_CASE(subnormal_constants_are_zero_after_load) {
+  // One subnormal in an initializer and one made by folding (1e-20 squared): both zero, the
+  // normal values untouched.
+  model_builder b(11);
+  b.input("x", {-1, 2});
+  b.init("w", {2}, {1e-39f, 2.0f});
+  b.init("a", {2}, {1e-20f, 3.0f});
+  b.node("Mul", {"a", "a"}, {"aa"});  // folded: {1e-40, 9}
+  b.node("Mul", {"x", "w"}, {"xw"});
+  b.node("Add", {"xw", "aa"}, {"y"});
+  b.output("y");
+  const auto g = b.compile();
+  BOOST_TEST(g.folded_nodes() == 1u);
+  BOOST_TEST(g.flushed_subnormals() == 2u);
+  const auto y = g({constant(tensor<float>::from(std::vector<float>{1e30f, 1.0f}, {1, 2}))}).at(0).value().to_vector();
+  BOOST_TEST(y[0] == 0.0f);  // 1e30 * 1e-39 would be 1e-9 had w's subnormal survived
+  BOOST_TEST(y[1] == 11.0f);
 }
 
 BOOST_AUTO_TEST_CASE(elementwise_shape_and_resize_ops) {
