@@ -49,8 +49,8 @@ int main(int argc, char** argv) {
     const auto images = list_file.empty() ? data::list_lfw_images(root) : data::read_lfw_image_list(list_file);
     // Every listed file must exist before an hour of engine calls, not at the end of it.
     for (const auto& im : images)
-      if (!fs::is_regular_file(data::lfw_image_path(root, im.name, im.index)))
-        fail<io_error>("engine_features", data::lfw_image_path(root, im.name, im.index), " (listed",
+      if (const auto path = data::lfw_image_path(root, im.name, im.index); !fs::is_regular_file(path))
+        fail<io_error>("engine_features", path, " (listed",
                        list_file.empty() ? std::string() : " in " + list_file.string(), ") does not exist");
     if (engine_dir.empty()) engine_dir = data / "face-recognition-model";
     return examples::with_engine(engine_dir, [&](const auto& engine, const data::face_crop& crop,

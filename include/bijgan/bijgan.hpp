@@ -6,8 +6,8 @@
 #include "bijgan/config/errors.hpp"
 #include "bijgan/fwd.hpp"
 
-#include "bijgan/concepts/backend.hpp"
 #include "bijgan/backend/host/host.hpp"
+#include "bijgan/concepts/backend.hpp"
 #include "bijgan/tensor/ops.hpp"
 #include "bijgan/tensor/tensor.hpp"
 

@@ -38,12 +38,15 @@ fs::path write_file(const std::string& name, const std::vector<unsigned char>& b
     gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
     gzclose(f);
   } else {
-    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(p, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   }
   return p;
 }
 
-bool names_file(const io_error& e, const fs::path& p) { return std::string(e.what()).find(p.string()) != std::string::npos; }
+bool names_file(const io_error& e, const fs::path& p) {
+  return std::string(e.what()).find(p.string()) != std::string::npos;
+}
 
 }  // namespace
 
@@ -88,7 +91,8 @@ BOOST_AUTO_TEST_CASE(idx_errors_name_the_file) {
 
 BOOST_AUTO_TEST_CASE(real_fashion_mnist) {
   if (!fs::exists(data::fashion_mnist_dir() / "t10k-images-idx3-ubyte.gz")) {
-    BOOST_TEST_MESSAGE("SKIPPED real_fashion_mnist: " << data::fashion_mnist_dir() << " absent (apt-get install dataset-fashion-mnist)");
+    BOOST_TEST_MESSAGE("SKIPPED real_fashion_mnist: " << data::fashion_mnist_dir()
+                                                      << " absent (apt-get install dataset-fashion-mnist)");
     return;
   }
   const auto test = data::load_fashion_mnist("t10k");
@@ -151,7 +155,8 @@ BOOST_AUTO_TEST_CASE(feature_standardizer_closed_forms_round_trip_and_errors) {
   fs::remove(path);
   // Errors name the op and the shapes.
   BOOST_CHECK_THROW(data::feature_standardizer::fit(f.slice_rows(0, 1)), shape_error);
-  BOOST_CHECK_THROW(data::feature_standardizer::fit(tensor<float>::from(std::vector<float>{1, 2, 1, 3}, {2, 2}), {.per_dimension = true}),
+  BOOST_CHECK_THROW(data::feature_standardizer::fit(tensor<float>::from(std::vector<float>{1, 2, 1, 3}, {2, 2}),
+                                                    {.per_dimension = true}),
                     value_error);
   try {
     (void)s(tensor<float>::zeros({4, 3}));

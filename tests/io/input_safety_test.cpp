@@ -408,8 +408,8 @@ BOOST_AUTO_TEST_CASE(lfw_pairs_limits) {
 }
 
 BOOST_AUTO_TEST_CASE(lfw_image_lists) {
-  const auto list = data::parse_lfw_image_list(
-      "# two\nB_C/B_C_0012.jpg\r\n\n  lfw-deepfunneled/A/A_0001.jpg  \n", "l.txt");
+  const auto list =
+      data::parse_lfw_image_list("# two\nB_C/B_C_0012.jpg\r\n\n  lfw-deepfunneled/A/A_0001.jpg  \n", "l.txt");
   BOOST_TEST(list.size() == 2u);
   BOOST_TEST(list[0].name == "B_C");
   BOOST_TEST(list[0].index == 12);

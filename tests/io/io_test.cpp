@@ -32,11 +32,13 @@ BOOST_AUTO_TEST_CASE(png_round_trip_is_exact) {
 
 BOOST_AUTO_TEST_CASE(png_errors) {
   const fs::path nowhere = "/nonexistent_dir_bijgan/x.png";
-  BOOST_CHECK_EXCEPTION(io::write_png(nowhere, tensor<float>::zeros({1, 2, 2})), io_error,
-                        [&](const io_error& e) { return std::string(e.what()).find(nowhere.string()) != std::string::npos; });
+  BOOST_CHECK_EXCEPTION(io::write_png(nowhere, tensor<float>::zeros({1, 2, 2})), io_error, [&](const io_error& e) {
+    return std::string(e.what()).find(nowhere.string()) != std::string::npos;
+  });
   BOOST_CHECK_THROW(io::write_png("x.png", tensor<float>::zeros({2, 2, 2})), shape_error);
-  BOOST_CHECK_EXCEPTION(io::read_png(nowhere), io_error,
-                        [&](const io_error& e) { return std::string(e.what()).find(nowhere.string()) != std::string::npos; });
+  BOOST_CHECK_EXCEPTION(io::read_png(nowhere), io_error, [&](const io_error& e) {
+    return std::string(e.what()).find(nowhere.string()) != std::string::npos;
+  });
   const auto junk = fs::temp_directory_path() / "bijgan_junk.png";
   io::write_file_atomic(junk, std::vector<unsigned char>{1, 2, 3, 4, 5});
   BOOST_CHECK_THROW(io::read_png(junk), io_error);
@@ -48,9 +50,9 @@ BOOST_AUTO_TEST_CASE(grid_layout) {
   const auto g = io::make_grid(imgs, 2, 1, 0.0f);
   BOOST_TEST(g.shape() == (shape{1, 7, 7}));  // 2 rows x 2 cols of 2x2 with 1-pixel borders
   const auto v = g.to_vector();
-  BOOST_TEST(v[0] == 0.0f);               // border
-  BOOST_TEST(v[1 * 7 + 1] == 1.0f);       // first image
-  BOOST_TEST(v[4 * 7 + 4] == 0.0f);       // empty fourth cell keeps the pad value
+  BOOST_TEST(v[0] == 0.0f);          // border
+  BOOST_TEST(v[1 * 7 + 1] == 1.0f);  // first image
+  BOOST_TEST(v[4 * 7 + 4] == 0.0f);  // empty fourth cell keeps the pad value
   BOOST_CHECK_THROW(io::make_grid(tensor<float>::ones({2, 2}), 2), shape_error);
 }
 
@@ -74,8 +76,10 @@ BOOST_AUTO_TEST_CASE(scatter_plot_places_and_colours_points) {
   BOOST_TEST(coloured == 2);
   BOOST_TEST(io::palette_colour(13) == io::palette_colour(3));
   // A cross of radius 2 has 9 pixels, a ring of radius 2 has 12 (d² ∈ [1, 4]), a dot 13.
-  for (auto [m, want] : {std::pair{io::marker::cross, 9}, std::pair{io::marker::ring, 12}, std::pair{io::marker::dot, 13}}) {
-    const auto one = io::scatter_image({{.points = {{1.0, 1.0}}, .colours = {0}, .shape = m}}, {.width = 21, .height = 21, .margin = 3, .radius = 2});
+  for (auto [m, want] :
+       {std::pair{io::marker::cross, 9}, std::pair{io::marker::ring, 12}, std::pair{io::marker::dot, 13}}) {
+    const auto one = io::scatter_image({{.points = {{1.0, 1.0}}, .colours = {0}, .shape = m}},
+                                       {.width = 21, .height = 21, .margin = 3, .radius = 2});
     const auto w = one.to_vector();
     int n = 0;
     for (std::size_t i = 0; i < 21 * 21; ++i) n += w[i] != 1.0f;
@@ -92,7 +96,9 @@ BOOST_AUTO_TEST_CASE(scatter_plot_errors) {
   BOOST_CHECK_THROW(io::scatter_image({{.points = {{0.0, 1.0}}, .colours = {}}}), shape_error);
   BOOST_CHECK_THROW(io::scatter_image({{.points = {{0.0, std::nan("")}}, .colours = {0}}}), value_error);
   BOOST_CHECK_THROW(io::scatter_image({{.points = {{0.0, 1.0}}, .colours = {-1}}}), value_error);
-  BOOST_CHECK_THROW(io::scatter_image({{.points = {{0.0, 1.0}}, .colours = {0}}}, {.width = 10, .height = 10, .margin = 5}), value_error);
+  BOOST_CHECK_THROW(
+      io::scatter_image({{.points = {{0.0, 1.0}}, .colours = {0}}}, {.width = 10, .height = 10, .margin = 5}),
+      value_error);
 }
 
 BOOST_AUTO_TEST_CASE(fnv1a_matches_the_published_vectors) {

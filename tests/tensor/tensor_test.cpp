@@ -54,7 +54,8 @@ BOOST_AUTO_TEST_CASE(layout_ops) {
   const auto pv = p.to_vector(), tv = t.to_vector();
   for (index_t a = 0; a < 2; ++a)
     for (index_t b = 0; b < 3; ++b)
-      for (index_t c = 0; c < 4; ++c) BOOST_TEST(pv[static_cast<std::size_t>(c * 6 + a * 3 + b)] == tv[static_cast<std::size_t>(a * 12 + b * 4 + c)]);
+      for (index_t c = 0; c < 4; ++c)
+        BOOST_TEST(pv[static_cast<std::size_t>(c * 6 + a * 3 + b)] == tv[static_cast<std::size_t>(a * 12 + b * 4 + c)]);
 
   const auto s = slice(t, 1, 1, 3);
   BOOST_TEST(s.shape() == (shape{2, 2, 4}));
@@ -114,7 +115,9 @@ BOOST_AUTO_TEST_CASE(gemm_matches_naive_with_transposes_and_batches) {
       BOOST_TEST(worst < 1e-12);
     }
   BOOST_CHECK_EXCEPTION(matmul(tensor<double>::zeros({2, 3}), tensor<double>::zeros({4, 5})), shape_error,
-                        [](const auto& e) { return contains(e.what(), {"matmul", "[2, 3]", "[4, 5]"}); });
+                        [](const auto& e) {
+                          return contains(e.what(), {"matmul", "[2, 3]", "[4, 5]"});
+                        });
   BOOST_CHECK_THROW(matmul(tensor<double>::zeros({3}), tensor<double>::zeros({3, 1})), shape_error);
 }
 
@@ -122,7 +125,8 @@ BOOST_AUTO_TEST_CASE(float_and_to_host) {
   const auto t = tensor<float>::full({2, 2}, 1.5f);
   const auto u = to<host>(t);
   BOOST_TEST(u.shares_storage_with(t));
-  BOOST_TEST(apply(fn::add{}, t, tensor<float>::scalar(1.0f)).to_vector() == (std::vector<float>{2.5f, 2.5f, 2.5f, 2.5f}));
+  BOOST_TEST(apply(fn::add{}, t, tensor<float>::scalar(1.0f)).to_vector() ==
+             (std::vector<float>{2.5f, 2.5f, 2.5f, 2.5f}));
 }
 
 BOOST_AUTO_TEST_CASE(xtensor_adaptor_views_host_memory) {
@@ -169,7 +173,8 @@ BOOST_AUTO_TEST_CASE(transpose_tiles_match_plain_copy) {
     for (index_t o = 0; o < outer; ++o)
       for (index_t i = 0; i < rows; ++i)
         for (index_t j = 0; j < cols; ++j)
-          same = same && p[static_cast<std::size_t>(o * rows * cols + j * rows + i)] == v[static_cast<std::size_t>(o * rows * cols + i * cols + j)];
+          same = same && p[static_cast<std::size_t>(o * rows * cols + j * rows + i)] ==
+                             v[static_cast<std::size_t>(o * rows * cols + i * cols + j)];
     BOOST_TEST(same, "transpose of " << s);
   }
 }

@@ -74,7 +74,6 @@ inline std::vector<lfw_pair> parse_lfw_pairs(std::string_view text, const std::s
   if (static_cast<long long>(text.size()) < 5 * (expected_lines - 1))
     fail<io_error>("read_lfw_pairs", source, ": the header promises ", expected_lines, " lines but the file holds ",
                    text.size(), " bytes");
-  const auto plain_name = detail::plain_lfw_name;
   std::vector<lfw_pair> out;
   out.reserve(static_cast<std::size_t>(2 * folds * per));
   long long lineno = 1;
@@ -92,7 +91,7 @@ inline std::vector<lfw_pair> parse_lfw_pairs(std::string_view text, const std::s
       if (p.same) p.name2 = p.name1;
       std::string rest;
       if (!ok || (ls >> rest) || p.image1 < 1 || p.image2 < 1 || p.image1 > limits.max_image ||
-          p.image2 > limits.max_image || !plain_name(p.name1) || !plain_name(p.name2))
+          p.image2 > limits.max_image || !detail::plain_lfw_name(p.name1) || !detail::plain_lfw_name(p.name2))
         fail<io_error>("read_lfw_pairs", source, ": line ", lineno, " \"", line.substr(0, 120), "\" is not a ",
                        p.same ? "\"name i j\"" : "\"name1 i name2 j\"", " pair (plain names, images 1..",
                        limits.max_image, ")");

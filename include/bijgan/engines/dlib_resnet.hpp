@@ -40,22 +40,24 @@ class dlib_resnet {
         break;
       }
     if (manifest.empty())
-      fail<io_error>("dlib_resnet::load", "no ", manifest_name, " in ", dir, ", ", dir / "package" / "model", " or ", dir / "model",
-                     " (npm pack @vladmandic/face-api provides it)");
+      fail<io_error>("dlib_resnet::load", "no ", manifest_name, " in ", dir, ", ", dir / "package" / "model", " or ",
+                     dir / "model", " (npm pack @vladmandic/face-api provides it)");
     io::fnv1a weights_checksum;
     const auto w = io::load_tfjs_weights(manifest, &weights_checksum);
     dlib_resnet net;
     net.checksum_ = weights_checksum.value();
     net.stem_ = unit(w, "conv32_down/", 2);
-    const char* blocks[] = {"conv32_1", "conv32_2", "conv32_3", "conv64_down", "conv64_1", "conv64_2", "conv64_3",
-                            "conv128_down", "conv128_1", "conv128_2", "conv256_down", "conv256_1", "conv256_2", "conv256_down_out"};
+    const char* blocks[] = {"conv32_1",     "conv32_2",  "conv32_3",     "conv64_down",     "conv64_1",
+                            "conv64_2",     "conv64_3",  "conv128_down", "conv128_1",       "conv128_2",
+                            "conv256_down", "conv256_1", "conv256_2",    "conv256_down_out"};
     for (const char* b : blocks) {
       const std::string name(b);
       const bool down = name.find("down") != std::string::npos;
       net.blocks_.push_back({name, down, unit(w, name + "/conv1/", down ? 2 : 1), unit(w, name + "/conv2/", 1)});
     }
     const auto fc = w.find("fc");
-    if (fc == w.end() || fc->second.shape() != shape{256, 128}) fail<io_error>("dlib_resnet::load", manifest, ": fc must be [256, 128]");
+    if (fc == w.end() || fc->second.shape() != shape{256, 128})
+      fail<io_error>("dlib_resnet::load", manifest, ": fc must be [256, 128]");
     net.fc_ = fc->second;
     return net;
   }
@@ -70,7 +72,8 @@ class dlib_resnet {
 
   /// The activation after every stage, named as in ../shared/data/face-engine-reference
   /// ("00_input_norm", "01_conv32_down", ..., "12_descriptor"), NCHW.
-  [[nodiscard]] std::vector<std::pair<std::string, tensor<float, host>>> stages(const tensor<float, host>& images) const {
+  [[nodiscard]] std::vector<std::pair<std::string, tensor<float, host>>> stages(
+      const tensor<float, host>& images) const {
     check(images);
     no_grad ng;
     std::vector<std::pair<std::string, tensor<float, host>>> out;
@@ -121,22 +124,25 @@ class dlib_resnet {
       fail<shape_error>("dlib_resnet::features", "images ", images.shape(), " must be (N, 3, 150, 150) RGB in [0, 1]");
   }
 
-  tensor<float, host> run(const tensor<float, host>& images, std::vector<std::pair<std::string, tensor<float, host>>>* trace) const {
+  tensor<float, host> run(const tensor<float, host>& images,
+                          std::vector<std::pair<std::string, tensor<float, host>>>* trace) const {
     auto keep = [&](const char* name, const var<float>& v) {
       if (trace) trace->emplace_back(name, v.value());
     };
     // x = (pixel - mean) / 255 with pixel = 255 * image.
-    const auto mean = constant(tensor<float, host>::from(std::vector<float>{122.782f / 255, 117.001f / 255, 104.298f / 255}, shape{3, 1, 1}));
+    const auto mean = constant(
+        tensor<float, host>::from(std::vector<float>{122.782f / 255, 117.001f / 255, 104.298f / 255}, shape{3, 1, 1}));
     auto x = constant(images) - mean;
     keep("00_input_norm", x);
     x = apply_unit(stem_, x, true);
     keep("01_conv32_down", x);
     x = max_pool2d(x, {.kernel = 3, .stride = 2});
     keep("02_maxpool", x);
-    const std::map<std::string, const char*> after = {{"conv32_3", "03_conv32_3"},       {"conv64_down", "04_conv64_down"},
-                                                      {"conv64_3", "05_conv64_3"},       {"conv128_down", "06_conv128_down"},
-                                                      {"conv128_2", "07_conv128_2"},     {"conv256_down", "08_conv256_down"},
-                                                      {"conv256_2", "09_conv256_2"},     {"conv256_down_out", "10_conv256_down_out"}};
+    const std::map<std::string, const char*> after = {
+        {"conv32_3", "03_conv32_3"},   {"conv64_down", "04_conv64_down"},
+        {"conv64_3", "05_conv64_3"},   {"conv128_down", "06_conv128_down"},
+        {"conv128_2", "07_conv128_2"}, {"conv256_down", "08_conv256_down"},
+        {"conv256_2", "09_conv256_2"}, {"conv256_down_out", "10_conv256_down_out"}};
     for (const auto& b : blocks_) {
       auto main = apply_unit(b.conv2, apply_unit(b.conv1, x, true), false);
       var<float> shortcut = x;

@@ -118,14 +118,13 @@ class face_aligner {
                         image.shape());
     no_grad ng;
     const auto img = constant(image.reshape(shape{1, 3, image.size(1), image.size(2)}));
-    const auto crop = quantized(
-        resize(slice(slice(img, 2, y, y + h), 3, x, x + w), crop_side, crop_side, interpolation::bilinear).value());
+    const auto crop =
+        resize(slice(slice(img, 2, y, y + h), 3, x, x + w), crop_side, crop_side, interpolation::bilinear).value();
     auto out = tensor<float, host>::zeros(shape{1, 1, crop_side, crop_side});
     const float* c = crop.data();
     const auto plane = crop_side * crop_side;
     for (index_t i = 0; i < plane; ++i) {
-      const auto r = std::lround(255 * c[i]), g = std::lround(255 * c[plane + i]),
-                 b = std::lround(255 * c[2 * plane + i]);
+      const auto r = to_byte(c[i]), g = to_byte(c[plane + i]), b = to_byte(c[2 * plane + i]);
       out.data()[i] = static_cast<float>((1868 * r + 9617 * g + 4899 * b + 8192) >> 14) / 256.0f;
     }
     return out;
@@ -202,12 +201,13 @@ class face_aligner {
     if (image.rank() != 3 || image.size(0) != 3 || image.size(1) < 2 || image.size(2) < 2)
       fail<shape_error>(op, "image ", image.shape(), " must be (3, H, W) RGB in [0, 1]");
   }
+  /// The 8-bit value of v in [0, 1]: rounded, clamped to 0..255.
+  static long to_byte(float v) { return std::clamp(std::lround(255 * v), 0L, 255L); }
   /// Values rounded to multiples of 1/255 and clamped to [0, 1]: an 8-bit image.
   static tensor<float, host> quantized(const tensor<float, host>& t) {
     auto q = tensor<float, host>::zeros(t.shape());
     const float* p = t.data();
-    for (index_t i = 0; i < t.numel(); ++i)
-      q.data()[i] = static_cast<float>(std::clamp(std::lround(255 * p[i]), 0L, 255L)) / 255.0f;
+    for (index_t i = 0; i < t.numel(); ++i) q.data()[i] = static_cast<float>(to_byte(p[i])) / 255.0f;
     return q;
   }
 

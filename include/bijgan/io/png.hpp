@@ -149,8 +149,8 @@ inline tensor<float, host> decode_raw_images(std::span<const unsigned char> byte
   if (c < 1 || h < 1 || w < 1) fail<shape_error>("decode_raw_images", source, ": image shape ", c, "x", h, "x", w);
   const auto per = static_cast<std::size_t>(c * h * w);
   if (bytes.empty() || bytes.size() % per != 0)
-    fail<io_error>("decode_raw_images", source, ": ", bytes.size(), " bytes is not a whole number of ", h, "x", w,
-                   "x", c, " images (", per, " bytes each)");
+    fail<io_error>("decode_raw_images", source, ": ", bytes.size(), " bytes is not a whole number of ", h, "x", w, "x",
+                   c, " images (", per, " bytes each)");
   const auto n = static_cast<index_t>(bytes.size() / per);
   tensor<float, host> t({n, c, h, w});
   float* dst = t.data();

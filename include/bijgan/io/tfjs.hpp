@@ -147,21 +147,24 @@ inline std::map<std::string, tensor<float, host>> decode_tfjs_weights(const json
   return out;
 }
 
+/// Reads shard files under dir for decode_tfjs_weights, feeding each one's bytes to `checksum`
+/// (when given) as it is read.
+inline tfjs_shard_reader read_shards_in(std::filesystem::path dir, fnv1a* checksum = nullptr) {
+  return [dir = std::move(dir), checksum](const std::string& p) {
+    auto bytes = read_file(dir / p);
+    if (checksum) checksum->update(bytes);
+    return bytes;
+  };
+}
+
 /// Every tensor of a TF.js model, by name, in its stored shape, reading the shards beside the
 /// manifest. Throws io_error naming the file when the manifest or a shard is missing,
 /// malformed or of the wrong size (see decode_tfjs_weights). With `shards_checksum`, each shard's
 /// bytes are fed to it as they are read, in manifest order (the files are read once).
 inline std::map<std::string, tensor<float, host>> load_tfjs_weights(const std::filesystem::path& manifest,
                                                                     fnv1a* shards_checksum = nullptr) {
-  const auto dir = manifest.parent_path();
-  return decode_tfjs_weights(
-      read_json(manifest),
-      [&](const std::string& p) {
-        auto bytes = read_file(dir / p);
-        if (shards_checksum) shards_checksum->update(bytes);
-        return bytes;
-      },
-      manifest.string());
+  return decode_tfjs_weights(read_json(manifest), read_shards_in(manifest.parent_path(), shards_checksum),
+                             manifest.string());
 }
 
 }  // namespace bijgan::io

@@ -35,14 +35,7 @@ class graph : public engines::graph::program<T, B> {
     const auto dir = model_json.parent_path();
     const auto* manifest = doc.find("weightsManifest");
     if (!manifest) fail<io_error>("tfjs", source, ": no weightsManifest (not a TF.js model)");
-    const auto weights = io::decode_tfjs_weights(
-        *manifest,
-        [&](const std::string& p) {
-          auto bytes = io::read_file(dir / p);
-          checksum.update(bytes);
-          return bytes;
-        },
-        source);
+    const auto weights = io::decode_tfjs_weights(*manifest, io::read_shards_in(dir, &checksum), source);
     graph g(compile(doc, weights, source));
     g.checksum_ = checksum.value();
     return g;
