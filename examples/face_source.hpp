@@ -44,14 +44,32 @@ class face_source {
     return bijgan::data::load_lfw_faces(root, images, {crop_})[0];
   }
 
+  /// The same faces at several sizes (one tensor (N, 3, s, s) per size), from one JPEG decode
+  /// and, when aligning, one detection per image.
+  [[nodiscard]] std::vector<bijgan::tensor<float>> operator()(const std::filesystem::path& root,
+                                                              const std::vector<bijgan::data::lfw_image>& images,
+                                                              const std::vector<bijgan::index_t>& sizes) const {
+#ifdef BIJGAN_HAVE_ONNX
+    if (aligner_) {
+      const auto full = bijgan::data::load_lfw_faces(root, images, {bijgan::data::face_crop{{0, 0, 250, 250}, 250}})[0];
+      return aligner_->align(full, sizes, &fallbacks_);
+    }
+#endif
+    std::vector<bijgan::data::face_crop> crops;
+    for (const auto s : sizes) crops.push_back({crop_.box, s});
+    return bijgan::data::load_lfw_faces(root, images, crops);
+  }
+
   /// Names the faces for cache files: the crop box and size, or the aligner's checksum and size.
-  [[nodiscard]] std::string key() const {
+  [[nodiscard]] std::string key() const { return key(crop_.size); }
+  /// The same faces' name at another size.
+  [[nodiscard]] std::string key(bijgan::index_t size) const {
     const auto [l, t, r, b] = crop_.box;
 #ifdef BIJGAN_HAVE_ONNX
-    if (aligner_) return "align5-" + std::to_string(aligner_->checksum()) + "_s" + std::to_string(crop_.size);
+    if (aligner_) return "align5-" + std::to_string(aligner_->checksum()) + "_s" + std::to_string(size);
 #endif
     return "crop" + std::to_string(l) + "-" + std::to_string(t) + "-" + std::to_string(r) + "-" + std::to_string(b) +
-           "_s" + std::to_string(crop_.size);
+           "_s" + std::to_string(size);
   }
 
   /// For the log: "crop (l, t, r, b) -> S x S" or "five-point alignment -> S x S".

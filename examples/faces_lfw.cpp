@@ -1,38 +1,32 @@
-// Faces from a real blackbox engine: DAB-GAN on LFW with dlib's ResNet as F (issue 7). The
-// engine is only queried (its 128-D descriptors of every image, computed once and cached as
-// NPY); distillation goes through a student trained from those queries; H is a flow trained on
-// the training identities with one prior class per identity. Open set: the generator trains on
-// every identity outside the test fold (pairs.txt's folds are identity-disjoint) and is
-// evaluated on the test fold's pairs with one image of each positive pair replaced by its
-// reconstruction from its descriptor.
+// Faces from a real blackbox engine: DAB-GAN on LFW with a face engine as F — dlib's ResNet
+// (default) or a file engine of ../shared/data/face-engines (--engine FOLDER: arcface512,
+// faceres1024). The engine is only queried (its descriptors of every image, computed once and
+// cached as NPY); distillation goes through a student trained from those queries; H is a flow
+// trained on the training identities with one prior class per identity. Open set: the
+// generator trains on every identity outside the test fold (pairs.txt's folds are
+// identity-disjoint) and is evaluated on the test fold's pairs with one image of each positive
+// pair replaced by its reconstruction from its descriptor.
 //
-//   faces_lfw [--quick] [--data DIR] [--out DIR] [--steps N] [--model dabgan|dibigan] [--no-distill]
-//             [--no-biject] [--flow CKPT] [--h-steps N] [--student-epochs N] [--refresh N] [--resume]
+//   faces_lfw [--quick] [--data DIR] [--engine FOLDER] [--align DIR] [--out DIR] [--steps N]
+//             [--model dabgan|dibigan] [--no-distill] [--no-biject] [--flow CKPT] [--h-steps N]
+//             [--student-epochs N] [--refresh N] [--resume]
 //
-// Default: 64x64 (≈ 53 minutes on 2 cores from an empty folder); --quick: 32x32 with shorter H
-// and GAN runs (≈ 11 minutes). Figures: docs/faces.md.
-#include <bijgan/bijgan.hpp>
+// Default: 64x64 (≈ 53 minutes on 2 cores from an empty folder with dlib's engine); --quick:
+// 32x32 with shorter H and GAN runs (≈ 11 minutes). Figures: docs/faces.md (Table III there).
+// The training and the report are faces_lfw_run.hpp, one translation unit per descriptor size.
 #include <bijgan/data/lfw.hpp>
-#include <bijgan/data/standardize.hpp>
 #include <bijgan/engines/feature_cache.hpp>
-#include <bijgan/eval/reconstruction.hpp>
-#include <bijgan/eval/verification.hpp>
-#include <bijgan/models/models.hpp>
-#include <bijgan/train/adversarial.hpp>
-#include <bijgan/train/flow_training.hpp>
-#include <bijgan/train/student.hpp>
-#include <bijgan/train/student_refresh.hpp>
+#include <bijgan/io/progress.hpp>
 
 #include "cli.hpp"
+#include "engine_select.hpp"
+#include "face_source.hpp"
+#include "faces_lfw.hpp"
 
-#include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <iomanip>
 #include <iostream>
-#include <map>
+#include <span>
 #include <string>
 
 using namespace bijgan;
@@ -40,308 +34,50 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// DAB-GAN and DiBiGAN at 64x64 (the default) and 32x32 (--quick) for dlib's 128-D descriptors.
-template <index_t R>
-constexpr models::gan_config dab_cfg{.channels = 3,
-                                     .resolution = R,
-                                     .feature_dim = 128,
-                                     .noise_dim = 32,
-                                     .embed = 64,
-                                     .heads = 4,
-                                     .depth = 1,
-                                     .bicubic_stages = R == 64 ? 3 : 2,
-                                     .critic_patch = R == 64 ? 8 : 4,
-                                     .critic_embed = 64};
-template <index_t R>
-constexpr models::gan_config cnn_cfg{.channels = 3, .resolution = R, .feature_dim = 128, .noise_dim = 32, .width = 32};
-// The student works at 32x32 at both sizes (the generator's output is resized to it
-// bilinearly): the engine loses 1 point of LFW accuracy at 32x32 (96.8 % vs 97.8 % at 64), and
-// 10 epochs take ≈ 3 minutes instead of ≈ 12.
-constexpr models::student_config student_cfg{
-    .channels = 3, .resolution = 32, .feature_dim = 128, .width = 32, .stages = 3};
-static_assert(models::dabgan<dab_cfg<64>>::accepts<engines::dlib_resnet>);
-
-using flow_type = decltype(flows::logit_transform<float>{} |
-                           flows::realnvp_multiscale<float>(flows::realnvp_options{}));
-
-struct options {
-  fs::path data =
-      std::getenv("BIJGAN_DATA_DIR") ? fs::path(std::getenv("BIJGAN_DATA_DIR")) : fs::path("../shared/data");
-  fs::path out = "out/faces";
-  fs::path flow_checkpoint;
-  std::string model = "dabgan";
-  bool quick = false, resume = false;
-  long steps = 0, h_steps = -1;
-  int student_epochs = -1;
-  long refresh_every = 5;  // 0: the student stays frozen after fit_student (the paper)
-  int test_fold = 9;       // 0-based: pairs.txt's 10th fold
-  train::gan_terms terms{};
-};
-
-/// Engine descriptors of images (N, 3, r, r) shown to it bilinearly resized to 150x150.
-tensor<float> describe(const engines::dlib_resnet& engine, const tensor<float>& x) {
+/// Engine descriptors of images (N, 3, r, r) in [0, 1], shown to it resized bilinearly to its
+/// input side, 64 at a time.
+template <class Engine>
+tensor<float> describe(const Engine& engine, index_t side, const tensor<float>& x) {
   return engines::features_in_batches(
       engine, x.size(0),
       [&](index_t s, index_t e) {
         const no_grad off;
-        return resize(constant(x.slice_rows(s, e)), 150, 150, interpolation::bilinear).value();
+        return resize(constant(x.slice_rows(s, e)), side, side, interpolation::bilinear).value();
       },
       nullptr, 64);
 }
 
-/// Mean cosine of pairs of unit vectors from their distances (normalized_distances' output).
-double mean_cosine(const std::vector<double>& distances) {
-  double sum = 0;
-  for (double x : distances) sum += 1 - x * x / 2;  // unit vectors: |a − b|² = 2 − 2 cos
-  return sum / double(std::max<std::size_t>(1, distances.size()));
-}
-/// Mean cosine of matching rows of a and b (N, D).
-double mean_cosine(const tensor<float>& a, const tensor<float>& b) {
-  return mean_cosine(eval::normalized_distances(a, b));
-}
-
-/// 10-fold accuracy and TAR of distances over the test fold's pairs (sub-folds of 60 pairs:
-/// 30 same, 30 different, in file order), plus TAR at the threshold `far_threshold` set from
-/// every impostor pair among the test images.
-struct verification_figures {
-  double accuracy = 0, accuracy_std = 0, tar_official = 0, tar_all_impostors = 0;
-  long official_false_accepts = 0;
-};
-
-verification_figures verify(const std::vector<double>& d, const std::vector<bool>& same, double far_threshold) {
-  std::vector<int> fold(d.size());
-  long positives = 0, below = 0;
-  for (std::size_t k = 0; k < d.size(); ++k) {
-    fold[k] = static_cast<int>((k % 300) / 30);
-    if (same[k]) ++positives, below += d[k] < far_threshold;
+/// Faces of `list` at r x r, 256 images at a time (the aligner holds each 250 x 250 image).
+tensor<float> faces_at(const examples::face_source& faces, const fs::path& root,
+                       const std::vector<data::lfw_image>& list, index_t r, const std::string& label) {
+  const auto n = static_cast<index_t>(list.size());
+  const index_t chunk = 256;
+  io::progress_bar bar((n + chunk - 1) / chunk, label, chunk, std::cout);
+  std::vector<tensor<float>> parts;
+  for (index_t s = 0; s < n; s += chunk) {
+    const index_t e = std::min(n, s + chunk);
+    parts.push_back(faces(root, {list.begin() + s, list.begin() + e}, std::vector<index_t>{r})[0]);
+    bar.update(s / chunk + 1, {});
   }
-  const auto r = eval::k_fold_accuracy(d, same, fold);
-  const auto t = eval::tar_at_far(d, same, 1e-3);
-  return {r.mean_accuracy, r.std_accuracy, t.tar, double(below) / double(std::max(1L, positives)), t.false_accepts};
-}
-
-template <index_t R, class M>
-int run(const options& o, const engines::dlib_resnet& engine, const data::lfw_split& split,
-        const tensor<float>& train_x, const tensor<float>& train_f, const tensor<float>& test_x,
-        const tensor<float>& test_f, const std::vector<data::lfw_pair>& pairs,
-        std::chrono::steady_clock::time_point t0) {
-  // The engine's descriptors centred on the training mean (one global scale): the student's
-  // target and the generator's condition. Raw dlib descriptors of different people have a mean
-  // cosine of ≈ 0.84, so a student fitted to them learns little more than their mean direction.
-  const auto standardizer = data::feature_standardizer::fit(train_f);
-  standardizer.save(o.out / "feature_standardizer.safetensors");
-  const auto train_z = standardizer(train_f), test_z = standardizer(test_f);
-  // 1. The student F^S, trained only from the engine's answers (Eq. 14); refreshed from more
-  // answers during GAN training (--refresh 0 keeps it frozen, as the paper does).
-  nn::manual_seed(5);
-  models::student<student_cfg> student;
-  const auto student_file = o.out / "student_r32_centred.safetensors";
-  if (fs::exists(student_file)) {
-    io::load(student_file, student);
-    std::cout << "student: loaded " << student_file.string() << "\n";
-  } else if (o.terms.distill) {
-    const int epochs = o.student_epochs >= 0 ? o.student_epochs : 10;
-    std::cout << "student: " << nn::parameter_count(student) << " parameters, " << epochs
-              << " epoch(s) of cosine distillation\n";
-    const double loss = train::fit_student(student, train_x, train_z, {.epochs = epochs});
-    std::cout << "\nstudent: final cosine loss " << loss << "\n";
-    io::save(student_file, student);
-  }
-  nn::eval(student);
-
-  // 2. H with one prior class per training identity (random means, δ = 0.5).
-  const flows::realnvp_options arch{
-      .channels = 3, .height = R, .width = R, .scales = R == 64 ? 4 : 3, .blocks = 1, .features = 32};
-  nn::manual_seed(2026);
-  auto flow = flows::logit_transform<float>{} | flows::realnvp_multiscale<float>(arch);
-  const fs::path flow_file =
-      !o.flow_checkpoint.empty() ? o.flow_checkpoint : o.out / ("flow_r" + std::to_string(R) + ".ckpt.safetensors");
-  if (o.terms.biject) {
-    const flows::class_gaussian<float> prior{.classes = split.train_identities,
-                                             .dim = 3 * R * R,
-                                             .delta = 0.5,
-                                             .layout = flows::mean_layout::random,
-                                             .seed = 7};
-    train::flow_fit_options fo;
-    fo.epochs = 1000;  // bounded by max_steps
-    fo.max_steps = o.h_steps >= 0 ? o.h_steps : o.quick ? 150 : 300;
-    fo.checkpoint = flow_file;
-    fo.resume = true;  // a finished H is loaded as it is; an interrupted one continues
-    std::cout << "H: " << nn::parameter_count(flow) << " parameters, " << fo.max_steps << " steps (class prior over "
-              << split.train_identities << " identities)\n";
-    train::fit_flow(flow, prior, train_x, split.train_labels, fo);
-    std::cout << "\n";
-  }
-
-  // In the GAN step H is only differentiated through (frozen): recompute each coupling in the
-  // backward pass instead of keeping its activations (64x64: ~1.1 GB less at peak, faces.md).
-  std::get<1>(flow.steps).options.recompute = true;
-
-  // 3. The GAN, from the engine's descriptors of the training faces.
-  nn::manual_seed(11);
-  typename M::template generator<> g;
-  typename M::template critic<> d;
-  std::cout << o.model << " " << R << "x" << R << ": generator " << nn::parameter_count(g) << " parameters, critic "
-            << nn::parameter_count(d) << "\n";
-  train::gan_options go;
-  go.steps = o.steps > 0 ? o.steps : o.quick ? 400 : 800;                // 64x64: 48 min with H (faces.md)
-  go.steps_per_stage = go.steps / (2 * models::detail::stage_count(R));  // grow over the first half
-  go.fade_steps = go.steps_per_stage / 2;
-  go.batch = 32;
-  go.per_identity = 2;  // 16 identities x 2 images: the bijective metric compares identities
-  go.n_critic = 1;
-  go.lr_generator = 1e-3, go.lr_critic = 1e-3;
-  go.clip_norm = 5;
-  go.terms = o.terms;
-  go.scales.adversarial = 0.02;
-  go.checkpoint = o.out / (o.model + "_r" + std::to_string(R) + ".ckpt.safetensors");
-  go.checkpoint_every = 100;
-  go.resume = o.resume;
-  // The first image of 8 test identities, for the grids during training and the final sheet.
-  std::vector<index_t> pick;
-  for (index_t i = 0; i < test_x.size(0) && pick.size() < 8; ++i)
-    if (i == 0 || split.test_labels[static_cast<std::size_t>(i)] != split.test_labels[static_cast<std::size_t>(i - 1)])
-      pick.push_back(i);
-  std::vector<train::gan_callback> callbacks{
-      train::csv_log(o.out / (o.model + "_losses.csv")),
-      train::png_grid(o.out / (o.model + "_grid"), 200, data::gather_rows(test_x, pick),
-                      data::gather_rows(test_z, pick))};
-  // Blackbox queries during training: the engine's (standardised) descriptors of what the
-  // generator makes now keep the student faithful where the generator is.
-  // The refreshed student is saved with every GAN checkpoint, so --resume continues both.
-  train::student_refresh_stats refresh;
-  const auto refreshed_file = o.out / (o.model + "_student_refreshed_r" + std::to_string(R) + ".safetensors");
-  const auto save_student = [&] { io::save(refreshed_file, student); };
-  if (o.terms.distill && o.refresh_every > 0) {
-    if (o.resume && fs::exists(refreshed_file)) io::load(refreshed_file, student);
-    callbacks.push_back(train::student_refresh(
-        student, [&](const tensor<float>& x) { return standardizer(describe(engine, x)); }, train_x, train_z,
-        {.every = o.refresh_every}, &refresh));
-    callbacks.push_back([&](const train::gan_report& r) {
-      if (r.step % go.checkpoint_every == 0) save_student();
-    });
-  }
-  auto ema = g;
-  const train::gan_data data{train_x, train_z, split.train_labels};
-  const auto res = train::fit_gan(g, d, data, go, o.terms.biject ? &flow : nullptr,
-                                  o.terms.distill ? &student : nullptr, callbacks, &ema);
-  const double img_s = double(res.steps - res.resumed_from) * double(go.batch) / std::max(1e-9, res.seconds);
-  if (refresh.refreshes > 0) {
-    std::cout
-        << "\nstudent refreshed " << refresh.refreshes << " times (" << refresh.queries
-        << " engine queries on generated images); student vs engine cos on the generated batch before its refresh: "
-        << refresh.cos_before_smoothed << " (smoothed)\n";
-    save_student();
-  }
-  std::cout << "\ntrained " << res.steps - res.resumed_from << " steps in " << std::fixed << std::setprecision(1)
-            << res.seconds << " s (" << img_s << " images/s)\n";
-
-  // 4. Evaluation on the test fold: real | reduced | reconstruction descriptors.
-  std::map<data::lfw_image, index_t> row;
-  for (std::size_t i = 0; i < split.test.size(); ++i) row[split.test[i]] = static_cast<index_t>(i);
-  const auto recon = eval::reconstruct(ema, test_z, 2026);
-  std::cout << "describing " << recon.size(0) << " reconstructions and reduced reals\n";
-  const auto recon_f = describe(engine, recon);
-  const auto reduced_f = describe(engine, test_x);  // the reals at R x R, shown to the engine at 150
-  std::vector<index_t> a, b;
-  std::vector<bool> same;
-  for (const auto& p : pairs) {
-    if (p.fold != o.test_fold) continue;
-    a.push_back(row.at({p.name1, p.image1}));
-    b.push_back(row.at({p.name2, p.image2}));
-    same.push_back(p.same);
-  }
-  const auto dist = [&](const tensor<float>& fa, const tensor<float>& fb) {
-    return eval::normalized_distances(data::gather_rows(fa, a), data::gather_rows(fb, b));
-  };
-  const auto real_real = dist(test_f, test_f);
-  const auto real_reduced = dist(test_f, reduced_f);
-  auto recon_real = dist(recon_f, test_f);
-  for (std::size_t k = 0; k < same.size(); ++k)
-    if (!same[k]) recon_real[k] = real_real[k];  // only positive pairs get a reconstruction
-  // The FAR = 1e-3 threshold from every impostor pair among the test images (real vs real).
-  const auto impostors = eval::impostor_distances(test_f, split.test_labels);
-  const double threshold = eval::threshold_at_far(impostors, 1e-3);
-  const auto v_real = verify(real_real, same, threshold), v_reduced = verify(real_reduced, same, threshold),
-             v_recon = verify(recon_real, same, threshold);
-  // Cosines of centred descriptors: how close the engine puts a reconstruction to its target,
-  // and (with distillation) where the student agrees with the engine — on unseen reals and on
-  // the reconstructions the generator was trained to make the student accept.
-  const auto recon_z = standardizer(recon_f);
-  const double cos_engine_recon = mean_cosine(recon_z, test_z);
-  const double cos_engine_impostors = mean_cosine(eval::impostor_distances(test_z, split.test_labels));
-  std::ostringstream student_rows;
-  if (o.terms.distill) {
-    const auto student_f = [&](const tensor<float>& x) {  // the student's features, in batches, no graph
-      const no_grad off;
-      return in_batches(x, 64, tensor<float>::zeros(shape{0, 128}), [&](const tensor<float>& part) {
-        return student(resize(constant(part), student_cfg.resolution, student_cfg.resolution)).value();
-      });
-    };
-    const auto s_real = student_f(test_x), s_recon = student_f(recon);
-    student_rows << std::fixed << std::setprecision(3)
-                 << "| mean cos, student: reconstruction vs real, S(G(F(x))) vs S(x) (what distillation sees) | "
-                 << mean_cosine(s_recon, s_real) << " |\n"
-                 << "| mean cos, student vs engine on the test reals / on the reconstructions | "
-                 << mean_cosine(s_real, test_z) << " / " << mean_cosine(s_recon, recon_z) << " |\n"
-                 << "| mean cos of impostor pairs of test reals, student | "
-                 << mean_cosine(eval::impostor_distances(s_real, split.test_labels)) << " |\n"
-                 << "| student refreshes in this run (engine queries on generated images) | " << refresh.refreshes
-                 << " (" << refresh.queries << ") |\n";
-  }
-  const double diversity =
-      eval::ms_ssim_diversity(ema, test_z.slice_rows(0, std::min<index_t>(200, test_z.size(0))), 77);
-
-  // Sheet: real | reconstruction | 4 more v, for the first image of 8 test identities.
-  const auto recon_of = [&](const tensor<float>& f, std::uint64_t seed) { return eval::reconstruct(ema, f, seed); };
-  io::write_png(o.out / (o.model + "_sheet.png"),
-                eval::reconstruction_sheet(recon_of, data::gather_rows(test_x, pick), data::gather_rows(test_z, pick)));
-  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::ostringstream md;
-  md << std::fixed << std::setprecision(2) << "# " << o.model << " on LFW faces from dlib's ResNet descriptors (" << R
-     << "x" << R << ", blackbox: student distillation)\n\n"
-     << "Test: the " << split.test.size() << " images of the " << split.test_identities
-     << " identities of pairs.txt fold " << o.test_fold + 1
-     << " (unseen in training), its 600 pairs as 10 sub-folds of 60. Training: " << split.train.size() << " images of "
-     << split.train_identities << " other identities.\n\n"
-     << "| comparison | 10-fold accuracy | TAR @ FAR 1e-3 (official negatives) | TAR @ FAR 1e-3 (all "
-     << impostors.size() << " impostor pairs) |\n|---|---|---|---|\n";
-  const auto line = [&](const char* name, const verification_figures& v) {
-    md << "| " << name << " | " << 100 * v.accuracy << " % ± " << 100 * v.accuracy_std << " | " << 100 * v.tar_official
-       << " % (" << v.official_false_accepts << " false accepts) | " << 100 * v.tar_all_impostors << " % |\n";
-  };
-  line("real 150 vs real 150", v_real);
-  line(("real 150 vs real reduced to " + std::to_string(R) + " and back").c_str(), v_reduced);
-  line("reconstruction vs real (positive pairs)", v_recon);
-  md << "\n| figure | value |\n|---|---|\n"
-     << std::setprecision(3) << "| mean cos (centred descriptors), engine: reconstruction vs its descriptor F(x) | "
-     << cos_engine_recon << " |\n"
-     << "| mean cos of impostor pairs of test reals, engine (the floor) | " << cos_engine_impostors << " |\n"
-     << student_rows.str() << "| MS-SSIM diversity (200 descriptors, 2 v each) | " << std::setprecision(3) << diversity
-     << " |\n"
-     << "| generator steps | " << res.steps << " (batch " << go.batch << "; this run " << res.steps - res.resumed_from
-     << " steps, " << std::setprecision(1) << img_s << " images/s) |\n"
-     << "| terms | adv " << go.terms.adversarial << ", recon " << go.terms.recon << ", distill " << go.terms.distill
-     << ", biject " << go.terms.biject << " |\n"
-     << "| wall time of the whole run | " << total << " s |\n\n"
-     << "![real | reconstruction | 4 more v](" << o.model << "_sheet.png)\n";
-  std::ofstream(o.out / (o.model + "_report.md")) << md.str();
-  std::cout << md.str();
-  std::cout << "RESULT model=" << o.model << " r=" << R << " recon_accuracy=" << std::setprecision(4)
-            << v_recon.accuracy << " reduced_accuracy=" << v_reduced.accuracy << " real_accuracy=" << v_real.accuracy
-            << " ms_ssim=" << diversity << " distill=" << o.terms.distill << " biject=" << o.terms.biject << "\n";
-  return 0;
+  std::cout << "\n";
+  return concat(std::span<const tensor<float>>(parts), 0);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  options o;
-  CLI::App app{"Faces reconstructed from dlib's descriptors on LFW (blackbox DAB-GAN)", "faces_lfw"};
+  faces_lfw::options o;
+  CLI::App app{"Faces reconstructed from a face engine's descriptors on LFW (blackbox DAB-GAN)", "faces_lfw"};
   app.add_flag("--quick", o.quick, "32x32, short runs (about 11 minutes)");
   app.add_option("--data", o.data, "folder with lfw/ and face-recognition-model/ (or BIJGAN_DATA_DIR)")
       ->capture_default_str();
-  app.add_option("--out", o.out, "output folder")->capture_default_str();
+  app.add_option("--engine", o.engine_dir,
+                 "engine folder (default: DATA/face-recognition-model, dlib's ResNet; or "
+                 "DATA/face-engines/arcface512, .../faceres1024)");
+  app.add_option("--align", o.align_dir,
+                 "align the faces on five landmarks with DIR's fr_detect.onnx + fr_landmark.onnx "
+                 "(e.g. DATA/face-engines/arcface512) instead of the engine's fixed crop");
+  app.add_option("--out", o.out, "output folder (default: out/faces, or out/faces/ENGINE[_aligned] for a file engine)");
   app.add_option("--steps", o.steps, "GAN steps (default: the resolution's)")->check(examples::positive);
   app.add_option("--model", o.model, "the generator and critic")
       ->check(CLI::IsMember({"dabgan", "dibigan"}))
@@ -359,46 +95,78 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--resume", o.resume, "continue from the checkpoints in --out");
   return examples::run(app, argc, argv, [&]() -> int {
-    examples::require_writable_dir(o.out);
-    if (!fs::exists(o.data / "lfw" / "pairs.txt") || !fs::exists(o.data / "face-recognition-model")) {
-      std::cerr << "faces_lfw: needs LFW and dlib's face model under " << o.data.string()
-                << " (lfw/pairs.txt, face-recognition-model/); pass --data DIR or set BIJGAN_DATA_DIR\n";
+    if (o.engine_dir.empty()) o.engine_dir = o.data / "face-recognition-model";
+    if (!fs::exists(o.data / "lfw" / "pairs.txt") || !fs::exists(o.engine_dir)) {
+      std::cerr << "faces_lfw: needs LFW under " << o.data.string() << " (lfw/pairs.txt) and the engine folder "
+                << o.engine_dir.string() << "; pass --data DIR (or set BIJGAN_DATA_DIR) and --engine FOLDER\n";
       return 2;
     }
     set_flush_denormal(true);
     const auto t0 = std::chrono::steady_clock::now();
-    fs::create_directories(o.out);
-    const auto root = o.data / "lfw";
-    const auto engine = engines::dlib_resnet::load(o.data / "face-recognition-model");
-    const auto pairs = data::read_lfw_pairs(root / "pairs.txt");
-    const auto split = data::split_lfw(data::list_lfw_images(root), pairs, {o.test_fold});
-    std::cout << "open set: " << split.train.size() << " training images of " << split.train_identities
-              << " identities, " << split.test.size() << " test images of " << split.test_identities
-              << " identities (fold " << o.test_fold + 1 << "); " << num_threads() << " threads\n";
-    const index_t r = o.quick ? 32 : 64;
-    const data::face_crop engine_crop{}, small{.box = engine_crop.box, .size = r};
-    // Blackbox queries, once: descriptors keyed by the weights, the crop and the image list.
-    const auto features = [&](const std::vector<data::lfw_image>& list, const char* label) {
-      const auto key = "lfw_dlib_" + std::to_string(engine.checksum()) + "_crop65-75-185-195_" +
-                       std::to_string(data::lfw_list_hash(list)) + "_n" + std::to_string(list.size()) + ".npy";
-      return engines::cached_features(
-          engine, static_cast<index_t>(list.size()),
-          [&](index_t s, index_t e) {
-            const std::vector<data::lfw_image> part(list.begin() + s, list.begin() + e);
-            return data::load_lfw_faces(root, part, {engine_crop})[0];
-          },
-          o.out / key, &std::cout, 32, label);
-    };
-    const auto train_f = features(split.train, "engine descriptors (training)");
-    const auto test_f = features(split.test, "engine descriptors (test)");
-    const auto train_x = data::load_lfw_faces(root, split.train, {small}, &std::cout, "loading training faces")[0];
-    const auto test_x = data::load_lfw_faces(root, split.test, {small}, &std::cout, "loading test faces")[0];
-    if (o.model == "dabgan")
-      return o.quick
-                 ? run<32, models::dabgan<dab_cfg<32>>>(o, engine, split, train_x, train_f, test_x, test_f, pairs, t0)
-                 : run<64, models::dabgan<dab_cfg<64>>>(o, engine, split, train_x, train_f, test_x, test_f, pairs, t0);
-    return o.quick
-               ? run<32, models::dibigan<cnn_cfg<32>>>(o, engine, split, train_x, train_f, test_x, test_f, pairs, t0)
-               : run<64, models::dibigan<cnn_cfg<64>>>(o, engine, split, train_x, train_f, test_x, test_f, pairs, t0);
+    return examples::with_engine(
+        o.engine_dir, [&](const auto& engine, const data::face_crop& crop, const std::string& name) -> int {
+          constexpr index_t D = std::decay_t<decltype(engine)>::feature_dim;
+          if constexpr (D != 128 && D != 512 && D != 1024) {
+            bijgan::fail<bijgan::value_error>(
+                "faces_lfw", "--engine ", o.engine_dir, ": ", name, " gives ", D,
+                "-D descriptors; faces_lfw is built for 128 (dlib_resnet), 512 (arcface512) and 1024 (faceres1024) "
+                "(mobilefacenet192's shipped weights do not separate faces: see its README)");
+            return 2;
+          } else {
+            const examples::face_source faces(crop, o.align_dir);
+            const auto tag = name + (faces.aligned() ? "_aligned" : "");
+            if (o.out.empty()) o.out = tag == "dlib_resnet" ? fs::path("out/faces") : fs::path("out/faces") / tag;
+            examples::require_writable_dir(o.out);
+            const auto root = o.data / "lfw";
+            const auto pairs = data::read_lfw_pairs(root / "pairs.txt");
+            const auto split = data::split_lfw(data::list_lfw_images(root), pairs, {o.test_fold});
+            const index_t r = o.quick ? 32 : 64;
+            std::cout << "open set: " << split.train.size() << " training images of " << split.train_identities
+                      << " identities, " << split.test.size() << " test images of " << split.test_identities
+                      << " identities (fold " << o.test_fold + 1 << "); engine " << name << " (" << D << "-D), faces "
+                      << faces.describe() << "; " << num_threads() << " threads; out " << o.out.string() << "\n";
+            // Blackbox queries, once: descriptors keyed by the weights, the faces and the image list.
+            // Where they are computed, the same pass keeps the faces at r x r for training (one
+            // JPEG decode, one detection per image when aligning); where cached, those are loaded.
+            const auto described = [&](const std::vector<data::lfw_image>& list, const std::string& what) {
+              const auto key = "lfw_" + name + "_" + std::to_string(engine.checksum()) + "_" + faces.key() + "_" +
+                               std::to_string(data::lfw_list_hash(list)) + "_n" + std::to_string(list.size()) + ".npy";
+              std::vector<tensor<float>> small;
+              const auto before = faces.fallbacks();
+              auto f = engines::cached_features(
+                  engine, static_cast<index_t>(list.size()),
+                  [&](index_t s, index_t e) {
+                    auto both = faces(root, {list.begin() + s, list.begin() + e}, std::vector<index_t>{crop.size, r});
+                    small.push_back(std::move(both[1]));
+                    return std::move(both[0]);
+                  },
+                  o.out / key, &std::cout, 32, "engine descriptors (" + what + ")");
+              auto x = small.empty() ? faces_at(faces, root, list, r, "loading " + what + " faces")
+                                     : concat(std::span<const tensor<float>>(small), 0);
+              if (faces.aligned())
+                std::cout << "alignment (" << what << "): no face found in " << faces.fallbacks() - before << " of "
+                          << list.size() << " images (cut with the fixed box)\n";
+              return std::pair{std::move(f), std::move(x)};
+            };
+            const auto [train_f, train_x] = described(split.train, "training");
+            const auto [test_f, test_x] = described(split.test, "test");
+            const faces_lfw::inputs in{o,
+                                       name,
+                                       faces.describe(),
+                                       engine.checksum(),
+                                       faces.key(r),
+                                       [&](const tensor<float>& x) { return describe(engine, crop.size, x); },
+                                       split,
+                                       train_x,
+                                       train_f,
+                                       test_x,
+                                       test_f,
+                                       pairs,
+                                       t0};
+            if constexpr (D == 128) return faces_lfw::run_128(in);
+            if constexpr (D == 512) return faces_lfw::run_512(in);
+            if constexpr (D == 1024) return faces_lfw::run_1024(in);
+          }
+        });
   });
 }

@@ -318,6 +318,14 @@ BOOST_AUTO_TEST_CASE(aligner_on_lfw_images_puts_the_points_on_the_template,
   const auto aligned = aligner.align(concat(std::span<const tensor<float>>(images), 0), 112, &fallbacks);
   BOOST_TEST(aligned.shape() == (shape{8, 3, 112, 112}));
   BOOST_TEST(fallbacks == 0);
+  // Several sides from one detection each: the same warp at each side.
+  const auto sides = aligner.align(concat(std::span<const tensor<float>>(images), 0).slice_rows(0, 2),
+                                   std::vector<index_t>{112, 32}, &fallbacks);
+  BOOST_TEST(sides.size() == 2u);
+  BOOST_TEST(max_abs_diff(sides[0], aligned.slice_rows(0, 2)) == 0.0);
+  BOOST_TEST(max_abs_diff(sides[1], aligner.align(concat(std::span<const tensor<float>>(images), 0).slice_rows(0, 2),
+                                                  32)) == 0.0);
+  BOOST_CHECK_THROW((void)aligner.align(aligned, std::vector<index_t>{}), shape_error);
   const auto f = engines::load_arcface512(arcface_dir).features(aligned);
   const auto cosine = [&](index_t a, index_t b) {  // from the distance of the unit vectors
     const double d = eval::normalized_distances(f.slice_rows(a, a + 1), f.slice_rows(b, b + 1)).at(0);

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
+#include <utility>
 #include <vector>
 
 #include "bijgan/data/align.hpp"
@@ -164,28 +165,40 @@ class face_aligner {
   /// in *fallbacks when given.
   [[nodiscard]] tensor<float, host> align(const tensor<float, host>& images, index_t side,
                                           index_t* fallbacks = nullptr) const {
-    if (images.rank() != 4 || images.size(1) != 3 || side <= 0)
-      fail<shape_error>("face_aligner::align", "images ", images.shape(), " must be (N, 3, H, W) and side ", side,
-                        " positive");
-    auto out = tensor<float, host>::zeros(shape{images.size(0), 3, side, side});
-    const auto plane = 3 * side * side;
+    return std::move(align(images, std::vector<index_t>{side}, fallbacks)[0]);
+  }
+
+  /// align at several sides from one detection per image: one (N, 3, s, s) tensor per side.
+  [[nodiscard]] std::vector<tensor<float, host>> align(const tensor<float, host>& images,
+                                                       const std::vector<index_t>& sides,
+                                                       index_t* fallbacks = nullptr) const {
+    const bool sides_ok = !sides.empty() && std::ranges::all_of(sides, [](index_t s) { return s > 0; });
+    if (images.rank() != 4 || images.size(1) != 3 || !sides_ok)
+      fail<shape_error>("face_aligner::align", "images ", images.shape(), " must be (N, 3, H, W) and the ",
+                        sides.size(), " side(s) positive");
+    std::vector<tensor<float, host>> out;
+    for (const auto side : sides) out.push_back(tensor<float, host>::zeros(shape{images.size(0), 3, side, side}));
     for (index_t n = 0; n < images.size(0); ++n) {
       const auto image = images.slice_rows(n, n + 1).reshape(shape{3, images.size(2), images.size(3)});
       const auto face = locate(image);
-      data::affine2 map;
-      if (face.found) {
-        map = data::fit_similarity(face.points, data::arcface_template(static_cast<double>(side)));
-      } else {
-        // Scale and shift taking the fallback box (given for 250 x 250) onto the output square.
-        const auto [l, t, r, b] = options_.fallback_box;
-        const double kx = static_cast<double>(images.size(3)) / 250, ky = static_cast<double>(images.size(2)) / 250;
-        const double sx = static_cast<double>(side) / (kx * static_cast<double>(r - l));
-        const double sy = static_cast<double>(side) / (ky * static_cast<double>(b - t));
-        map = {{sx, 0, -sx * kx * static_cast<double>(l), 0, sy, -sy * ky * static_cast<double>(t)}};
-        if (fallbacks) ++*fallbacks;
+      if (!face.found && fallbacks) ++*fallbacks;
+      for (std::size_t k = 0; k < sides.size(); ++k) {
+        const index_t side = sides[k];
+        data::affine2 map;
+        if (face.found) {
+          map = data::fit_similarity(face.points, data::arcface_template(static_cast<double>(side)));
+        } else {
+          // Scale and shift taking the fallback box (given for 250 x 250) onto the output square.
+          const auto [l, t, r, b] = options_.fallback_box;
+          const double kx = static_cast<double>(images.size(3)) / 250, ky = static_cast<double>(images.size(2)) / 250;
+          const double sx = static_cast<double>(side) / (kx * static_cast<double>(r - l));
+          const double sy = static_cast<double>(side) / (ky * static_cast<double>(b - t));
+          map = {{sx, 0, -sx * kx * static_cast<double>(l), 0, sy, -sy * ky * static_cast<double>(t)}};
+        }
+        const auto warped = data::warp_affine(image, map, side, side);
+        const auto plane = 3 * side * side;
+        std::copy(warped.data(), warped.data() + plane, out[k].data() + n * plane);
       }
-      const auto warped = data::warp_affine(image, map, side, side);
-      std::copy(warped.data(), warped.data() + plane, out.data() + n * plane);
     }
     return out;
   }

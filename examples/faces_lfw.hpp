@@ -1,0 +1,58 @@
+// faces_lfw's parts: its options and what main() (faces_lfw.cpp: flags, the engine, the
+// descriptors, the faces) hands the training and evaluation (faces_lfw_run.hpp). Each engine
+// is a different C++ type (its feature dim is compile-time), so main() passes only what run
+// needs from it (a describe function, its name), and each descriptor size D is compiled in its
+// own translation unit (faces_lfw_d128.cpp, ...), in parallel.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <bijgan/data/lfw.hpp>
+#include <bijgan/train/adversarial.hpp>
+
+namespace faces_lfw {
+
+using bijgan::index_t;
+
+struct options {
+  std::filesystem::path data =
+      std::getenv("BIJGAN_DATA_DIR") ? std::filesystem::path(std::getenv("BIJGAN_DATA_DIR")) : "../shared/data";
+  std::filesystem::path out;  ///< "": out/faces for dlib's engine, out/faces/<engine>[_aligned] for the others
+  std::filesystem::path engine_dir, align_dir, flow_checkpoint;
+  std::string model = "dabgan";
+  bool quick = false, resume = false;
+  long steps = 0, h_steps = -1;
+  int student_epochs = -1;
+  long refresh_every = 5;  // 0: the student stays frozen after fit_student (the paper)
+  int test_fold = 9;       // 0-based: pairs.txt's 10th fold
+  bijgan::train::gan_terms terms{};
+};
+
+/// What run() needs from main(): the data, the engine's descriptors of it, and the engine as
+/// a query (descriptors (N, D) of images (N, 3, r, r) in [0, 1], resized to its input inside).
+struct inputs {
+  const options& o;
+  std::string engine;      ///< e.g. "arcface512"
+  std::string faces;       ///< how the engine's faces are cut, for the report
+  std::uint64_t checksum;  ///< of the engine's weights (keys the student file)
+  std::string flow_key;    ///< names the training images at r x r (keys H's checkpoint)
+  std::function<bijgan::tensor<float>(const bijgan::tensor<float>&)> describe;
+  const bijgan::data::lfw_split& split;
+  const bijgan::tensor<float>&train_x, &train_f, &test_x, &test_f;
+  const std::vector<bijgan::data::lfw_pair>& pairs;
+  std::chrono::steady_clock::time_point t0;
+};
+
+/// Trains and evaluates o.model at 32x32 (o.quick) or 64x64 from D-dimensional descriptors;
+/// defined for D = 128 (dlib_resnet), 512 (arcface512) and 1024 (faceres1024).
+int run_128(const inputs& in);
+int run_512(const inputs& in);
+int run_1024(const inputs& in);
+
+}  // namespace faces_lfw
