@@ -4,12 +4,18 @@
 // the ArcFace template at the engine's input size (engines/face_aligner.hpp).
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <ostream>
+#include <span>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <bijgan/data/lfw.hpp>
+#include <bijgan/io/progress.hpp>
+#include <bijgan/ops/shape.hpp>
 #ifdef BIJGAN_HAVE_ONNX
 #include <bijgan/engines/face_aligner.hpp>
 #endif
@@ -45,19 +51,36 @@ class face_source {
   }
 
   /// The same faces at several sizes (one tensor (N, 3, s, s) per size), from one JPEG decode
-  /// and, when aligning, one detection per image.
+  /// and, when aligning, one detection per image (256 full images held at a time), with a
+  /// progress bar on log when given.
   [[nodiscard]] std::vector<bijgan::tensor<float>> operator()(const std::filesystem::path& root,
                                                               const std::vector<bijgan::data::lfw_image>& images,
-                                                              const std::vector<bijgan::index_t>& sizes) const {
+                                                              const std::vector<bijgan::index_t>& sizes,
+                                                              std::ostream* log = nullptr,
+                                                              const std::string& label = "loading faces") const {
 #ifdef BIJGAN_HAVE_ONNX
     if (aligner_) {
-      const auto full = bijgan::data::load_lfw_faces(root, images, {bijgan::data::face_crop{{0, 0, 250, 250}, 250}})[0];
-      return aligner_->align(full, sizes, &fallbacks_);
+      const auto n = static_cast<bijgan::index_t>(images.size());
+      const bijgan::index_t chunk = 256;
+      std::ostringstream quiet;
+      bijgan::io::progress_bar bar((n + chunk - 1) / chunk, label, chunk, log ? *log : quiet);
+      std::vector<std::vector<bijgan::tensor<float>>> parts(sizes.size());
+      for (bijgan::index_t s = 0; s < n; s += chunk) {
+        const std::vector<bijgan::data::lfw_image> part(images.begin() + s, images.begin() + std::min(n, s + chunk));
+        const auto full = bijgan::data::load_lfw_faces(root, part, {bijgan::data::face_crop{{0, 0, 250, 250}, 250}})[0];
+        auto aligned = aligner_->align(full, sizes, &fallbacks_);
+        for (std::size_t k = 0; k < sizes.size(); ++k) parts[k].push_back(std::move(aligned[k]));
+        bar.update(s / chunk + 1, {});
+      }
+      if (log) *log << "\n";
+      std::vector<bijgan::tensor<float>> out;
+      for (const auto& p : parts) out.push_back(bijgan::concat(std::span<const bijgan::tensor<float>>(p), 0));
+      return out;
     }
 #endif
     std::vector<bijgan::data::face_crop> crops;
     for (const auto s : sizes) crops.push_back({crop_.box, s});
-    return bijgan::data::load_lfw_faces(root, images, crops);
+    return bijgan::data::load_lfw_faces(root, images, crops, log, label);
   }
 
   /// Names the faces for cache files: the crop box and size, or the aligner's checksum and size.

@@ -16,7 +16,6 @@
 // The training and the report are faces_lfw_run.hpp, one translation unit per descriptor size.
 #include <bijgan/data/lfw.hpp>
 #include <bijgan/engines/feature_cache.hpp>
-#include <bijgan/io/progress.hpp>
 
 #include "cli.hpp"
 #include "engine_select.hpp"
@@ -45,22 +44,6 @@ tensor<float> describe(const Engine& engine, index_t side, const tensor<float>& 
         return resize(constant(x.slice_rows(s, e)), side, side, interpolation::bilinear).value();
       },
       nullptr, 64);
-}
-
-/// Faces of `list` at r x r, 256 images at a time (the aligner holds each 250 x 250 image).
-tensor<float> faces_at(const examples::face_source& faces, const fs::path& root,
-                       const std::vector<data::lfw_image>& list, index_t r, const std::string& label) {
-  const auto n = static_cast<index_t>(list.size());
-  const index_t chunk = 256;
-  io::progress_bar bar((n + chunk - 1) / chunk, label, chunk, std::cout);
-  std::vector<tensor<float>> parts;
-  for (index_t s = 0; s < n; s += chunk) {
-    const index_t e = std::min(n, s + chunk);
-    parts.push_back(faces(root, {list.begin() + s, list.begin() + e}, std::vector<index_t>{r})[0]);
-    bar.update(s / chunk + 1, {});
-  }
-  std::cout << "\n";
-  return concat(std::span<const tensor<float>>(parts), 0);
 }
 
 }  // namespace
@@ -106,7 +89,7 @@ int main(int argc, char** argv) {
     return examples::with_engine(
         o.engine_dir, [&](const auto& engine, const data::face_crop& crop, const std::string& name) -> int {
           constexpr index_t D = std::decay_t<decltype(engine)>::feature_dim;
-          if constexpr (D != 128 && D != 512 && D != 1024) {
+          if constexpr (!faces_lfw::built_for(D)) {
             bijgan::fail<bijgan::value_error>(
                 "faces_lfw", "--engine ", o.engine_dir, ": ", name, " gives ", D,
                 "-D descriptors; faces_lfw is built for 128 (dlib_resnet), 512 (arcface512) and 1024 (faceres1024) "
@@ -141,7 +124,7 @@ int main(int argc, char** argv) {
                     return std::move(both[0]);
                   },
                   o.out / key, &std::cout, 32, "engine descriptors (" + what + ")");
-              auto x = small.empty() ? faces_at(faces, root, list, r, "loading " + what + " faces")
+              auto x = small.empty() ? faces(root, list, {r}, &std::cout, "loading " + what + " faces")[0]
                                      : concat(std::span<const tensor<float>>(small), 0);
               if (faces.aligned())
                 std::cout << "alignment (" << what << "): no face found in " << faces.fallbacks() - before << " of "
@@ -163,9 +146,7 @@ int main(int argc, char** argv) {
                                        test_f,
                                        pairs,
                                        t0};
-            if constexpr (D == 128) return faces_lfw::run_128(in);
-            if constexpr (D == 512) return faces_lfw::run_512(in);
-            if constexpr (D == 1024) return faces_lfw::run_1024(in);
+            return faces_lfw::run_for<D>(in);
           }
         });
   });

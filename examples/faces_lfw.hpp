@@ -49,10 +49,16 @@ struct inputs {
   std::chrono::steady_clock::time_point t0;
 };
 
-/// Trains and evaluates o.model at 32x32 (o.quick) or 64x64 from D-dimensional descriptors;
-/// defined for D = 128 (dlib_resnet), 512 (arcface512) and 1024 (faceres1024).
-int run_128(const inputs& in);
-int run_512(const inputs& in);
-int run_1024(const inputs& in);
+/// The descriptor sizes run_for is compiled for: 128 (dlib_resnet), 512 (arcface512) and
+/// 1024 (faceres1024), one translation unit each (faces_lfw_d<D>.cpp).
+constexpr bool built_for(index_t d) { return d == 128 || d == 512 || d == 1024; }
+
+/// Trains and evaluates o.model at 32x32 (o.quick) or 64x64 from D-dimensional descriptors
+/// (faces_lfw_run.hpp).
+template <index_t D>
+int run_for(const inputs& in);
+extern template int run_for<128>(const inputs&);
+extern template int run_for<512>(const inputs&);
+extern template int run_for<1024>(const inputs&);
 
 }  // namespace faces_lfw

@@ -84,17 +84,19 @@ inline verification_figures verify(const std::vector<double>& d, const std::vect
 }
 
 /// Realism in one feature space: the Fréchet distance from the reals of the odd test rows to
-/// the even rows' reals (the floor), to the even rows' reals reduced to R x R and back, and to
-/// the even rows' reconstructions (sets of the same sizes, so the small-sample bias is shared).
+/// the even rows' reconstructions and (when given) to the even rows' reals reduced to R x R and
+/// back, and the floor: to the even rows' reals (sets of the same sizes, so the small-sample
+/// bias is shared).
 struct frechet_figures {
   double floor = 0, reduced = 0, reconstruction = 0;
 };
-inline frechet_figures frechet_of(const tensor<float>& real, const tensor<float>& reduced, const tensor<float>& recon) {
+inline frechet_figures frechet_of(const tensor<float>& real, const tensor<float>& recon,
+                                  const tensor<float>* reduced = nullptr) {
   std::vector<index_t> even, odd;
   for (index_t i = 0; i < real.size(0); ++i) (i % 2 ? odd : even).push_back(i);
   const auto b = data::gather_rows(real, odd);
   return {eval::frechet_distance(data::gather_rows(real, even), b),
-          eval::frechet_distance(data::gather_rows(reduced, even), b),
+          reduced ? eval::frechet_distance(data::gather_rows(*reduced, even), b) : 0.0,
           eval::frechet_distance(data::gather_rows(recon, even), b)};
 }
 
@@ -254,7 +256,7 @@ int run(const inputs& in) {
   const double cos_engine_recon = mean_cosine(recon_z, test_z);
   const double cos_engine_impostors = mean_cosine(eval::impostor_distances(test_z, split.test_labels));
   // Realism: Fréchet distances in the engine's space (raw descriptors) and the student's.
-  const auto fd_engine = frechet_of(test_f, reduced_f, recon_f);
+  const auto fd_engine = frechet_of(test_f, recon_f, &reduced_f);
   std::ostringstream student_rows;
   if (o.terms.distill) {
     const auto student_f = [&](const tensor<float>& x) {  // the student's features, in batches, no graph
@@ -264,7 +266,7 @@ int run(const inputs& in) {
       });
     };
     const auto s_real = student_f(test_x), s_recon = student_f(recon);
-    const auto fd_student = frechet_of(s_real, s_real, s_recon);
+    const auto fd_student = frechet_of(s_real, s_recon);
     student_rows << std::fixed << std::setprecision(3)
                  << "| mean cos, student: reconstruction vs real, S(G(F(x))) vs S(x) (what distillation sees) | "
                  << mean_cosine(s_recon, s_real) << " |\n"
@@ -283,8 +285,10 @@ int run(const inputs& in) {
   // reconstructions against reals.
   std::ostringstream grid_rows;
   double grid_worst = 0;
+  const auto power_recon = eval::mean_power_spectrum(recon), power_real = eval::mean_power_spectrum(test_x);
   for (const index_t p : {index_t(4), index_t(8)}) {
-    const double g_recon = eval::lattice_peak_ratio(recon, p), g_real = eval::lattice_peak_ratio(test_x, p);
+    const double g_recon = eval::lattice_peak_ratio(power_recon, R, p),
+                 g_real = eval::lattice_peak_ratio(power_real, R, p);
     grid_worst = std::max(grid_worst, g_recon / g_real);
     grid_rows << std::setprecision(2) << "| grid figure, period " << p
               << " (lattice peak ratio of the mean power spectrum): reconstructions / reals | " << g_recon << " / "
@@ -342,7 +346,7 @@ int run(const inputs& in) {
   return 0;
 }
 
-/// run for descriptors of size D at the size and model the options ask for.
+// run for descriptors of size D at the size and model the options ask for (faces_lfw.hpp).
 template <index_t D>
 int run_for(const inputs& in) {
   if (in.o.model == "dabgan")

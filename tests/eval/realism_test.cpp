@@ -144,6 +144,10 @@ BOOST_AUTO_TEST_CASE(lattice_peak_ratio_errors) {
   BOOST_CHECK_THROW((void)eval::lattice_peak_ratio(img, 12), value_error);  // step 1: no neighbours off the lattice
   BOOST_CHECK_THROW((void)eval::mean_power_spectrum(tensor<float, host>::zeros(shape{1, 1, 4, 5})), shape_error);
   BOOST_CHECK_THROW((void)eval::lattice_peak_ratio(tensor<float, host>::zeros(shape{4, 4}), 2), shape_error);
+  BOOST_CHECK_THROW((void)eval::lattice_peak_ratio(std::vector<double>(15, 1.0), 4, 2), shape_error);
+  // The spectrum form gives what the image form gives.
+  const auto noisy = noise_images(4, 16, false, 0.3f, 8);
+  BOOST_TEST(eval::lattice_peak_ratio(eval::mean_power_spectrum(noisy), 16, 4) == eval::lattice_peak_ratio(noisy, 4));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

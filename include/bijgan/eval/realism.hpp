@@ -113,23 +113,23 @@ inline std::vector<double> mean_power_spectrum(const tensor<float, host>& images
   return power;
 }
 
-/// The grid figure of images (N, C, R, R) for a period p: how far the mean power spectrum
-/// peaks on the lattice (k R/p, l R/p), (k, l) ≠ (0, 0), where a pattern repeating every p
-/// pixels puts its energy (lines on the axes, blocks and dots over the whole lattice) — the
-/// mean over the lattice points of P(u, v) over the mean of P on its 8 neighbours
-/// (cyclically). A smooth spectrum (natural faces, white noise) gives ≈ 1; a period-p grid
-/// gives sharp peaks and a figure ≫ 1; blur lowers a point's neighbours about as much as the
-/// point, and where a filter's zeros fall on the lattice (Nyquist under a 2x2 box) the figure
-/// drops below 1, never above. A point with no energy around it counts 1. value_error unless
-/// 2 ≤ p, p divides R and R/p ≥ 2 (the lattice points need neighbours off the lattice).
-inline double lattice_peak_ratio(const tensor<float, host>& images, index_t period) {
-  if (images.rank() != 4)
-    fail<shape_error>("eval::lattice_peak_ratio", "images ", images.shape(), " must be (N, C, R, R)");
-  const index_t r = images.size(2);
+/// The grid figure for a period p, from the mean power spectrum (R x R values, row-major) of a
+/// set of images (mean_power_spectrum): how far it peaks on the lattice (k R/p, l R/p),
+/// (k, l) ≠ (0, 0), where a pattern repeating every p pixels puts its energy (lines on the
+/// axes, blocks and dots over the whole lattice) — the mean over the lattice points of P(u, v)
+/// over the mean of P on its 8 neighbours (cyclically). A smooth spectrum (natural faces, white
+/// noise) gives ≈ 1; a period-p grid gives sharp peaks and a figure ≫ 1; blur lowers a point's
+/// neighbours about as much as the point, and where a filter's zeros fall on the lattice
+/// (Nyquist under a 2x2 box) the figure drops below 1, never above. A point with no energy
+/// around it counts 1. shape_error when power is not R x R; value_error unless 2 ≤ p, p
+/// divides R and R/p ≥ 2 (the lattice points need neighbours off the lattice).
+inline double lattice_peak_ratio(const std::vector<double>& power, index_t r, index_t period) {
+  if (r < 1 || power.size() != static_cast<std::size_t>(r * r))
+    fail<shape_error>("eval::lattice_peak_ratio", "a spectrum of ", power.size(), " values for side ", r,
+                      ", expected side x side");
   if (period < 2 || r % period != 0 || r / period < 2)
     fail<value_error>("eval::lattice_peak_ratio", "period ", period,
                       " must be >= 2, divide the image side and leave a step of >= 2: side ", r);
-  const auto power = mean_power_spectrum(images);
   const auto at = [&](index_t u, index_t v) {
     return power[static_cast<std::size_t>(((u % r + r) % r) * r + (v % r + r) % r)];
   };
@@ -148,6 +148,14 @@ inline double lattice_peak_ratio(const tensor<float, host>& images, index_t peri
       ++count;
     }
   return sum / static_cast<double>(count);
+}
+
+/// lattice_peak_ratio of images (N, C, R, R) (their mean_power_spectrum; for several periods,
+/// take the spectrum once and call the form above).
+inline double lattice_peak_ratio(const tensor<float, host>& images, index_t period) {
+  if (images.rank() != 4)
+    fail<shape_error>("eval::lattice_peak_ratio", "images ", images.shape(), " must be (N, C, R, R)");
+  return lattice_peak_ratio(mean_power_spectrum(images), images.size(2), period);
 }
 
 }  // namespace bijgan::eval
