@@ -9,7 +9,8 @@
 //
 //   faces_lfw [--quick] [--data DIR] [--engine FOLDER] [--align DIR] [--out DIR] [--steps N]
 //             [--model dabgan|dibigan] [--no-distill] [--no-biject] [--flow CKPT] [--h-steps N]
-//             [--student-epochs N] [--refresh N] [--resume]
+//             [--student-epochs N] [--student-only] [--mirror] [--refresh N]
+//             [--refresh-reals N] [--resume]
 //
 // Default: 64x64 (≈ 53 minutes on 2 cores from an empty folder with dlib's engine); --quick:
 // 32x32 with shorter H and GAN runs (≈ 11 minutes). Figures: docs/faces.md (Table III there).
@@ -73,9 +74,15 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--h-steps", o.h_steps, "steps of H (default: the resolution's)")->check(examples::positive);
   app.add_option("--student-epochs", o.student_epochs, "student epochs (default 10)")->check(examples::positive);
+  app.add_flag("--student-only", o.student_only,
+               "fit (or load) the student, print its cosine with the engine on the test reals, and stop");
+  app.add_flag("--mirror", o.student_mirror, "train the student on mirrored images too (random left-right flips)");
   app.add_option("--refresh", o.refresh_every, "refresh the student every N GAN steps (0: frozen, as in the paper)")
       ->check(examples::non_negative)
       ->capture_default_str();
+  app.add_option("--refresh-reals", o.refresh_reals,
+                 "real images beside the 32 generated ones in each refresh (default 32)")
+      ->check(examples::positive);
   app.add_flag("--resume", o.resume, "continue from the checkpoints in --out");
   return examples::run(app, argc, argv, [&]() -> int {
     if (o.engine_dir.empty()) o.engine_dir = o.data / "face-recognition-model";

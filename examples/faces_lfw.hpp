@@ -27,10 +27,13 @@ struct options {
   std::filesystem::path engine_dir, align_dir, flow_checkpoint;
   std::string model = "dabgan";
   bool quick = false, resume = false;
+  bool student_only = false;    // stop after fitting (or loading) the student, with its held-out cosine
+  bool student_mirror = false;  // mirror augmentation for the student (--mirror)
   long steps = 0, h_steps = -1;
   int student_epochs = -1;
-  long refresh_every = 5;  // 0: the student stays frozen after fit_student (the paper)
-  int test_fold = 9;       // 0-based: pairs.txt's 10th fold
+  long refresh_every = 5;   // 0: the student stays frozen after fit_student (the paper)
+  long refresh_reals = 32;  // real images beside the 32 generated ones in each refresh
+  int test_fold = 9;        // 0-based: pairs.txt's 10th fold
   bijgan::train::gan_terms terms{};
 };
 

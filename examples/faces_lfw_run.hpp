@@ -52,17 +52,6 @@ template <index_t D>
 constexpr models::student_config student_cfg{
     .channels = 3, .resolution = 32, .feature_dim = D, .width = 32, .stages = 3};
 
-/// Mean cosine of pairs of unit vectors from their distances (normalized_distances' output).
-inline double mean_cosine(const std::vector<double>& distances) {
-  double sum = 0;
-  for (double x : distances) sum += 1 - x * x / 2;  // unit vectors: |a − b|² = 2 − 2 cos
-  return sum / double(std::max<std::size_t>(1, distances.size()));
-}
-/// Mean cosine of matching rows of a and b (N, D).
-inline double mean_cosine(const tensor<float>& a, const tensor<float>& b) {
-  return mean_cosine(eval::normalized_distances(a, b));
-}
-
 /// 10-fold accuracy and TAR of distances over the test fold's pairs (sub-folds of 60 pairs:
 /// 30 same, 30 different, in file order), plus TAR at the threshold `far_threshold` set from
 /// every impostor pair among the test images.
@@ -118,19 +107,34 @@ int run(const inputs& in) {
   // answers during GAN training (--refresh 0 keeps it frozen, as the paper does).
   nn::manual_seed(5);
   models::student<scfg> student;
-  const auto student_file = o.out / ("student_r32_centred_" + std::to_string(in.checksum) + ".safetensors");
+  // Keyed by what it was fitted with: the engine's weights, the epochs and the augmentation.
+  const int epochs = o.student_epochs >= 0 ? o.student_epochs : 10;
+  const auto student_file =
+      o.out / ("student_r32_centred_e" + std::to_string(epochs) + (o.student_mirror ? "_mirror_" : "_") +
+               std::to_string(in.checksum) + ".safetensors");
   if (fs::exists(student_file)) {
     io::load(student_file, student);
     std::cout << "student: loaded " << student_file.string() << "\n";
-  } else if (o.terms.distill) {
-    const int epochs = o.student_epochs >= 0 ? o.student_epochs : 10;
+  } else if (o.terms.distill || o.student_only) {
     std::cout << "student: " << nn::parameter_count(student) << " parameters, " << epochs
               << " epoch(s) of cosine distillation\n";
-    const double loss = train::fit_student(student, train_x, train_z, {.epochs = epochs});
-    std::cout << "\nstudent: final cosine loss " << loss << "\n";
+    // The test fold's reals are held out: the log shows the student's agreement with the
+    // engine on unseen faces after every epoch (they are not used to choose anything).
+    const double loss = train::fit_student(
+        student, train_x, train_z,
+        {.epochs = epochs, .mirror = o.student_mirror, .held_out_images = &test_x, .held_out_teacher = &test_z});
+    std::cout << "student: final cosine loss " << loss << "\n";
     io::save(student_file, student);
   }
   nn::eval(student);
+  if (o.student_only) {
+    const auto s_real = train::student_features(student, test_x);
+    std::cout << std::fixed << std::setprecision(4) << "student only: mean cos with the engine on the test reals "
+              << eval::mean_cosine(s_real, test_z) << ", impostor pairs: student "
+              << eval::mean_cosine(eval::impostor_distances(s_real, split.test_labels)) << ", engine "
+              << eval::mean_cosine(eval::impostor_distances(test_z, split.test_labels)) << "\n";
+    return 0;
+  }
 
   // 2. H with one prior class per training identity (random means, δ = 0.5).
   const flows::realnvp_options arch{
@@ -200,7 +204,7 @@ int run(const inputs& in) {
     if (o.resume && fs::exists(refreshed_file)) io::load(refreshed_file, student);
     callbacks.push_back(train::student_refresh(
         student, [&](const tensor<float>& x) { return standardizer(in.describe(x)); }, train_x, train_z,
-        {.every = o.refresh_every}, &refresh));
+        {.every = o.refresh_every, .real_batch = o.refresh_reals}, &refresh));
     callbacks.push_back([&](const train::gan_report& r) {
       if (r.step % go.checkpoint_every == 0) save_student();
     });
@@ -253,31 +257,25 @@ int run(const inputs& in) {
   // and (with distillation) where the student agrees with the engine — on unseen reals and on
   // the reconstructions the generator was trained to make the student accept.
   const auto recon_z = standardizer(recon_f);
-  const double cos_engine_recon = mean_cosine(recon_z, test_z);
-  const double cos_engine_impostors = mean_cosine(eval::impostor_distances(test_z, split.test_labels));
+  const double cos_engine_recon = eval::mean_cosine(recon_z, test_z);
+  const double cos_engine_impostors = eval::mean_cosine(eval::impostor_distances(test_z, split.test_labels));
   // Realism: Fréchet distances in the engine's space (raw descriptors) and the student's.
   const auto fd_engine = frechet_of(test_f, recon_f, &reduced_f);
   std::ostringstream student_rows;
   if (o.terms.distill) {
-    const auto student_f = [&](const tensor<float>& x) {  // the student's features, in batches, no graph
-      const no_grad off;
-      return in_batches(x, 64, tensor<float>::zeros(shape{0, D}), [&](const tensor<float>& part) {
-        return student(resize(constant(part), scfg.resolution, scfg.resolution)).value();
-      });
-    };
-    const auto s_real = student_f(test_x), s_recon = student_f(recon);
+    const auto s_real = train::student_features(student, test_x), s_recon = train::student_features(student, recon);
     const auto fd_student = frechet_of(s_real, s_recon);
     student_rows << std::fixed << std::setprecision(3)
                  << "| mean cos, student: reconstruction vs real, S(G(F(x))) vs S(x) (what distillation sees) | "
-                 << mean_cosine(s_recon, s_real) << " |\n"
+                 << eval::mean_cosine(s_recon, s_real) << " |\n"
                  << "| mean cos, student vs engine on the test reals / on the reconstructions | "
-                 << mean_cosine(s_real, test_z) << " / " << mean_cosine(s_recon, recon_z) << " |\n"
+                 << eval::mean_cosine(s_real, test_z) << " / " << eval::mean_cosine(s_recon, recon_z) << " |\n"
                  << "| mean cos of impostor pairs of test reals, student | "
-                 << mean_cosine(eval::impostor_distances(s_real, split.test_labels)) << " |\n"
+                 << eval::mean_cosine(eval::impostor_distances(s_real, split.test_labels)) << " |\n"
                  << "| Fréchet distance, student features: reconstructions / real floor | " << fd_student.reconstruction
                  << " / " << fd_student.floor << " |\n"
-                 << "| student refreshes in this run (engine queries on generated images) | " << refresh.refreshes
-                 << " (" << refresh.queries << ") |\n";
+                 << "| student refreshes in this run (engine queries on generated images; real images per refresh) | "
+                 << refresh.refreshes << " (" << refresh.queries << "; " << o.refresh_reals << ") |\n";
   }
   const double diversity =
       eval::ms_ssim_diversity(ema, test_z.slice_rows(0, std::min<index_t>(200, test_z.size(0))), 77);

@@ -1,6 +1,6 @@
 // Tests of the data loaders: IDX files written here (plain and gzip), their error cases
 // (missing, wrong magic, truncated, overlong), the real Fashion-MNIST files when installed,
-// the shuffled batch pipeline, and the alignment geometry (similarity fit, affine warp).
+// the shuffled batch pipeline, the mirror augmentation, and the alignment geometry (similarity fit, affine warp).
 #include <boost/test/unit_test.hpp>
 
 #include <bijgan/bijgan.hpp>
@@ -128,6 +128,23 @@ BOOST_AUTO_TEST_CASE(shuffled_batches_cover_every_index_once) {
   BOOST_TEST(data::gather_rows(t, {2, 0}).to_vector() == (std::vector<float>{4, 5, 0, 1}));
   BOOST_CHECK_THROW(data::gather_rows(t, {3}), shape_error);
   BOOST_CHECK_THROW(data::shuffled_batches(10, 0, 1), value_error);
+}
+
+BOOST_AUTO_TEST_CASE(mirror_images_flips_the_marked_images_along_w) {
+  std::vector<float> v(2 * 2 * 3 * 4);
+  std::iota(v.begin(), v.end(), 0.0f);
+  auto t = tensor<float>::from(v, {2, 2, 3, 4});
+  data::mirror_images(t, {false, true});
+  const auto m = t.to_vector();
+  for (std::size_t k = 0; k < 24; ++k) BOOST_TEST(m[k] == v[k]);  // the first image is untouched
+  for (std::size_t line = 0; line < 6; ++line)                    // each line of the second reversed
+    for (std::size_t x = 0; x < 4; ++x) BOOST_TEST(m[24 + line * 4 + x] == v[24 + line * 4 + 3 - x]);
+  data::mirror_images(t, {true, true});
+  data::mirror_images(t, {true, false});
+  BOOST_TEST(t.to_vector() == v);  // twice is the identity
+  BOOST_CHECK_THROW(data::mirror_images(t, {true}), shape_error);
+  auto flat = tensor<float>::from(v, {2, 24});
+  BOOST_CHECK_THROW(data::mirror_images(flat, {true, false}), shape_error);
 }
 
 BOOST_AUTO_TEST_CASE(feature_standardizer_closed_forms_round_trip_and_errors) {

@@ -25,11 +25,33 @@ using namespace bijgan;
 
 namespace gan_test {
 
-constexpr models::gan_config tiny{.channels = 1, .resolution = 8, .feature_dim = 6, .noise_dim = 3, .width = 4, .mapping_layers = 2,
-                                  .style_dim = 4, .embed = 16, .heads = 2, .depth = 1, .condition_tokens = 16, .window = 16,
-                                  .bicubic_stages = 1, .critic_patch = 2, .critic_embed = 16};
-constexpr models::gan_config small{.channels = 1, .resolution = 16, .feature_dim = 10, .noise_dim = 4, .width = 8, .mapping_layers = 2,
-                                   .style_dim = 8, .embed = 32, .heads = 2, .bicubic_stages = 2, .critic_patch = 2, .critic_embed = 16};
+constexpr models::gan_config tiny{.channels = 1,
+                                  .resolution = 8,
+                                  .feature_dim = 6,
+                                  .noise_dim = 3,
+                                  .width = 4,
+                                  .mapping_layers = 2,
+                                  .style_dim = 4,
+                                  .embed = 16,
+                                  .heads = 2,
+                                  .depth = 1,
+                                  .condition_tokens = 16,
+                                  .window = 16,
+                                  .bicubic_stages = 1,
+                                  .critic_patch = 2,
+                                  .critic_embed = 16};
+constexpr models::gan_config small{.channels = 1,
+                                   .resolution = 16,
+                                   .feature_dim = 10,
+                                   .noise_dim = 4,
+                                   .width = 8,
+                                   .mapping_layers = 2,
+                                   .style_dim = 8,
+                                   .embed = 32,
+                                   .heads = 2,
+                                   .bicubic_stages = 2,
+                                   .critic_patch = 2,
+                                   .critic_embed = 16};
 
 tensor<double> randn(const shape& s, std::uint64_t seed) {
   generator g(seed);
@@ -58,7 +80,8 @@ void check_progressive_generator(G& g, const char* name) {
     const index_t r = index_t{4} << (s - 1);
     BOOST_TEST((x.shape() == shape{n, G::image_shape[0], r, r}), name << " stage " << s << ": " << x.shape());
     const auto xv = x.to_vector();
-    BOOST_TEST(std::all_of(xv.begin(), xv.end(), [](float e) { return e >= 0 && e <= 1; }), name << ": values in [0, 1]");
+    BOOST_TEST(std::all_of(xv.begin(), xv.end(), [](float e) { return e >= 0 && e <= 1; }),
+               name << ": values in [0, 1]");
     if (s > 1) {
       g.set_stage(s - 1, 1);
       const auto before = upsample(g(f, v), 2).value().to_vector();
@@ -80,7 +103,8 @@ BOOST_AUTO_TEST_SUITE(gan_suite)
 using namespace gan_test;
 
 BOOST_AUTO_TEST_CASE(generators_grow_by_stages_and_fade_in) {
-  static_assert(feature_generator<models::dibigan<small>::generator<>> && feature_generator<models::dabgan<small>::generator<>> &&
+  static_assert(feature_generator<models::dibigan<small>::generator<>> &&
+                feature_generator<models::dabgan<small>::generator<>> &&
                 feature_generator<models::po_gan<small>::generator<>>);
   static_assert(critic<models::dibigan<small>::critic<>> && critic<models::dabgan<small>::critic<>>);
   static_assert(progressive<models::dibigan<small>::generator<>> && !progressive<models::dabgan<small>::critic<>>);
@@ -130,9 +154,19 @@ BOOST_AUTO_TEST_CASE(gradient_penalty_through_tiled_attention_equals_composed) {
   // and global attention after pooling: the WGAN-GP critic loss and every parameter gradient
   // through the tiled attention (double backprop through its composed create_graph path) equal
   // those of the composed ops.
-  constexpr models::gan_config windowed{.channels = 1, .resolution = 16, .feature_dim = 10, .noise_dim = 4, .width = 8,
-                                        .mapping_layers = 2, .style_dim = 8, .embed = 32, .heads = 2, .window = 4,
-                                        .bicubic_stages = 2, .critic_patch = 2, .critic_embed = 16};
+  constexpr models::gan_config windowed{.channels = 1,
+                                        .resolution = 16,
+                                        .feature_dim = 10,
+                                        .noise_dim = 4,
+                                        .width = 8,
+                                        .mapping_layers = 2,
+                                        .style_dim = 8,
+                                        .embed = 32,
+                                        .heads = 2,
+                                        .window = 4,
+                                        .bicubic_stages = 2,
+                                        .critic_patch = 2,
+                                        .critic_embed = 16};
   nn::manual_seed(21);
   models::dabgan<windowed>::critic<> d;
   const auto real = constant(randnf({4, 1, 16, 16}, 22)), fake = constant(randnf({4, 1, 16, 16}, 23));
@@ -166,33 +200,38 @@ BOOST_AUTO_TEST_CASE(tiny_models_pass_gradcheck) {
   {
     models::dibigan<tiny>::generator<double> g;
     g.set_stage(2, 0.5);
-    const auto r = module_gradcheck(g, {randn({2, 6}, 1), randn({2, 3}, 2)},
-                                    [](const auto& m, const std::vector<var<double>>& x) { return m(x[0], x[1]); }, sampled);
+    const auto r = module_gradcheck(
+        g, {randn({2, 6}, 1), randn({2, 3}, 2)},
+        [](const auto& m, const std::vector<var<double>>& x) { return m(x[0], x[1]); }, sampled);
     BOOST_TEST(r.passed, "dibigan generator: " << r.message);
   }
   {
     models::po_gan<tiny>::generator<double> g;
-    const auto r = module_gradcheck(g, {randn({2, 6}, 3), randn({2, 1}, 4)},
-                                    [](const auto& m, const std::vector<var<double>>& x) { return m(x[0], x[1]); }, sampled);
+    const auto r = module_gradcheck(
+        g, {randn({2, 6}, 3), randn({2, 1}, 4)},
+        [](const auto& m, const std::vector<var<double>>& x) { return m(x[0], x[1]); }, sampled);
     BOOST_TEST(r.passed, "po_gan generator: " << r.message);
   }
   {
     models::dabgan<tiny>::generator<double> g;
     g.set_stage(2, 0.5);
-    const auto r = module_gradcheck(g, {randn({2, 6}, 5), randn({2, 3}, 6)},
-                                    [](const auto& m, const std::vector<var<double>>& x) { return m(x[0], x[1]); }, sampled);
+    const auto r = module_gradcheck(
+        g, {randn({2, 6}, 5), randn({2, 3}, 6)},
+        [](const auto& m, const std::vector<var<double>>& x) { return m(x[0], x[1]); }, sampled);
     BOOST_TEST(r.passed, "dabgan generator: " << r.message);
   }
   {
     models::dibigan<tiny>::critic<double> d;
     d.set_stage(2, 0.5);
-    const auto r = module_gradcheck(d, {randn({4, 1, 8, 8}, 7)}, [](const auto& m, const std::vector<var<double>>& x) { return m(x[0]); },
+    const auto r = module_gradcheck(d, {randn({4, 1, 8, 8}, 7)},
+                                    [](const auto& m, const std::vector<var<double>>& x) { return m(x[0]); },
                                     {.second_order = true, .max_elements_per_input = 12});
     BOOST_TEST(r.passed, "cnn critic: " << r.message);
   }
   {
     models::dabgan<tiny>::critic<double> d;
-    const auto r = module_gradcheck(d, {randn({2, 1, 8, 8}, 8)}, [](const auto& m, const std::vector<var<double>>& x) { return m(x[0]); },
+    const auto r = module_gradcheck(d, {randn({2, 1, 8, 8}, 8)},
+                                    [](const auto& m, const std::vector<var<double>>& x) { return m(x[0]); },
                                     {.second_order = true, .max_elements_per_input = 12});
     BOOST_TEST(r.passed, "transformer critic: " << r.message);
   }
@@ -241,15 +280,18 @@ BOOST_AUTO_TEST_CASE(fit_gan_resumes_exactly_and_logs) {
   const auto make_flow = [] {
     nn::manual_seed(13);
     return flows::logit_transform<float>{} |
-           flows::realnvp_multiscale<float>({.channels = 1, .height = 8, .width = 8, .scales = 2, .blocks = 1, .features = 4});
+           flows::realnvp_multiscale<float>(
+               {.channels = 1, .height = 8, .width = 8, .scales = 2, .blocks = 1, .features = 4});
   };
   const auto flow = make_flow();
   nn::manual_seed(14);
-  models::student<models::student_config{.channels = 1, .resolution = 8, .feature_dim = 6, .width = 4, .stages = 2}> distiller;
+  models::student<models::student_config{.channels = 1, .resolution = 8, .feature_dim = 6, .width = 4, .stages = 2}>
+      distiller;
   nn::eval(distiller);
 
   train::gan_options o;
-  o.steps = 6, o.batch = 12, o.n_critic = 2, o.steps_per_stage = 2, o.fade_steps = 1, o.per_identity = 4, o.clip_norm = 5;
+  o.steps = 6, o.batch = 12, o.n_critic = 2, o.steps_per_stage = 2, o.fade_steps = 1, o.per_identity = 4,
+  o.clip_norm = 5;
   std::ostringstream quiet;
   o.log = &quiet;
   o.checkpoint_every = 0;
@@ -263,8 +305,9 @@ BOOST_AUTO_TEST_CASE(fit_gan_resumes_exactly_and_logs) {
   fs::remove(csv);
   auto ema1 = g1;
   const auto grid = fs::temp_directory_path() / "bijgan_gan_grid";
-  const auto a = train::fit_gan(g1, d1, data, o, &flow, &distiller,
-                                {train::csv_log(csv), train::png_grid(grid, 3, images.slice_rows(0, 2), features.slice_rows(0, 2))}, &ema1);
+  const auto a = train::fit_gan(
+      g1, d1, data, o, &flow, &distiller,
+      {train::csv_log(csv), train::png_grid(grid, 3, images.slice_rows(0, 2), features.slice_rows(0, 2))}, &ema1);
   BOOST_TEST(a.steps == 6);
   BOOST_TEST(!a.last.reconstruct);  // it referred to the call's EMA
   // The grids at steps 3 and 6: 2 rows x (real + 5 reconstructions) of 8x8 with 2-pixel padding.
@@ -293,7 +336,8 @@ BOOST_AUTO_TEST_CASE(fit_gan_resumes_exactly_and_logs) {
   const auto same = [](const auto& x, const auto& y) {
     const auto px = nn::parameters(x), py = nn::parameters(y);
     double worst = 0;
-    for (std::size_t i = 0; i < px.size(); ++i) worst = std::max(worst, max_abs_diff(px[i].value().to_vector(), py[i].value().to_vector()));
+    for (std::size_t i = 0; i < px.size(); ++i)
+      worst = std::max(worst, max_abs_diff(px[i].value().to_vector(), py[i].value().to_vector()));
     return worst;
   };
   BOOST_TEST(same(g1, g3) == 0.0);
@@ -345,7 +389,8 @@ BOOST_AUTO_TEST_CASE(student_learns_the_engine_direction) {
   models::student<models::student_config{.channels = 1, .resolution = 8, .feature_dim = 5, .width = 4, .stages = 2}> s;
   const auto before = losses::cosine_distill(teacher, s(constant(images))).item();
   std::ostringstream quiet;
-  const double after = train::fit_student(s, images, teacher, {.epochs = 30, .batch = 16, .lr = 3e-3, .warmup_steps = 5, .log = &quiet});
+  const double after =
+      train::fit_student(s, images, teacher, {.epochs = 30, .batch = 16, .lr = 3e-3, .warmup_steps = 5, .log = &quiet});
   const auto final_loss = losses::cosine_distill(teacher, s(constant(images))).item();
   BOOST_TEST(std::isfinite(after));
   BOOST_TEST(final_loss < 0.5 * before, "cosine loss " << before << " -> " << final_loss);
@@ -355,13 +400,70 @@ BOOST_AUTO_TEST_CASE(student_learns_the_engine_direction) {
   BOOST_CHECK_THROW(train::fit_student(s, images, teacher.slice_rows(0, 10), {}), shape_error);
 }
 
+BOOST_AUTO_TEST_CASE(student_held_out_cosine_and_mirror_augmentation) {
+  // Teacher: a projection of the images made mirror-invariant (image + its mirror), so the
+  // mirror augmentation keeps every target right. Train on 48 images, hold out 16.
+  auto v = randnf({64, 1, 8, 8}, 31).to_vector();
+  for (auto& e : v) e = 1 / (1 + std::exp(-e));
+  const auto images = tensor<float>::from(v, {64, 1, 8, 8});
+  auto mirrored = images;
+  data::mirror_images(mirrored, std::vector<bool>(64, true));
+  const auto proj = constant(randnf({64, 5}, 32));
+  const auto teacher = matmul(constant(images.reshape({64, 64})) + constant(mirrored.reshape({64, 64})), proj).value();
+  const auto train_x = images.slice_rows(0, 48), train_t = teacher.slice_rows(0, 48);
+  const auto held_x = images.slice_rows(48, 64), held_t = teacher.slice_rows(48, 64);
+  constexpr models::student_config cfg{.channels = 1, .resolution = 8, .feature_dim = 5, .width = 4, .stages = 2};
+  std::ostringstream log;
+  std::vector<double> cosines;
+  nn::manual_seed(33);
+  models::student<cfg> s;
+  train::fit_student(s, train_x, train_t,
+                     {.epochs = 20,
+                      .batch = 16,
+                      .lr = 3e-3,
+                      .warmup_steps = 5,
+                      .log = &log,
+                      .mirror = true,
+                      .held_out_images = &held_x,
+                      .held_out_teacher = &held_t,
+                      .held_out_cosines = &cosines});
+  BOOST_TEST_REQUIRE(cosines.size() == 20u);
+  for (double c : cosines) BOOST_TEST((std::isfinite(c) && c >= -1 && c <= 1));
+  // The last entry is the fitted student's cosine on the held-out images, as student_features gives it.
+  BOOST_TEST(std::abs(cosines.back() - eval::mean_cosine(train::student_features(s, held_x), held_t)) < 1e-12);
+  BOOST_TEST(cosines.back() > cosines.front(), "held-out cosine " << cosines.front() << " -> " << cosines.back());
+  BOOST_TEST(log.str().find("epoch 20, held-out cosine with the engine") != std::string::npos, log.str());
+  // The same seed gives the same student; mirroring changes what it sees.
+  nn::manual_seed(33);
+  models::student<cfg> again;
+  train::fit_student(again, train_x, train_t,
+                     {.epochs = 20, .batch = 16, .lr = 3e-3, .warmup_steps = 5, .log = &log, .mirror = true});
+  nn::manual_seed(33);
+  models::student<cfg> plain;
+  train::fit_student(plain, train_x, train_t, {.epochs = 20, .batch = 16, .lr = 3e-3, .warmup_steps = 5, .log = &log});
+  const auto f_s = train::student_features(s, held_x).to_vector(),
+             f_again = train::student_features(again, held_x).to_vector(),
+             f_plain = train::student_features(plain, held_x).to_vector();
+  BOOST_TEST(f_s == f_again);
+  BOOST_TEST(f_s != f_plain);
+  // Held-out sets of the wrong shape are refused before training.
+  const auto wrong_t = held_t.slice_rows(0, 8);
+  BOOST_CHECK_THROW(train::fit_student(s, train_x, train_t, {.held_out_images = &held_x, .held_out_teacher = &wrong_t}),
+                    shape_error);
+  const auto gray3 = tensor<float>::zeros({16, 3, 8, 8});
+  BOOST_CHECK_THROW(train::fit_student(s, train_x, train_t, {.held_out_images = &gray3, .held_out_teacher = &held_t}),
+                    shape_error);
+}
+
 BOOST_AUTO_TEST_CASE(student_refresh_follows_the_engine_on_generated_images) {
   // The engine: a fixed random projection of the images. The student is fitted on "real"
   // images (squashed noise) and then meets the generator's images (a different distribution:
   // features through a fixed map, plus v); refreshes from engine queries on those images
   // must lower its cosine loss there.
   const auto proj = constant(randnf({64, 5}, 22));
-  const auto engine = [&](const tensor<float>& x) { return matmul(constant(x.reshape({x.size(0), 64})), proj).value(); };
+  const auto engine = [&](const tensor<float>& x) {
+    return matmul(constant(x.reshape({x.size(0), 64})), proj).value();
+  };
   const auto squash = [](std::vector<float> v, float gain, float shift) {
     for (auto& e : v) e = 1 / (1 + std::exp(-(gain * e + shift)));
     return v;
@@ -386,7 +488,8 @@ BOOST_AUTO_TEST_CASE(student_refresh_follows_the_engine_on_generated_images) {
   };
   const double before = loss_on_generated();
   train::student_refresh_stats stats;
-  const auto cb = train::student_refresh(s, engine, images, targets, {.every = 2, .batch = 16, .steps = 1, .lr = 3e-3}, &stats);
+  const auto cb =
+      train::student_refresh(s, engine, images, targets, {.every = 2, .batch = 16, .steps = 1, .lr = 3e-3}, &stats);
   train::gan_report r;
   r.generate = make;
   for (long k = 1; k <= 300; ++k) {
@@ -399,12 +502,39 @@ BOOST_AUTO_TEST_CASE(student_refresh_follows_the_engine_on_generated_images) {
   BOOST_TEST(stats.queries == 150 * 16);
   BOOST_TEST(after < 0.5 * before, "cosine loss on generated images " << before << " -> " << after);
   // A query that answers the wrong shape, and bad options, are errors naming the op.
-  const auto bad = train::student_refresh(
-      s, [](const tensor<float>& x) { return tensor<float>::zeros({x.size(0), 4}); }, images, targets, {.every = 1, .batch = 4});
+  const auto bad = train::student_refresh(s,
+                                          [](const tensor<float>& x) {
+                                            return tensor<float>::zeros({x.size(0), 4});
+                                          },
+                                          images, targets, {.every = 1, .batch = 4});
   r.step = 1;
   BOOST_CHECK_THROW(bad(r), shape_error);
   BOOST_CHECK_THROW(train::student_refresh(s, engine, images, targets, {.every = 0}), value_error);
   BOOST_CHECK_THROW(train::student_refresh(s, engine, images, targets.slice_rows(0, 3)), shape_error);
+  BOOST_CHECK_THROW(train::student_refresh(s, engine, images, targets, {.batch = 16, .real_batch = 65}), value_error);
+  BOOST_CHECK_THROW(train::student_refresh(s, engine, images, targets, {.batch = 16, .real_batch = -1}), value_error);
+  // More real images per refresh anchor the student on the reals: the same student refreshed
+  // with 48 reals beside each 16 generated ones ends nearer the engine on the reals than with 16.
+  const auto loss_on_reals_after = [&](index_t reals) {
+    nn::manual_seed(23);
+    models::student<models::student_config{.channels = 1, .resolution = 8, .feature_dim = 5, .width = 4, .stages = 2}>
+        t;
+    train::fit_student(t, images, targets, {.epochs = 10, .batch = 16, .lr = 3e-3, .warmup_steps = 5, .log = &quiet});
+    train::student_refresh_stats st;
+    const auto refresh = train::student_refresh(
+        t, engine, images, targets, {.every = 2, .batch = 16, .real_batch = reals, .steps = 1, .lr = 3e-3}, &st);
+    for (long k = 1; k <= 300; ++k) {
+      r.step = k;
+      refresh(r);
+    }
+    BOOST_TEST(st.queries == 150 * 16);  // the engine sees only the generated images
+    const no_grad off;
+    return losses::cosine_distill(targets, t(constant(images))).item();
+  };
+  const double with16 = loss_on_reals_after(16), with48 = loss_on_reals_after(48);
+  BOOST_TEST_MESSAGE("student_refresh: cosine loss on reals with 16 / 48 reals per refresh " << with16 << " / "
+                                                                                             << with48);
+  BOOST_TEST(with48 < with16, "loss on reals with 16 reals per refresh " << with16 << ", with 48 " << with48);
 }
 
 BOOST_AUTO_TEST_CASE(centroid_plane_finds_the_plane_of_the_class_means) {
@@ -433,8 +563,9 @@ BOOST_AUTO_TEST_CASE(centroid_plane_finds_the_plane_of_the_class_means) {
   BOOST_TEST(std::abs(std::abs(pts[1][1]) - 1) < 0.05);
   BOOST_CHECK_THROW(p(tensor<float>::zeros({2, 4})), shape_error);
   BOOST_CHECK_THROW(eval::centroid_plane(xs, std::vector<int>(3, 0)), shape_error);
-  BOOST_CHECK_THROW(eval::centroid_plane(xs.slice_rows(0, 2 * per), std::vector<int>(labels.begin(), labels.begin() + 2 * per)),
-                    value_error);  // two classes: a line, not a plane
+  BOOST_CHECK_THROW(
+      eval::centroid_plane(xs.slice_rows(0, 2 * per), std::vector<int>(labels.begin(), labels.begin() + 2 * per)),
+      value_error);  // two classes: a line, not a plane
   std::vector<float> line(static_cast<std::size_t>(3 * d), 0.0f);
   line[0] = 1, line[static_cast<std::size_t>(d)] = 2, line[static_cast<std::size_t>(2 * d)] = 3;  // collinear means
   BOOST_CHECK_THROW(eval::centroid_plane(tensor<float>::from(line, {3, d}), {0, 1, 2}), value_error);

@@ -29,6 +29,21 @@ tensor<T, host> gather_rows(const tensor<T, host>& t, const std::vector<index_t>
   return out;
 }
 
+/// Flips the images (N, C, H, W) whose flip[i] is set left-right (along W), in place: a mirror
+/// augmentation.
+template <class T>
+void mirror_images(tensor<T, host>& images, const std::vector<bool>& flip) {
+  if (images.rank() != 4 || static_cast<index_t>(flip.size()) != images.size(0))
+    fail<shape_error>("data::mirror_images", "images ", images.shape(), " with ", flip.size(),
+                      " flags: expected (N, C, H, W) and N flags");
+  const index_t w = images.size(3), lines = images.size(1) * images.size(2);
+  for (index_t i = 0; i < images.size(0); ++i) {
+    if (!flip[static_cast<std::size_t>(i)]) continue;
+    T* line = images.data() + i * lines * w;
+    for (index_t l = 0; l < lines; ++l, line += w) std::reverse(line, line + w);
+  }
+}
+
 /// A host float batch as tensor<T, B> (converted to T, moved to backend B).
 template <class T, class B>
 tensor<T, B> as_batch(const tensor<float, host>& x) {

@@ -65,6 +65,18 @@ inline std::vector<double> normalized_distances(const tensor<float, host>& a, co
   return out;
 }
 
+/// The mean cosine of pairs of unit vectors from their distances (normalized_distances' output):
+/// |a − b|² = 2 − 2 cos.
+inline double mean_cosine(const std::vector<double>& distances) {
+  double sum = 0;
+  for (double x : distances) sum += 1 - x * x / 2;
+  return distances.empty() ? 0.0 : sum / double(distances.size());
+}
+/// The mean cosine of matching rows of a and b (N, D).
+inline double mean_cosine(const tensor<float, host>& a, const tensor<float, host>& b) {
+  return mean_cosine(normalized_distances(a, b));
+}
+
 struct verification_result {
   double mean_accuracy = 0;
   double std_accuracy = 0;  ///< population standard deviation over the folds

@@ -4,11 +4,14 @@
 // distiller of the generator's feature distillation.
 #pragma once
 
+#include <iomanip>
 #include <iostream>
+#include <random>
 #include <vector>
 
 #include "bijgan/concepts/model.hpp"
 #include "bijgan/data/rows.hpp"
+#include "bijgan/eval/verification.hpp"
 #include "bijgan/losses/distill.hpp"
 #include "bijgan/nn/module.hpp"
 #include "bijgan/ops/resample.hpp"
@@ -24,26 +27,81 @@ struct student_options {
   double final_lr_factor = 0.05;
   std::uint64_t seed = 3;
   std::ostream* log = &std::cout;
+  /// Flip each batch image left-right with probability 1/2, keeping its target: an augmentation
+  /// for engines that are (nearly) mirror-invariant, as face engines are.
+  bool mirror = false;
+  /// Held-out images (M, C, H, W) and the engine's features of them (M, D): when both are given,
+  /// the student's mean cosine with the engine on them is logged after every epoch and, when
+  /// held_out_cosines is given, appended to it.
+  const tensor<float, host>* held_out_images = nullptr;
+  const tensor<float, host>* held_out_teacher = nullptr;
+  std::vector<double>* held_out_cosines = nullptr;
 };
+
+/// The features s(x) (N, D) of images (N, C, H, W) in [0, 1], resized to s's input, in
+/// batches of 64, without a graph (s is used as it is: call nn::eval first for inference
+/// statistics).
+template <class S>
+tensor<float, host> student_features(const S& s, const tensor<float, host>& images) {
+  using T = typename S::value_type;
+  using B = typename S::backend_type;
+  static_assert(std::is_same_v<T, float>, "student_features reads float students");
+  constexpr auto in = S::image_shape;
+  const no_grad off;
+  std::vector<tensor<float, host>> parts;
+  for (index_t i = 0; i < images.size(0); i += 64) {
+    const auto part = images.slice_rows(i, std::min(images.size(0), i + 64));
+    parts.push_back(to<host>(s(resize(constant(data::as_batch<T, B>(part)), in[1], in[2])).value()));
+  }
+  if (parts.empty()) fail<shape_error>("train::student_features", "no images: ", images.shape());
+  return parts.size() == 1 ? parts[0] : concat(std::span<const tensor<float, host>>(parts), 0);
+}
 
 /// Trains a staged_network s so that s(x) points where the engine's feature F(x) does, from
 /// images (N, C, H, W) in [0, 1] (resized to the student's input when sizes differ) and the
 /// engine's features (N, D). Returns the last smoothed loss; leaves s in eval mode.
 template <class S>
-double fit_student(S& s, const tensor<float, host>& images, const tensor<float, host>& teacher, const student_options& o) {
+double fit_student(S& s, const tensor<float, host>& images, const tensor<float, host>& teacher,
+                   const student_options& o) {
   static_assert(check_staged_network<S>());
   using T = typename S::value_type;
   if (images.rank() != 4 || teacher.rank() != 2 || teacher.size(0) != images.size(0))
-    fail<shape_error>("train::fit_student", "images ", images.shape(), " and teacher features ", teacher.shape(), " must be (N, C, H, W) and (N, D)");
+    fail<shape_error>("train::fit_student", "images ", images.shape(), " and teacher features ", teacher.shape(),
+                      " must be (N, C, H, W) and (N, D)");
   static_assert(std::is_same_v<T, float>, "fit_student trains float students");
+  const bool held_out = o.held_out_images && o.held_out_teacher;
+  if (held_out && (o.held_out_images->rank() != 4 || o.held_out_images->size(1) != images.size(1) ||
+                   o.held_out_teacher->shape() != shape{o.held_out_images->size(0), teacher.size(1)}))
+    fail<shape_error>("train::fit_student", "held-out images ", o.held_out_images->shape(), " and features ",
+                      o.held_out_teacher->shape(), " must be (M, ", images.size(1), ", H, W) and (M, ", teacher.size(1),
+                      ")");
   nn::train(s);
   constexpr auto in = S::image_shape;
-  const double running =
-      detail::adam_epochs(nn::parameters(s), images.size(0), o, "student", "cos loss", [&](const std::vector<index_t>& rows) {
+  std::mt19937_64 flips(o.seed ^ 0x9e3779b97f4a7c15ULL);
+  const auto on_epoch = [&](int e) {
+    if (!held_out) return;
+    nn::eval(s);
+    const double c = eval::mean_cosine(student_features(s, *o.held_out_images), *o.held_out_teacher);
+    nn::train(s);
+    if (o.held_out_cosines) o.held_out_cosines->push_back(c);
+    if (o.log)
+      *o.log << "student: epoch " << e << ", held-out cosine with the engine " << std::fixed << std::setprecision(4)
+             << c << std::defaultfloat << "\n";
+  };
+  const double running = detail::adam_epochs(
+      nn::parameters(s), images.size(0), o, "student", "cos loss",
+      [&](const std::vector<index_t>& rows) {
         using B = typename S::backend_type;  // batches move to the student's backend
-        const auto x = resize(constant(data::as_batch<T, B>(data::gather_rows(images, rows))), in[1], in[2]);
+        auto batch = data::gather_rows(images, rows);
+        if (o.mirror) {
+          std::vector<bool> flip(rows.size());
+          for (std::size_t i = 0; i < flip.size(); ++i) flip[i] = (flips() >> 63) != 0;
+          data::mirror_images(batch, flip);
+        }
+        const auto x = resize(constant(data::as_batch<T, B>(batch)), in[1], in[2]);
         return losses::cosine_distill(data::as_batch<T, B>(data::gather_rows(teacher, rows)), s(x));
-      });
+      },
+      on_epoch);
   nn::eval(s);
   return running;
 }

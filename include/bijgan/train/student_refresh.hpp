@@ -26,7 +26,8 @@ namespace bijgan::train {
 
 struct student_refresh_options {
   long every = 5;          ///< generator steps between refreshes
-  index_t batch = 32;      ///< generated images queried per refresh (and as many real ones)
+  index_t batch = 32;      ///< generated images queried per refresh
+  index_t real_batch = 0;  ///< real training images beside them (0: as many as batch); more anchor the student on reals
   int steps = 1;           ///< Adam steps per refresh
   double lr = 2e-4;        ///< Adam (0.9, 0.999), state kept across refreshes
   std::uint64_t seed = 9;  ///< which training rows and which v
@@ -49,7 +50,7 @@ using feature_query = std::function<tensor<float, host>(const tensor<float, host
 /// o.batch training features (rows and v drawn from o.seed and the step), upsampled
 /// bilinearly to the training resolution; `query` gives the engine's features of those
 /// images; then o.steps Adam steps of Eq. 14 on the generated images with their queried
-/// features plus o.batch real images with their recorded features. The student stays in eval
+/// features plus o.real_batch (default o.batch) real images with their recorded features. The student stays in eval
 /// mode (batch norm keeps its statistics from fit_student). images/targets: the training
 /// set (N, C, R, R) and its features (N, D) — the student's targets and the generator's
 /// condition, as given to fit_student and fit_gan; student, images and targets are held by
@@ -68,16 +69,18 @@ gan_callback student_refresh(S& student, feature_query query, const tensor<float
   if (images.rank() != 4 || targets.rank() != 2 || targets.size(0) != images.size(0))
     fail<shape_error>(op, "images ", images.shape(), " and targets ", targets.shape(),
                       " must be (N, C, H, W) and (N, D)");
-  if (o.every < 1 || o.batch < 1 || o.steps < 1 || o.batch > images.size(0))
-    fail<value_error>(op, "every ", o.every, ", batch ", o.batch, " and steps ", o.steps,
-                      " must be >= 1 (batch <= ", images.size(0), ")");
+  const index_t reals = o.real_batch > 0 ? o.real_batch : o.batch;
+  if (o.every < 1 || o.batch < 1 || o.steps < 1 || o.real_batch < 0 || o.batch > images.size(0) ||
+      reals > images.size(0))
+    fail<value_error>(op, "every ", o.every, ", batch ", o.batch, ", real_batch ", o.real_batch, " and steps ", o.steps,
+                      " must be >= 1 (real_batch >= 0; both batches <= ", images.size(0), ")");
   if (!query) fail<value_error>(op, "no query function was given");
   auto opt = std::make_shared<optim::adam<T, B>>(nn::parameters(student), optim::adam_options{.lr = o.lr});
-  return [&student, query = std::move(query), &images, &targets, o, stats, opt, op](const gan_report& r) {
+  return [&student, query = std::move(query), &images, &targets, o, reals, stats, opt, op](const gan_report& r) {
     if (r.step % o.every != 0 || !r.generate) return;
     std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(r.step));
     std::uniform_int_distribution<index_t> pick(0, images.size(0) - 1);
-    std::vector<index_t> fake_rows(static_cast<std::size_t>(o.batch)), real_rows(static_cast<std::size_t>(o.batch));
+    std::vector<index_t> fake_rows(static_cast<std::size_t>(o.batch)), real_rows(static_cast<std::size_t>(reals));
     for (auto& i : fake_rows) i = pick(rng);
     for (auto& i : real_rows) i = pick(rng);
     const tensor<float, host> fake = [&] {
