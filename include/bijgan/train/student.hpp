@@ -7,8 +7,10 @@
 #include <iomanip>
 #include <iostream>
 #include <random>
+#include <sstream>
 #include <vector>
 
+#include "bijgan/concepts/engine.hpp"
 #include "bijgan/concepts/model.hpp"
 #include "bijgan/data/rows.hpp"
 #include "bijgan/eval/verification.hpp"
@@ -47,14 +49,12 @@ tensor<float, host> student_features(const S& s, const tensor<float, host>& imag
   using B = typename S::backend_type;
   static_assert(std::is_same_v<T, float>, "student_features reads float students");
   constexpr auto in = S::image_shape;
+  if (images.rank() != 4 || images.size(0) == 0)
+    fail<shape_error>("train::student_features", "images ", images.shape(), " must be (N, C, H, W) with N >= 1");
   const no_grad off;
-  std::vector<tensor<float, host>> parts;
-  for (index_t i = 0; i < images.size(0); i += 64) {
-    const auto part = images.slice_rows(i, std::min(images.size(0), i + 64));
-    parts.push_back(to<host>(s(resize(constant(data::as_batch<T, B>(part)), in[1], in[2])).value()));
-  }
-  if (parts.empty()) fail<shape_error>("train::student_features", "no images: ", images.shape());
-  return parts.size() == 1 ? parts[0] : concat(std::span<const tensor<float, host>>(parts), 0);
+  return in_batches(images, 64, tensor<float, host>{}, [&](const tensor<float, host>& part) {
+    return to<host>(s(resize(constant(data::as_batch<T, B>(part)), in[1], in[2])).value());
+  });
 }
 
 /// Trains a staged_network s so that s(x) points where the engine's feature F(x) does, from
@@ -84,9 +84,12 @@ double fit_student(S& s, const tensor<float, host>& images, const tensor<float, 
     const double c = eval::mean_cosine(student_features(s, *o.held_out_images), *o.held_out_teacher);
     nn::train(s);
     if (o.held_out_cosines) o.held_out_cosines->push_back(c);
-    if (o.log)
-      *o.log << "student: epoch " << e << ", held-out cosine with the engine " << std::fixed << std::setprecision(4)
-             << c << std::defaultfloat << "\n";
+    if (o.log) {
+      std::ostringstream line;  // formatted here, so the caller's stream keeps its own settings
+      line << "student: epoch " << e << ", held-out cosine with the engine " << std::fixed << std::setprecision(4) << c
+           << "\n";
+      *o.log << line.str();
+    }
   };
   const double running = detail::adam_epochs(
       nn::parameters(s), images.size(0), o, "student", "cos loss",
