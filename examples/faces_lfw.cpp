@@ -1,7 +1,8 @@
 // Faces from a real blackbox engine: DAB-GAN on LFW with a face engine as F — dlib's ResNet
 // (default) or a file engine of ../shared/data/face-engines (--engine FOLDER: arcface512,
 // faceres1024). The engine is only queried (its descriptors of every image, computed once and
-// cached as NPY); distillation goes through a student trained from those queries; H is a flow
+// cached as NPY); distillation goes through a student trained from those queries (or, with
+// --whitebox, through the engine itself: the paper's whitebox mode); H is a flow
 // trained on the training identities with one prior class per identity. Open set: the
 // generator trains on every identity outside the test fold (pairs.txt's folds are
 // identity-disjoint) and is evaluated on the test fold's pairs with one image of each positive
@@ -10,13 +11,14 @@
 //   faces_lfw [--quick] [--data DIR] [--engine FOLDER] [--align DIR] [--out DIR] [--steps N]
 //             [--model dabgan|dibigan] [--no-distill] [--no-biject] [--flow CKPT] [--h-steps N]
 //             [--student-epochs N] [--student-only] [--mirror] [--refresh N]
-//             [--refresh-reals N] [--resume]
+//             [--refresh-reals N] [--whitebox] [--seed N] [--resume]
 //
 // Default: 64x64 (≈ 53 minutes on 2 cores from an empty folder with dlib's engine); --quick:
 // 32x32 with shorter H and GAN runs (≈ 11 minutes). Figures: docs/faces.md (Table III there).
 // The training and the report are faces_lfw_run.hpp, one translation unit per descriptor size.
 #include <bijgan/data/lfw.hpp>
 #include <bijgan/engines/feature_cache.hpp>
+#include <bijgan/engines/whitebox.hpp>
 
 #include "cli.hpp"
 #include "engine_select.hpp"
@@ -66,7 +68,7 @@ int main(int argc, char** argv) {
   app.add_option("--model", o.model, "the generator and critic")
       ->check(CLI::IsMember({"dabgan", "dibigan"}))
       ->capture_default_str();
-  app.add_flag_callback(
+  auto* no_distill = app.add_flag_callback(
       "--no-distill", [&] { o.terms.distill = false; }, "drop the distillation term");
   app.add_flag_callback(
       "--no-biject", [&] { o.terms.biject = false; }, "drop the bijective metric term");
@@ -74,14 +76,22 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--h-steps", o.h_steps, "steps of H (default: the resolution's)")->check(examples::positive);
   app.add_option("--student-epochs", o.student_epochs, "student epochs (default 10)")->check(examples::positive);
-  app.add_flag("--student-only", o.student_only,
-               "fit (or load) the student, print its cosine with the engine on the test reals, and stop");
+  auto* student_only =
+      app.add_flag("--student-only", o.student_only,
+                   "fit (or load) the student, print its cosine with the engine on the test reals, and stop");
   app.add_flag("--mirror", o.student_mirror, "train the student on mirrored images too (random left-right flips)");
+  app.add_flag("--whitebox", o.whitebox,
+               "whitebox mode: distil through the engine itself (differentiated by our ops) instead of a "
+               "student fitted to its answers; no student, no refresh")
+      ->excludes(no_distill)
+      ->excludes(student_only);
   app.add_option("--refresh", o.refresh_every, "refresh the student every N GAN steps (0: frozen, as in the paper)")
       ->check(examples::non_negative)
       ->capture_default_str();
   app.add_option("--refresh-reals", o.refresh_reals,
                  "real images beside the 32 generated ones in each refresh (default 32)")
+      ->check(examples::positive);
+  app.add_option("--seed", o.seed, "seed of the GAN's initialisation, batches and noise (default 1)")
       ->check(examples::positive);
   app.add_flag("--resume", o.resume, "continue from the checkpoints in --out");
   return examples::run(app, argc, argv, [&]() -> int {
@@ -146,6 +156,10 @@ int main(int argc, char** argv) {
                                        engine.checksum(),
                                        faces.key(r),
                                        [&](const tensor<float>& x) { return describe(engine, crop.size, x); },
+                                       [&](const var<float>& x) {
+                                         return engines::staged_forward(
+                                             engine, resize(x, crop.size, crop.size, interpolation::bilinear));
+                                       },
                                        split,
                                        train_x,
                                        train_f,

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <bijgan/concepts/model.hpp>
 #include <bijgan/data/lfw.hpp>
 #include <bijgan/train/adversarial.hpp>
 
@@ -29,11 +30,13 @@ struct options {
   bool quick = false, resume = false;
   bool student_only = false;    // stop after fitting (or loading) the student, with its held-out cosine
   bool student_mirror = false;  // mirror augmentation for the student (--mirror)
+  bool whitebox = false;        // distil through the engine itself, not a student (--whitebox)
   long steps = 0, h_steps = -1;
   int student_epochs = -1;
   long refresh_every = 5;   // 0: the student stays frozen after fit_student (the paper)
   long refresh_reals = 32;  // real images beside the 32 generated ones in each refresh
   int test_fold = 9;        // 0-based: pairs.txt's 10th fold
+  std::uint64_t seed = 1;   // the GAN's initialisation, batches, v and ε (--seed)
   bijgan::train::gan_terms terms{};
 };
 
@@ -46,6 +49,9 @@ struct inputs {
   std::uint64_t checksum;  ///< of the engine's weights (keys the student file)
   std::string flow_key;    ///< names the training images at r x r (keys H's checkpoint)
   std::function<bijgan::tensor<float>(const bijgan::tensor<float>&)> describe;
+  /// The same query, differentiable (whitebox mode): the engine's stage outputs (where it has
+  /// them) and raw descriptors of images (N, 3, r, r) as vars, so gradients reach the images.
+  std::function<bijgan::staged_output<bijgan::var<float>>(const bijgan::var<float>&)> forward;
   const bijgan::data::lfw_split& split;
   const bijgan::tensor<float>&train_x, &train_f, &test_x, &test_f;
   const std::vector<bijgan::data::lfw_pair>& pairs;

@@ -7,6 +7,7 @@
 #include <bijgan/bijgan.hpp>
 #include <bijgan/data/standardize.hpp>
 #include <bijgan/engines/feature_cache.hpp>
+#include <bijgan/engines/whitebox.hpp>
 #include <bijgan/eval/realism.hpp>
 #include <bijgan/eval/reconstruction.hpp>
 #include <bijgan/eval/verification.hpp>
@@ -89,6 +90,31 @@ inline frechet_figures frechet_of(const tensor<float>& real, const tensor<float>
           eval::frechet_distance(data::gather_rows(recon, even), b)};
 }
 
+/// fit_gan's distiller behind one type, so fit_gan is compiled once per model for both modes:
+/// the student's stages (blackbox) or the engine's own (whitebox), on images at R x R.
+template <index_t R, index_t D>
+struct distiller {
+  using value_type = float;
+  using backend_type = host;
+  static constexpr index_t feature_dim = D;
+  static constexpr std::array<index_t, 3> image_shape{3, R, R};
+  std::function<staged_output<var<float>>(const var<float>&)> of;
+  template <class F>
+  void visit(F&&) {}  // nothing trained here: the student and the engine are frozen views
+  [[nodiscard]] staged_output<var<float>> stages(const var<float>& x) const { return of(x); }
+};
+
+/// main()'s differentiable engine query (images at R x R, resized to the engine's input
+/// inside) as a staged_engine, for engines::whitebox.
+template <index_t R, index_t D>
+struct engine_query {
+  static constexpr index_t feature_dim = D;
+  static constexpr std::array<index_t, 3> image_shape{3, R, R};
+  const inputs* in;
+  [[nodiscard]] staged_output<var<float>> forward_stages(const var<float>& x) const { return in->forward(x); }
+  [[nodiscard]] var<float> forward(const var<float>& x) const { return in->forward(x).features; }
+};
+
 template <index_t R, class M>
 int run(const inputs& in) {
   const auto& o = in.o;
@@ -101,6 +127,10 @@ int run(const inputs& in) {
   // target and the generator's condition. Raw dlib descriptors of different people have a mean
   // cosine of ≈ 0.84, so a student fitted to them learns little more than their mean direction.
   const auto standardizer = data::feature_standardizer::fit(in.train_f);
+  // Output files are named by the model and the mode (whitebox runs beside blackbox ones).
+  const std::string tag =
+      o.model + (o.whitebox ? "_whitebox" : "") + (o.seed != 1 ? "_seed" + std::to_string(o.seed) : std::string());
+  const bool blackbox_distill = o.terms.distill && !o.whitebox;
   standardizer.save(o.out / "feature_standardizer.safetensors");
   const auto train_z = standardizer(in.train_f), test_z = standardizer(in.test_f);
   // 1. The student F^S, trained only from the engine's answers (Eq. 14); refreshed from more
@@ -115,7 +145,7 @@ int run(const inputs& in) {
   if (fs::exists(student_file)) {
     io::load(student_file, student);
     std::cout << "student: loaded " << student_file.string() << "\n";
-  } else if (o.terms.distill || o.student_only) {
+  } else if (blackbox_distill || o.student_only) {
     std::cout << "student: " << nn::parameter_count(student) << " parameters, " << epochs
               << " epoch(s) of cosine distillation\n";
     // The test fold's reals are held out: the log shows the student's agreement with the
@@ -166,7 +196,7 @@ int run(const inputs& in) {
   std::get<1>(flow.steps).options.recompute = true;
 
   // 3. The GAN, from the engine's descriptors of the training faces.
-  nn::manual_seed(11);
+  nn::manual_seed(10 + o.seed);  // seed 1: the figures in docs/faces.md
   typename M::template generator<> g;
   typename M::template critic<> d;
   std::cout << o.model << " " << R << "x" << R << ": generator " << nn::parameter_count(g) << " parameters, critic "
@@ -182,7 +212,8 @@ int run(const inputs& in) {
   go.clip_norm = 5;
   go.terms = o.terms;
   go.scales.adversarial = 0.02;
-  go.checkpoint = o.out / (o.model + "_r" + std::to_string(R) + ".ckpt.safetensors");
+  go.seed = o.seed;
+  go.checkpoint = o.out / (tag + "_r" + std::to_string(R) + ".ckpt.safetensors");
   go.checkpoint_every = 100;
   go.resume = o.resume;
   // The first image of 8 test identities, for the grids during training and the final sheet.
@@ -191,16 +222,15 @@ int run(const inputs& in) {
     if (i == 0 || split.test_labels[static_cast<std::size_t>(i)] != split.test_labels[static_cast<std::size_t>(i - 1)])
       pick.push_back(i);
   std::vector<train::gan_callback> callbacks{
-      train::csv_log(o.out / (o.model + "_losses.csv")),
-      train::png_grid(o.out / (o.model + "_grid"), 200, data::gather_rows(test_x, pick),
-                      data::gather_rows(test_z, pick))};
+      train::csv_log(o.out / (tag + "_losses.csv")),
+      train::png_grid(o.out / (tag + "_grid"), 200, data::gather_rows(test_x, pick), data::gather_rows(test_z, pick))};
   // Blackbox queries during training: the engine's (standardised) descriptors of what the
   // generator makes now keep the student faithful where the generator is.
   // The refreshed student is saved with every GAN checkpoint, so --resume continues both.
   train::student_refresh_stats refresh;
-  const auto refreshed_file = o.out / (o.model + "_student_refreshed_r" + std::to_string(R) + ".safetensors");
+  const auto refreshed_file = o.out / (tag + "_student_refreshed_r" + std::to_string(R) + ".safetensors");
   const auto save_student = [&] { io::save(refreshed_file, student); };
-  if (o.terms.distill && o.refresh_every > 0) {
+  if (blackbox_distill && o.refresh_every > 0) {
     if (o.resume && fs::exists(refreshed_file)) io::load(refreshed_file, student);
     callbacks.push_back(train::student_refresh(
         student, [&](const tensor<float>& x) { return standardizer(in.describe(x)); }, train_x, train_z,
@@ -211,8 +241,21 @@ int run(const inputs& in) {
   }
   auto ema = g;
   const train::gan_data gdata{train_x, train_z, split.train_labels};
+  // Blackbox: a frozen view of the student (it shares the student's storage, so it follows the
+  // refreshes), at its 32x32 input. Whitebox: the engine itself, its descriptors centred on the
+  // training mean as the student's targets are.
+  const auto student_view = nn::frozen(student);
+  const engine_query<R, D> query{&in};
+  const engines::whitebox<engine_query<R, D>> engine_box(query, {.centre = standardizer.mean});
+  distiller<R, D> distil;
+  if (o.whitebox)
+    distil.of = [&](const var<float>& x) { return engine_box.stages(x); };
+  else
+    distil.of = [&](const var<float>& x) {
+      return student_view.stages(resize(x, scfg.resolution, scfg.resolution, interpolation::bilinear));
+    };
   const auto res = train::fit_gan(g, d, gdata, go, o.terms.biject ? &flow : nullptr,
-                                  o.terms.distill ? &student : nullptr, callbacks, &ema);
+                                  o.terms.distill ? &distil : nullptr, callbacks, &ema);
   const double img_s = double(res.steps - res.resumed_from) * double(go.batch) / std::max(1e-9, res.seconds);
   if (refresh.refreshes > 0) {
     std::cout
@@ -262,7 +305,7 @@ int run(const inputs& in) {
   // Realism: Fréchet distances in the engine's space (raw descriptors) and the student's.
   const auto fd_engine = frechet_of(test_f, recon_f, &reduced_f);
   std::ostringstream student_rows;
-  if (o.terms.distill) {
+  if (blackbox_distill) {
     const auto s_real = train::student_features(student, test_x), s_recon = train::student_features(student, recon);
     const auto fd_student = frechet_of(s_real, s_recon);
     student_rows << std::fixed << std::setprecision(3)
@@ -293,16 +336,20 @@ int run(const inputs& in) {
               << g_real << " (" << g_recon / g_real << "x) |\n";
   }
   // The reconstructions themselves (rows in the order of the test images), for other tools.
-  io::write_npy(o.out / (o.model + "_r" + std::to_string(R) + "_test_reconstructions.npy"), recon);
+  io::write_npy(o.out / (tag + "_r" + std::to_string(R) + "_test_reconstructions.npy"), recon);
 
   // Sheet: real | reconstruction | 4 more v, for the first image of 8 test identities.
   const auto recon_of = [&](const tensor<float>& f, std::uint64_t seed) { return eval::reconstruct(ema, f, seed); };
-  io::write_png(o.out / (o.model + "_sheet.png"),
+  io::write_png(o.out / (tag + "_sheet.png"),
                 eval::reconstruction_sheet(recon_of, data::gather_rows(test_x, pick), data::gather_rows(test_z, pick)));
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - in.t0).count();
   std::ostringstream md;
   md << std::fixed << std::setprecision(2) << "# " << o.model << " on LFW faces from " << in.engine
-     << "'s descriptors (" << R << "x" << R << ", blackbox: student distillation)\n\n"
+     << "'s descriptors (" << R << "x" << R << ", "
+     << (!o.terms.distill ? "no distillation"
+         : o.whitebox     ? "whitebox: distillation through the engine itself"
+                          : "blackbox: student distillation")
+     << ")\n\n"
      << "Engine faces: " << in.faces << ". Test: the " << split.test.size() << " images of the "
      << split.test_identities << " identities of pairs.txt fold " << o.test_fold + 1
      << " (unseen in training), its 600 pairs as 10 sub-folds of 60. Training: " << split.train.size() << " images of "
@@ -330,9 +377,9 @@ int run(const inputs& in) {
      << "| terms | adv " << go.terms.adversarial << ", recon " << go.terms.recon << ", distill " << go.terms.distill
      << ", biject " << go.terms.biject << " |\n"
      << "| wall time of the whole run | " << total << " s |\n\n"
-     << "![real | reconstruction | 4 more v](" << o.model << "_sheet.png)\n";
+     << "![real | reconstruction | 4 more v](" << tag << "_sheet.png)\n";
   const auto report = md.str();
-  io::write_file_atomic(o.out / (o.model + "_report.md"),
+  io::write_file_atomic(o.out / (tag + "_report.md"),
                         {reinterpret_cast<const unsigned char*>(report.data()), report.size()});
   std::cout << md.str();
   std::cout << "RESULT engine=" << in.engine << " model=" << o.model << " r=" << R
@@ -340,7 +387,8 @@ int run(const inputs& in) {
             << " recon_tar_all=" << v_recon.tar_all_impostors << " reduced_accuracy=" << v_reduced.accuracy
             << " real_accuracy=" << v_real.accuracy << " cos=" << cos_engine_recon << " fd=" << fd_engine.reconstruction
             << " fd_floor=" << fd_engine.floor << " grid=" << grid_worst << " ms_ssim=" << diversity
-            << " distill=" << o.terms.distill << " biject=" << o.terms.biject << "\n";
+            << " distill=" << o.terms.distill << " whitebox=" << o.whitebox << " biject=" << o.terms.biject
+            << " seed=" << o.seed << "\n";
   return 0;
 }
 

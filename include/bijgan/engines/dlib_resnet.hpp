@@ -3,7 +3,8 @@
 // follows ../shared/data/README.md: a 7x7 stride-2 stem, max-pool, residual blocks at 32, 64,
 // 128 and 256 channels with average-pool shortcuts in the down blocks, global average, a
 // 256 -> 128 linear map. Each conv unit's affine "scale" layer is folded into its filters.
-// Used as a blackbox: tensors in, tensors out, no gradients.
+// A blackbox through features() (tensors in and out, no graph); forward() and forward_stages()
+// record var ops, so gradients reach the images (the whitebox mode, engines/whitebox.hpp).
 #pragma once
 
 #include <array>
@@ -16,6 +17,7 @@
 
 #include "bijgan/autodiff/autodiff.hpp"
 #include "bijgan/concepts/engine.hpp"
+#include "bijgan/concepts/model.hpp"
 #include "bijgan/io/checksum.hpp"
 #include "bijgan/io/tfjs.hpp"
 
@@ -64,20 +66,42 @@ class dlib_resnet {
 
   /// Descriptors of images (N, 3, 150, 150) in [0, 1], computed in batches of `batch`.
   [[nodiscard]] tensor<float, host> features(const tensor<float, host>& images, index_t batch = 16) const {
-    check(images);
+    check(images, "dlib_resnet::features");
     no_grad ng;
     return in_batches(images, batch, tensor<float, host>::zeros(shape{0, feature_dim}),
-                      [&](const tensor<float, host>& part) { return run(part, nullptr); });
+                      [&](const tensor<float, host>& part) { return run(constant(part), nullptr).value(); });
+  }
+
+  /// The differentiable forward (whitebox use): images (N, 3, 150, 150) in [0, 1] to
+  /// descriptors (N, 128); the weights are constants, so only the images get gradients.
+  [[nodiscard]] var<float> forward(const var<float>& images) const {
+    check(images.value(), "dlib_resnet::forward");
+    return run(images, nullptr);
+  }
+
+  /// forward() with the output of each width's last block kept for Eq. 15: conv32_3
+  /// (N, 32, 35, 35), conv64_3 (N, 64, 17, 17), conv128_2 (N, 128, 8, 8), conv256_2 (N, 256, 4, 4).
+  [[nodiscard]] staged_output<var<float>> forward_stages(const var<float>& images) const {
+    check(images.value(), "dlib_resnet::forward_stages");
+    std::vector<std::pair<std::string, var<float>>> trace;
+    staged_output<var<float>> out;
+    out.features = run(images, &trace);
+    for (auto& [name, v] : trace)
+      if (name == "03_conv32_3" || name == "05_conv64_3" || name == "07_conv128_2" || name == "09_conv256_2")
+        out.stages.push_back(std::move(v));
+    return out;
   }
 
   /// The activation after every stage, named as in ../shared/data/face-engine-reference
   /// ("00_input_norm", "01_conv32_down", ..., "12_descriptor"), NCHW.
   [[nodiscard]] std::vector<std::pair<std::string, tensor<float, host>>> stages(
       const tensor<float, host>& images) const {
-    check(images);
+    check(images, "dlib_resnet::stages");
     no_grad ng;
+    std::vector<std::pair<std::string, var<float>>> trace;
+    run(constant(images), &trace);
     std::vector<std::pair<std::string, tensor<float, host>>> out;
-    run(images, &out);
+    for (auto& [name, v] : trace) out.emplace_back(name, v.value());
     return out;
   }
 
@@ -119,20 +143,21 @@ class dlib_resnet {
     auto y = conv2d(x, u.weight, u.bias, {.stride = u.stride, .padding = pad});
     return relu_after ? relu(y) : y;
   }
-  static void check(const tensor<float, host>& images) {
+  static void check(const tensor<float, host>& images, const char* op) {
     if (images.rank() != 4 || images.size(1) != 3 || images.size(2) != 150 || images.size(3) != 150)
-      fail<shape_error>("dlib_resnet::features", "images ", images.shape(), " must be (N, 3, 150, 150) RGB in [0, 1]");
+      fail<shape_error>(op, "images ", images.shape(), " must be (N, 3, 150, 150) RGB in [0, 1]");
   }
 
-  tensor<float, host> run(const tensor<float, host>& images,
-                          std::vector<std::pair<std::string, tensor<float, host>>>* trace) const {
+  /// The network on images (a constant or a var with a graph); trace, when given, receives
+  /// every stage's output under its reference name.
+  var<float> run(const var<float>& images, std::vector<std::pair<std::string, var<float>>>* trace) const {
     auto keep = [&](const char* name, const var<float>& v) {
-      if (trace) trace->emplace_back(name, v.value());
+      if (trace) trace->emplace_back(name, v);
     };
     // x = (pixel - mean) / 255 with pixel = 255 * image.
     const auto mean = constant(
         tensor<float, host>::from(std::vector<float>{122.782f / 255, 117.001f / 255, 104.298f / 255}, shape{3, 1, 1}));
-    auto x = constant(images) - mean;
+    auto x = images - mean;
     keep("00_input_norm", x);
     x = apply_unit(stem_, x, true);
     keep("01_conv32_down", x);
@@ -160,7 +185,7 @@ class dlib_resnet {
     keep("11_global_avg", pooled);
     const auto d = matmul(pooled, constant(fc_));
     keep("12_descriptor", d);
-    return d.value();
+    return d;
   }
   static var<float> mean_of_positions(const var<float>& x) { return mean(x, {2, 3}); }
 
