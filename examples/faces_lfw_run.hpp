@@ -33,6 +33,8 @@ using namespace bijgan;
 namespace fs = std::filesystem;
 
 // DAB-GAN and DiBiGAN at 64x64 (the default) and 32x32 (--quick) for D-dimensional descriptors.
+// The running to-RGB sum is upsampled bilinearly (since 2026-12-06: nearest left a 4-pixel
+// block mosaic; docs/faces.md, "The block mosaic").
 template <index_t R, index_t D>
 constexpr models::gan_config dab_cfg{.channels = 3,
                                      .resolution = R,
@@ -42,6 +44,7 @@ constexpr models::gan_config dab_cfg{.channels = 3,
                                      .heads = 4,
                                      .depth = 1,
                                      .bicubic_stages = R == 64 ? 3 : 2,
+                                     .bilinear_rgb = true,
                                      .critic_patch = R == 64 ? 8 : 4,
                                      .critic_embed = 64};
 template <index_t R, index_t D>
@@ -335,6 +338,15 @@ int run(const inputs& in) {
               << " (lattice peak ratio of the mean power spectrum): reconstructions / reals | " << g_recon << " / "
               << g_real << " (" << g_recon / g_real << "x) |\n";
   }
+  // The block figure: jumps across the edges of a p x p tiling against those inside (a mosaic).
+  double blocks_worst = 0;
+  for (const index_t p : {index_t(4), index_t(8)}) {
+    const double b_recon = eval::block_edge_ratio(recon, p), b_real = eval::block_edge_ratio(test_x, p);
+    blocks_worst = std::max(blocks_worst, b_recon);
+    grid_rows << std::setprecision(2) << "| block figure, period " << p
+              << " (mean jump across block edges / inside blocks): reconstructions / reals | " << b_recon << " / "
+              << b_real << " |\n";
+  }
   // The reconstructions themselves (rows in the order of the test images), for other tools.
   io::write_npy(o.out / (tag + "_r" + std::to_string(R) + "_test_reconstructions.npy"), recon);
 
@@ -386,9 +398,9 @@ int run(const inputs& in) {
             << " recon_accuracy=" << std::setprecision(4) << v_recon.accuracy
             << " recon_tar_all=" << v_recon.tar_all_impostors << " reduced_accuracy=" << v_reduced.accuracy
             << " real_accuracy=" << v_real.accuracy << " cos=" << cos_engine_recon << " fd=" << fd_engine.reconstruction
-            << " fd_floor=" << fd_engine.floor << " grid=" << grid_worst << " ms_ssim=" << diversity
-            << " distill=" << o.terms.distill << " whitebox=" << o.whitebox << " biject=" << o.terms.biject
-            << " seed=" << o.seed << "\n";
+            << " fd_floor=" << fd_engine.floor << " grid=" << grid_worst << " blocks=" << blocks_worst
+            << " ms_ssim=" << diversity << " distill=" << o.terms.distill << " whitebox=" << o.whitebox
+            << " biject=" << o.terms.biject << " seed=" << o.seed << "\n";
   return 0;
 }
 

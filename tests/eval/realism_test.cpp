@@ -150,6 +150,40 @@ BOOST_AUTO_TEST_CASE(lattice_peak_ratio_errors) {
   BOOST_TEST(eval::lattice_peak_ratio(eval::mean_power_spectrum(noisy), 16, 4) == eval::lattice_peak_ratio(noisy, 4));
 }
 
+BOOST_AUTO_TEST_CASE(block_edge_ratio_sees_a_mosaic) {
+  const index_t r = 32;
+  // Noise, blurred noise and a linear ramp have no preferred phase.
+  BOOST_TEST(eval::block_edge_ratio(noise_images(50, r, false, 0, 11), 4) == 1.0, boost::test_tools::tolerance(0.05));
+  BOOST_TEST(eval::block_edge_ratio(noise_images(50, r, true, 0, 12), 4) == 1.0, boost::test_tools::tolerance(0.05));
+  BOOST_TEST(
+      eval::block_edge_ratio(images(2, 3, r, [](index_t y, index_t x) { return 0.01 * double(x + 2 * y); }), 8) == 1.0,
+      boost::test_tools::tolerance(1e-6));
+  // Noise upsampled by nearest neighbour: nothing changes inside a block.
+  const auto coarse = noise_images(50, r / 4, false, 0, 13);
+  const auto mosaic = upsample(constant(coarse), 4, interpolation::nearest).value();
+  BOOST_TEST(std::isinf(eval::block_edge_ratio(mosaic, 4)));
+  // The same with a little fine noise on top: large but finite; at period 8 one pair in 7 of
+  // those counted inside crosses a 4-block edge, so the figure stays below 7.
+  const auto fine = noise_images(50, r, false, 0, 14);
+  const auto noisy_mosaic = (constant(mosaic) + constant(fine) * 0.05f).value();
+  const double at4 = eval::block_edge_ratio(noisy_mosaic, 4), at8 = eval::block_edge_ratio(noisy_mosaic, 8);
+  BOOST_TEST_MESSAGE("block figure of a noisy 4-pixel mosaic: p = 4 " << at4 << ", p = 8 " << at8);
+  BOOST_TEST(at4 > 5.0);
+  BOOST_TEST(at8 > 1.5);
+  BOOST_TEST(at8 < 7.0);
+  BOOST_TEST(at8 < at4);
+  // Bilinear upsampling leaves no edges.
+  const auto smooth = upsample(constant(coarse), 4, interpolation::bilinear).value();
+  BOOST_TEST(eval::block_edge_ratio(smooth, 4) < 1.5);
+  // Flat images: 1 by convention; errors.
+  BOOST_TEST(eval::block_edge_ratio(images(1, 1, 8, [](index_t, index_t) { return 0.5; }), 4) == 1.0);
+  const auto img = images(1, 1, 12, [](index_t, index_t) { return 0.0; });
+  BOOST_CHECK_THROW((void)eval::block_edge_ratio(img, 5), value_error);
+  BOOST_CHECK_THROW((void)eval::block_edge_ratio(img, 1), value_error);
+  BOOST_CHECK_THROW((void)eval::block_edge_ratio(img, 12), shape_error);  // one block
+  BOOST_CHECK_THROW((void)eval::block_edge_ratio(tensor<float, host>::zeros(shape{1, 1, 4, 8}), 2), shape_error);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace realism_test

@@ -194,6 +194,46 @@ BOOST_AUTO_TEST_CASE(gradient_penalty_through_tiled_attention_equals_composed) {
   BOOST_TEST(max_abs_diff(tiled, composed) <= 1e-5 * (1 + scale), max_abs_diff(tiled, composed) << " of " << scale);
 }
 
+BOOST_AUTO_TEST_CASE(dabgan_bilinear_rgb_skip) {
+  // bilinear_rgb: the running to-RGB sum is upsampled bilinearly, so at alpha 0 a new stage
+  // shows the previous stage's pre-tanh sum upsampled bilinearly (nearest by default: the
+  // fade-in test above), and no flat blocks remain.
+  constexpr auto smooth_cfg = [] {
+    auto c = small;
+    c.bilinear_rgb = true;
+    return c;
+  }();
+  nn::manual_seed(9);
+  models::dabgan<smooth_cfg>::generator<> g;
+  const auto f = constant(randnf({3, small.feature_dim}, 1));
+  const auto v = constant(randnf({3, small.noise_dim}, 2));
+  {
+    const no_grad off;
+    g.set_stage(2, 1);
+    const auto before = g(f, v).value().to_vector();  // (3, 1, 8, 8) in (0, 1)
+    std::vector<float> pre(before.size());
+    for (std::size_t i = 0; i < pre.size(); ++i) pre[i] = std::atanh(2 * before[i] - 1);
+    const auto up = upsample(constant(tensor<float>::from(pre, {3, 1, 8, 8})), 2, interpolation::bilinear).value();
+    auto want = up.to_vector();
+    for (auto& e : want) e = (std::tanh(e) + 1) / 2;
+    g.set_stage(3, 0);
+    BOOST_TEST(max_abs_diff(g(f, v).value().to_vector(), want) < 1e-5);
+  }
+  // Gradients through the bilinear skip, mid fade-in.
+  nn::manual_seed(10);
+  constexpr auto tiny_smooth = [] {
+    auto c = tiny;
+    c.bilinear_rgb = true;
+    return c;
+  }();
+  models::dabgan<tiny_smooth>::generator<double> gd;
+  gd.set_stage(2, 0.5);
+  const auto r = testing::module_gradcheck(
+      gd, {randn({2, 6}, 5), randn({2, 3}, 6)},
+      [](const auto& m, const std::vector<var<double>>& x) { return m(x[0], x[1]); }, {.max_elements_per_input = 12});
+  BOOST_TEST(r.passed, "dabgan generator, bilinear_rgb: " << r.message);
+}
+
 BOOST_AUTO_TEST_CASE(tiny_models_pass_gradcheck) {
   using testing::module_gradcheck;
   // Every weight tensor is checked at up to 12 strided elements (all of the small ones).

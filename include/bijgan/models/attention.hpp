@@ -104,7 +104,7 @@ struct dabgan_generator {
       if (s > 1) {
         const auto m = detail::tokens_to_map(x, r / 2);
         x = detail::map_to_tokens(s - 1 <= Cfg.bicubic_stages ? upsample(m, 2, interpolation::bicubic) : pixel_shuffle(m, 2));
-        rgb = upsample(rgb, 2);
+        rgb = upsample(rgb, 2, Cfg.bilinear_rgb ? interpolation::bilinear : interpolation::nearest);
       }
       const auto& st = stages_[static_cast<std::size_t>(s - 1)];
       x = st.position(x);

@@ -26,6 +26,9 @@ struct gan_config {
   index_t condition_tokens = 16;  ///< DAB-GAN: tokens of [F(x); v] (>= 16, method.md §6)
   index_t window = 16;         ///< DAB-GAN: grid-attention window for token maps larger than window²
   index_t bicubic_stages = 2;  ///< DAB-GAN: upsamplings by bicubic before switching to pixel-shuffle
+  /// DAB-GAN: upsample the running sum of the stages' to-RGB outputs bilinearly between stages
+  /// (false: nearest, which leaves each coarse stage's pixels as flat blocks in the image)
+  bool bilinear_rgb = false;
   index_t critic_patch = 4;    ///< DAB-GAN critic: smallest patch size P (scales P, 2P, 4P)
   index_t critic_embed = 64;   ///< DAB-GAN critic: token width at the finest scale
 };
