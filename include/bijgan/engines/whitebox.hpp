@@ -1,4 +1,4 @@
-// The whitebox mode (method.md §4, Table II's left half): the recognition engine itself, rather
+// The whitebox mode (method.md §5, Table II's left half): the recognition engine itself, rather
 // than a student fitted to its answers, as the network whose stage outputs and features the
 // generator's feature distillation matches (Eq. 15). engines::whitebox<E> adapts any engine
 // with a differentiable forward (dlib_resnet, file_engine, or a user's own) to the
