@@ -145,10 +145,13 @@ int run(const inputs& in) {
   const auto student_file =
       o.out / ("student_r32_centred_e" + std::to_string(epochs) + (o.student_mirror ? "_mirror_" : "_") +
                std::to_string(in.checksum) + ".safetensors");
-  if (fs::exists(student_file)) {
+  // Only blackbox distillation (and --student-only) uses a student: whitebox and --no-distill
+  // runs neither fit nor load one.
+  const bool needs_student = blackbox_distill || o.student_only;
+  if (needs_student && fs::exists(student_file)) {
     io::load(student_file, student);
     std::cout << "student: loaded " << student_file.string() << "\n";
-  } else if (blackbox_distill || o.student_only) {
+  } else if (needs_student) {
     std::cout << "student: " << nn::parameter_count(student) << " parameters, " << epochs
               << " epoch(s) of cosine distillation\n";
     // The test fold's reals are held out: the log shows the student's agreement with the

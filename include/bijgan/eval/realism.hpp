@@ -63,12 +63,28 @@ inline double frechet_distance(const tensor<float, host>& a, const tensor<float,
   return std::max(0.0, distances::gaussian_w2(fa.mean, fa.cov, fb.mean, fb.cov));
 }
 
+namespace detail {
+/// shape_error naming op unless images are (N, C, R, R) with N >= 1.
+inline void check_square_images(const tensor<float, host>& images, const char* op) {
+  if (images.rank() != 4 || images.size(2) != images.size(3) || images.size(0) < 1)
+    fail<shape_error>(op, "images ", images.shape(), " must be (N, C, R, R) with N >= 1");
+}
+/// The luminance (channel mean) of image i of (N, C, R, R) into y (R·R values, row-major).
+inline void luminance(const tensor<float, host>& images, index_t i, std::vector<double>& y) {
+  const index_t c = images.size(1), rr = images.size(2) * images.size(3);
+  const float* p = images.data() + i * c * rr;
+  y.assign(static_cast<std::size_t>(rr), 0.0);
+  for (index_t ch = 0; ch < c; ++ch)
+    for (index_t q = 0; q < rr; ++q) y[static_cast<std::size_t>(q)] += p[ch * rr + q];
+  for (auto& e : y) e /= static_cast<double>(c);
+}
+}  // namespace detail
+
 /// The mean power spectrum |DFT2(x − mean x)|² (R, R) of the luminance (channel mean) of
 /// images (N, C, R, R), each image's own mean removed, averaged over the images.
 inline std::vector<double> mean_power_spectrum(const tensor<float, host>& images) {
-  if (images.rank() != 4 || images.size(2) != images.size(3) || images.size(0) < 1)
-    fail<shape_error>("eval::mean_power_spectrum", "images ", images.shape(), " must be (N, C, R, R) with N >= 1");
-  const index_t n = images.size(0), c = images.size(1), r = images.size(2);
+  detail::check_square_images(images, "eval::mean_power_spectrum");
+  const index_t n = images.size(0), r = images.size(2);
   const auto ru = static_cast<std::size_t>(r);
   std::vector<double> cs(ru * ru), sn(ru * ru), power(ru * ru, 0.0);
   for (std::size_t k = 0; k < ru; ++k)
@@ -77,16 +93,11 @@ inline std::vector<double> mean_power_spectrum(const tensor<float, host>& images
       cs[k * ru + j] = std::cos(a);
       sn[k * ru + j] = -std::sin(a);
     }
-  std::vector<double> g(ru * ru), re(ru * ru), im(ru * ru);
-  const float* p = images.data();
+  std::vector<double> g, re(ru * ru), im(ru * ru);
   for (index_t i = 0; i < n; ++i) {
+    detail::luminance(images, i, g);
     double mean = 0;
-    for (std::size_t q = 0; q < ru * ru; ++q) {
-      double s = 0;
-      for (index_t ch = 0; ch < c; ++ch) s += p[(i * c + ch) * r * r + static_cast<index_t>(q)];
-      g[q] = s / static_cast<double>(c);
-      mean += g[q];
-    }
+    for (const double v : g) mean += v;
     mean /= static_cast<double>(ru * ru);
     for (auto& v : g) v -= mean;
     // Rows, then columns: X[u][v] = Σ_y Σ_x g[y][x] e^{-2πi (u y + v x) / R}.
@@ -170,27 +181,20 @@ inline double lattice_peak_ratio(const tensor<float, host>& images, index_t peri
 /// +inf. shape_error unless (N, C, R, R) with R ≥ 2p; value_error unless 2 ≤ p and p divides R.
 inline double block_edge_ratio(const tensor<float, host>& images, index_t period) {
   const char* op = "eval::block_edge_ratio";
-  if (images.rank() != 4 || images.size(2) != images.size(3) || images.size(0) < 1)
-    fail<shape_error>(op, "images ", images.shape(), " must be (N, C, R, R) with N >= 1");
-  const index_t n = images.size(0), c = images.size(1), r = images.size(2);
+  detail::check_square_images(images, op);
+  const index_t n = images.size(0), r = images.size(2);
   if (period < 2 || r % period != 0)
     fail<value_error>(op, "period ", period, " must be >= 2 and divide the image side ", r);
   if (r < 2 * period) fail<shape_error>(op, "images ", images.shape(), " are smaller than two blocks of ", period);
-  const auto v = images.to_vector();
-  std::vector<double> y(static_cast<std::size_t>(r * r));
+  std::vector<double> y;
   double edge = 0, inner = 0;
   long edges = 0, inners = 0;
+  const auto at = [&](index_t row, index_t col) { return y[static_cast<std::size_t>(row * r + col)]; };
   for (index_t i = 0; i < n; ++i) {
-    std::fill(y.begin(), y.end(), 0.0);
-    for (index_t k = 0; k < c; ++k)
-      for (index_t p = 0; p < r * r; ++p)
-        y[static_cast<std::size_t>(p)] += v[static_cast<std::size_t>((i * c + k) * r * r + p)];
+    detail::luminance(images, i, y);
     for (index_t a = 0; a < r; ++a)
       for (index_t b = 0; b + 1 < r; ++b) {
-        const double h =
-            std::abs(y[static_cast<std::size_t>(a * r + b + 1)] - y[static_cast<std::size_t>(a * r + b)]) / double(c);
-        const double w =
-            std::abs(y[static_cast<std::size_t>((b + 1) * r + a)] - y[static_cast<std::size_t>(b * r + a)]) / double(c);
+        const double h = std::abs(at(a, b + 1) - at(a, b)), w = std::abs(at(b + 1, a) - at(b, a));
         if ((b + 1) % period == 0)
           edge += h + w, edges += 2;
         else

@@ -40,9 +40,11 @@ var<T, B> map_to_tokens(const var<T, B>& m) {
 /// DAB-GAN's attention generator at cfg's resolution.
 template <gan_config Cfg, class T = float, class B = host>
 struct dabgan_generator {
-  static_assert(detail::is_progressive_resolution(Cfg.resolution), "gan_config::resolution must be 4·2^k (4, 8, 16, 32, 64, ...)");
+  static_assert(detail::is_progressive_resolution(Cfg.resolution),
+                "gan_config::resolution must be 4·2^k (4, 8, 16, 32, 64, ...)");
   static_assert(Cfg.noise_dim >= 1, "DAB-GAN takes v: set gan_config::noise_dim >= 1");
-  static_assert(Cfg.condition_tokens >= 16, "gan_config::condition_tokens must be >= 16: with few keys cross-attention degenerates into a bias");
+  static_assert(Cfg.condition_tokens >= 16,
+                "gan_config::condition_tokens must be >= 16: with few keys cross-attention degenerates into a bias");
   static_assert(detail::dabgan_width(Cfg, detail::stage_count(Cfg.resolution)) >= Cfg.heads &&
                     detail::dabgan_width(Cfg, detail::stage_count(Cfg.resolution)) % Cfg.heads == 0,
                 "DAB-GAN's last stage is too narrow for its heads: every pixel-shuffle divides the token width by 4; "
@@ -62,12 +64,16 @@ struct dabgan_generator {
     std::vector<nn::conditioned_block<T, B>> blocks;
     nn::linear<T, B> to_rgb;
     stage_layers(int s, generator& g)
-        : position({.tokens = detail::stage_resolution(s) * detail::stage_resolution(s), .dim = detail::dabgan_width(Cfg, s)}, g),
+        : position({.tokens = detail::stage_resolution(s) * detail::stage_resolution(s),
+                    .dim = detail::dabgan_width(Cfg, s)},
+                   g),
           to_rgb({.in = detail::dabgan_width(Cfg, s), .out = Cfg.channels}, g) {
       const index_t r = detail::stage_resolution(s);
       for (index_t k = 0; k < Cfg.depth; ++k)
-        blocks.emplace_back(nn::conditioned_block_options{.dim = detail::dabgan_width(Cfg, s), .heads = Cfg.heads,
-                                                          .window = r > Cfg.window ? Cfg.window : 0, .context_dim = Cfg.embed},
+        blocks.emplace_back(nn::conditioned_block_options{.dim = detail::dabgan_width(Cfg, s),
+                                                          .heads = Cfg.heads,
+                                                          .window = r > Cfg.window ? Cfg.window : 0,
+                                                          .context_dim = Cfg.embed},
                             g);
     }
     template <class F>
@@ -78,9 +84,9 @@ struct dabgan_generator {
     }
   };
 
-  nn::linear<T, B> input;                 ///< [F(x); v] → 16 tokens of width embed (the 4x4 map)
-  nn::condition_tokens<T, B> condition;   ///< [F(x); v] → condition_tokens tokens of width embed
-  std::vector<stage_layers> stages_;      ///< one per stage: 4x4, 8x8, …
+  nn::linear<T, B> input;                ///< [F(x); v] → 16 tokens of width embed (the 4x4 map)
+  nn::condition_tokens<T, B> condition;  ///< [F(x); v] → condition_tokens tokens of width embed
+  std::vector<stage_layers> stages_;     ///< one per stage: 4x4, 8x8, …
 
   explicit dabgan_generator(generator& g = nn::default_generator())
       : input({.in = Cfg.feature_dim + Cfg.noise_dim, .out = 16 * Cfg.embed}, g),
@@ -92,8 +98,8 @@ struct dabgan_generator {
   V operator()(const V& features, const V& noise) const {
     if (features.rank() != 2 || features.size(1) != feature_dim || noise.rank() != 2 || noise.size(1) != noise_dim ||
         noise.size(0) != features.size(0))
-      fail<shape_error>("models::dabgan_generator", "features ", features.shape(), " and noise ", noise.shape(), " must be (N, ",
-                        feature_dim, ") and (N, ", noise_dim, ")");
+      fail<shape_error>("models::dabgan_generator", "features ", features.shape(), " and noise ", noise.shape(),
+                        " must be (N, ", feature_dim, ") and (N, ", noise_dim, ")");
     const index_t n = features.size(0);
     const auto c = concat(std::vector<V>{nn::pixel_norm(features), nn::pixel_norm(noise)}, 1);
     const auto context = condition(c);
@@ -103,7 +109,8 @@ struct dabgan_generator {
       const index_t r = detail::stage_resolution(s);
       if (s > 1) {
         const auto m = detail::tokens_to_map(x, r / 2);
-        x = detail::map_to_tokens(s - 1 <= Cfg.bicubic_stages ? upsample(m, 2, interpolation::bicubic) : pixel_shuffle(m, 2));
+        x = detail::map_to_tokens(s - 1 <= Cfg.bicubic_stages ? upsample(m, 2, interpolation::bicubic)
+                                                              : pixel_shuffle(m, 2));
         rgb = upsample(rgb, 2, Cfg.bilinear_rgb ? interpolation::bilinear : interpolation::nearest);
       }
       const auto& st = stages_[static_cast<std::size_t>(s - 1)];
@@ -156,9 +163,14 @@ struct transformer_critic {
     nn::positional_embedding<T, B> position;
     nn::transformer_block<T, B> block;
     scale_layers(index_t k, generator& g)
-        : patch({.in = Cfg.channels, .out = patch_width(k), .kernel = Cfg.critic_patch << k, .stride = Cfg.critic_patch << k}, g),
+        : patch({.in = Cfg.channels,
+                 .out = patch_width(k),
+                 .kernel = Cfg.critic_patch << k,
+                 .stride = Cfg.critic_patch << k},
+                g),
           position({.tokens = (grid >> k) * (grid >> k), .dim = Cfg.critic_embed}, g),
-          block({.dim = Cfg.critic_embed, .heads = Cfg.heads, .window = (grid >> k) > Cfg.window ? Cfg.window : 0}, g) {}
+          block({.dim = Cfg.critic_embed, .heads = Cfg.heads, .window = (grid >> k) > Cfg.window ? Cfg.window : 0}, g) {
+    }
     static constexpr index_t patch_width(index_t k) { return k == 0 ? Cfg.critic_embed : Cfg.critic_embed / 2; }
     template <class F>
     void visit(F&& f) {
@@ -177,17 +189,19 @@ struct transformer_critic {
 
   explicit transformer_critic(generator& g = nn::default_generator())
       : cls(parameter(nn::init::truncated_normal<T, B>(shape{1, 1, Cfg.critic_embed}, 0, 0.02, g))),
-        last({.dim = Cfg.critic_embed, .heads = Cfg.heads}, g), norm({.features = Cfg.critic_embed}, g),
+        last({.dim = Cfg.critic_embed, .heads = Cfg.heads}, g),
+        norm({.features = Cfg.critic_embed}, g),
         score({.in = Cfg.critic_embed, .out = 1}, g) {
     for (index_t k = 0; k < scales; ++k) levels.emplace_back(k, g);
-    for (index_t k = 1; k < scales; ++k) pooled.emplace_back(nn::linear_options{.in = Cfg.critic_embed, .out = Cfg.critic_embed / 2}, g);
+    for (index_t k = 1; k < scales; ++k)
+      pooled.emplace_back(nn::linear_options{.in = Cfg.critic_embed, .out = Cfg.critic_embed / 2}, g);
   }
 
   /// images (N, C, resolution, resolution) → scores (N, 1).
   V operator()(const V& x) const {
     if (x.rank() != 4 || x.size(1) != Cfg.channels || x.size(2) != Cfg.resolution || x.size(3) != Cfg.resolution)
-      fail<shape_error>("models::transformer_critic", "images ", x.shape(), " must be (N, ", Cfg.channels, ", ", Cfg.resolution, ", ",
-                        Cfg.resolution, ")");
+      fail<shape_error>("models::transformer_critic", "images ", x.shape(), " must be (N, ", Cfg.channels, ", ",
+                        Cfg.resolution, ", ", Cfg.resolution, ")");
     const index_t n = x.size(0);
     V h;
     for (index_t k = 0; k < scales; ++k) {
