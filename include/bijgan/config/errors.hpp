@@ -29,6 +29,12 @@ struct io_error : error {
 struct backend_error : error {
   using error::error;
 };
+/// A collective between processes failed: a rank did not arrive in time, ranks disagree on
+/// their configuration or on which collective comes next, or the transport (MPI, NCCL) failed.
+/// The message names the ranks involved.
+struct dist_error : error {
+  using error::error;
+};
 
 namespace detail {
 template <class... Parts>

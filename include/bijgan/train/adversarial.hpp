@@ -5,7 +5,8 @@
 // (each term can be switched off: the ablation); gradient clipping, a generator EMA, per-stage
 // batch sizes with a floor, identity-balanced batches for the bijective metric, callbacks
 // (progress bar, CSV log, PNG grids) and atomic checkpoints from which an interrupted run
-// resumes to the same parameters as an uninterrupted one. Generic over the named concepts:
+// resumes to the same parameters as an uninterrupted one; data-parallel over the ranks of
+// gan_options::comm (docs/distributed.md). Generic over the named concepts:
 // any feature_generator, critic, flows::bijection (H) and staged_network (the student, or the
 // engine itself in whitebox mode).
 #pragma once
@@ -27,6 +28,8 @@
 #include "bijgan/autodiff/backward.hpp"
 #include "bijgan/concepts/model.hpp"
 #include "bijgan/data/rows.hpp"
+#include "bijgan/dist/data_parallel.hpp"
+#include "bijgan/dist/ops.hpp"
 #include "bijgan/eval/reconstruction.hpp"
 #include "bijgan/flows/bijection.hpp"
 #include "bijgan/io/atomic_file.hpp"
@@ -80,7 +83,15 @@ struct gan_options {
   long checkpoint_every = 200;
   bool resume = false;
   long max_steps = 0;              ///< stop after this many steps in total (0: all)
-  std::ostream* log = &std::cout;  ///< progress bar (nullptr: silent)
+  std::ostream* log = &std::cout;  ///< progress bar (nullptr: silent); rank 0 only
+  /// The ranks that train together (default: this process alone). Each rank takes its share
+  /// of every batch (whole identity groups, whole minibatch-stddev groups), gradients are
+  /// averaged over ranks, the bijective metric sees the whole batch's latents (global), and
+  /// rank 0 writes checkpoints; k steps on R ranks equal k steps in one process with the
+  /// same batch, up to summation order. Every stage's batch must be a multiple of 4·R, and
+  /// batch/(4·R) a multiple of per_identity. docs/distributed.md.
+  dist::communicator_ref comm{};
+  std::size_t bucket_bytes = std::size_t{25} << 20;  ///< gradient allreduce bucket size
 };
 
 /// What a callback sees after each generator step.
@@ -88,8 +99,10 @@ struct gan_report {
   long step = 0;  ///< generator steps done
   int stage = 1;
   double alpha = 1;
-  index_t batch = 0;
-  std::map<std::string, double> values;  ///< loss terms, weights, critic figures
+  index_t batch = 0;  ///< the global batch (all ranks together)
+  int rank = 0;       ///< this process's rank (callbacks run on every rank)
+  int ranks = 1;
+  std::map<std::string, double> values;  ///< loss terms, weights, critic figures (means over ranks)
   /// The generator EMA at the current stage: reconstruct(features (n, D), seed) -> images
   /// (n, C, r, r) at the stage's resolution r, v drawn from seed (for grids and probes).
   std::function<tensor<float, host>(const tensor<float, host>&, std::uint64_t)> reconstruct;
@@ -137,7 +150,7 @@ struct gan_data {
 
 /// A callback writing `stem`_<step>.png every `every` steps: rows real | reconstruction | `more`
 /// reconstructions with other v of the given reals and their features (eval::reconstruction_sheet,
-/// with the generator EMA at the current stage, enlarged to the reals' size).
+/// with the generator EMA at the current stage, enlarged to the reals' size). Rank 0 only.
 inline gan_callback png_grid(const std::filesystem::path& stem, long every, const tensor<float, host>& reals,
                              const tensor<float, host>& features, index_t more = 4) {
   if (every <= 0) fail<value_error>("train::png_grid", "every ", every, " must be positive");
@@ -145,7 +158,7 @@ inline gan_callback png_grid(const std::filesystem::path& stem, long every, cons
     fail<shape_error>("train::png_grid", "reals ", reals.shape(), " and features ", features.shape(),
                       " must be (n, C, R, R) and (n, D)");
   return [=](const gan_report& r) {
-    if (r.step % every != 0 || !r.reconstruct) return;
+    if (r.rank != 0 || r.step % every != 0 || !r.reconstruct) return;
     auto path = stem;  // stem_<step>.png (appended piecewise: GCC 12 warns falsely on "_" + to_string)
     path += "_";
     path += std::to_string(r.step);
@@ -156,6 +169,7 @@ inline gan_callback png_grid(const std::filesystem::path& stem, long every, cons
 
 /// A callback appending one CSV row per generator step to `path` (created with a header of
 /// step, stage, alpha, batch and the first report's loss names; a resumed run appends to it).
+/// Rank 0 only.
 inline gan_callback csv_log(const std::filesystem::path& path) {
   struct state {
     std::ofstream os;
@@ -163,6 +177,7 @@ inline gan_callback csv_log(const std::filesystem::path& path) {
   };
   auto st = std::make_shared<state>();
   return [st, path](const gan_report& r) {
+    if (r.rank != 0) return;
     if (!st->os.is_open()) {
       bool fresh = !std::filesystem::exists(path) || std::filesystem::file_size(path) == 0;
       if (!fresh) {
@@ -306,6 +321,40 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
                       (o.halve_batch ? std::to_string(o.min_batch) : std::string()));
   std::map<int, std::vector<index_t>> by_label;
   for (index_t i = 0; i < n; ++i) by_label[data.labels[static_cast<std::size_t>(i)]].push_back(i);
+
+  // Data parallelism: every rank draws the same global batch and takes its share of it.
+  const dist::communicator_ref comm = o.comm;
+  const int ranks = comm.size(), me = comm.rank();
+  const index_t unit = o.per_identity > 0 ? o.per_identity : 1;
+  const auto batch_at = [&](int stage) {
+    index_t b = o.halve_batch ? std::max(o.min_batch, o.batch >> (stage - 1)) : o.batch;
+    return b - b % 4;  // minibatch-stddev groups of 4
+  };
+  if (ranks > 1) {
+    for (int s = 1; s <= max_stage; ++s)
+      if (const index_t b = batch_at(s); b % (4 * ranks) != 0 || (b / (4 * ranks)) % unit != 0)
+        fail<value_error>(
+            op, "the batch of ", b, " at stage ", s, " cannot be shared by ", ranks,
+            " ranks: it must be a multiple of 4 x ranks (minibatch-stddev groups), and batch / (4 x ranks) ",
+            "a multiple of per_identity ", o.per_identity, " (identity groups stay on one rank)");
+    dist::fingerprint fp;
+    fp.add(o.steps).add(o.n_critic).add(o.batch).add(o.halve_batch).add(o.min_batch).add(o.per_identity);
+    fp.add(o.lr_generator).add(o.lr_critic).add(o.beta1).add(o.beta2).add(o.wgan.lambda).add(o.wgan.drift);
+    fp.add(o.clip_norm).add(o.ema_decay).add(o.steps_per_stage).add(o.fade_steps).add(o.seed).add(o.max_steps);
+    fp.add(o.terms.adversarial).add(o.terms.recon).add(o.terms.distill).add(o.terms.biject).add(o.resume);
+    fp.add(o.scales.adversarial).add(o.scales.recon).add(o.scales.distill).add(o.scales.biject);
+    fp.add_module(g).add_module(d).add(data.images, 997).add(data.features, 7);
+    fp.add(std::span<const int>(data.labels));
+    if constexpr (nn::module<H>)
+      if (h) fp.add_module_values(*h);
+    if constexpr (nn::module<S>)
+      if (distiller) fp.add_module_values(*distiller);
+    dist::check_consistent(comm, fp.value(), "train::fit_gan's options, models, H, distiller or data");
+    dist::broadcast_module(comm, g);  // one initialisation for all
+    dist::broadcast_module(comm, d);
+  }
+  std::ostream* const log = me == 0 ? o.log : nullptr;
+
   const auto pg = nn::parameters(g), pd = nn::parameters(d);
   optim::adam<T, B> opt_g(pg, {.lr = o.lr_generator, .beta1 = o.beta1, .beta2 = o.beta2});
   optim::adam<T, B> opt_d(pd, {.lr = o.lr_critic, .beta1 = o.beta1, .beta2 = o.beta2});
@@ -314,7 +363,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
   gan_result res;
   long step = 0;
   const auto save = [&](long at) {
-    if (o.checkpoint.empty()) return;
+    if (o.checkpoint.empty() || me != 0) return;
     io::state_dict sd;
     sd.put_module("generator", g);
     sd.put_module("critic", d);
@@ -324,19 +373,20 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     sd.metadata["step"] = std::to_string(at);
     io::save_safetensors(o.checkpoint, sd);
   };
-  if (o.resume && !o.checkpoint.empty() && std::filesystem::exists(o.checkpoint)) {
-    const auto sd = io::load_safetensors(o.checkpoint);
+  // Rank 0 reads the checkpoint and sends it: the other ranks need no copy of the file.
+  if (o.resume && !o.checkpoint.empty() && dist::exists_on_root(comm, o.checkpoint)) {
+    const auto sd = io::decode_safetensors(dist::read_on_root(comm, o.checkpoint), o.checkpoint.string());
     sd.load_module("generator", g);
     sd.load_module("critic", d);
     sd.load_module("generator_ema", average);
     sd.load_module("optimizer_generator", opt_g);
     sd.load_module("optimizer_critic", opt_d);
     step = res.resumed_from = static_cast<long>(io::metadata_integer(sd, "step", 0, 1LL << 53, o.checkpoint.string()));
-    if (o.log) *o.log << "resumed from " << o.checkpoint.string() << " at step " << step << "\n";
+    if (log) *log << "resumed from " << o.checkpoint.string() << " at step " << step << "\n";
   }
   const long total = o.max_steps > 0 ? std::min(o.max_steps, o.steps) : o.steps;
   std::optional<io::progress_bar> bar;
-  if (o.log) bar.emplace(o.steps, "GAN training", o.batch, *o.log, step);
+  if (log) bar.emplace(o.steps, "GAN training", o.batch, *log, step);
 
   // The critic as both steps see it: the trained one in the critic step, a frozen view (no
   // weight gradients) in the generator step. H and the distiller are never trained here.
@@ -358,11 +408,30 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
   };
   const auto h_frozen = freeze(h);
   const auto distiller_frozen = freeze(distiller);
+  // H's latents of this rank's images; with several ranks, those of the whole batch (the
+  // bijective metric's Gaussians and identity pairs span every rank: global semantics).
   const auto latents = [&](const V& x) {
     if constexpr (std::is_same_v<H, none>)
       return x;
     else
-      return h_frozen->forward(x).z;
+      return dist::all_gather(comm, h_frozen->forward(x).z);
+  };
+  // This rank's share of a global batch: its positions in the batch and the data rows there.
+  struct share {
+    std::vector<index_t> all, positions, rows;  // the global batch, this rank's positions and rows
+    index_t global = 0;
+  };
+  const auto share_of = [&](std::vector<index_t> all) {
+    share sh;
+    sh.global = static_cast<index_t>(all.size());
+    sh.positions = dist::shard_positions(sh.global, me, ranks, unit);
+    sh.rows = ranks == 1 ? all : dist::pick(all, sh.positions);
+    sh.all = std::move(all);
+    return sh;
+  };
+  // Draws for the whole batch, of which a rank keeps its rows (so R ranks see what one does).
+  const auto mine = [&](tensor<T, B> whole, const share& sh) {
+    return ranks == 1 ? whole : index_select(whole, index_list<B>(sh.positions));
   };
   const auto t0 = std::chrono::steady_clock::now();
   for (; step < total; ++step) {
@@ -378,18 +447,20 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
       else
         d.set_stage(d.stages(), 1);
     }
-    index_t batch = o.halve_batch ? std::max(o.min_batch, o.batch >> (p.stage - 1)) : o.batch;
-    batch -= batch % 4;  // minibatch-stddev groups of 4
+    const index_t batch = batch_at(p.stage);
     const std::uint64_t base = o.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(step) * 1000003ull;
-    const auto noise = [&](std::uint64_t salt, index_t rows) {
+    const auto noise = [&](std::uint64_t salt, const share& sh) {
       generator gen(base + salt);
-      return constant(tensor<T, B>::random(shape{rows, G::noise_dim}, gen, {distribution::normal, 0, 1}));
+      return constant(
+          mine(tensor<T, B>::random(shape{sh.global, G::noise_dim}, gen, {distribution::normal, 0, 1}), sh));
     };
     gan_report report{
         .step = step + 1,
         .stage = p.stage,
         .alpha = p.alpha,
         .batch = batch,
+        .rank = me,
+        .ranks = ranks,
         .values = {},
         .reconstruct = [&average](const tensor<float, host>& f,
                                   std::uint64_t seed) { return eval::reconstruct(average.module(), f, seed); },
@@ -397,21 +468,25 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
 
     // Critic steps (Eq. 17).
     for (int k = 0; k < o.n_critic; ++k) {
-      const auto rows =
-          detail::draw_batch(data, batch, o.per_identity, base + 17 + static_cast<std::uint64_t>(k) * 31, by_label);
+      const auto sh = share_of(
+          detail::draw_batch(data, batch, o.per_identity, base + 17 + static_cast<std::uint64_t>(k) * 31, by_label));
       const auto real =
-          detail::real_at(constant(detail::gather_rows<T, B>(data.images, rows)), p, resolution, progressive<G>);
+          detail::real_at(constant(detail::gather_rows<T, B>(data.images, sh.rows)), p, resolution, progressive<G>);
       V fake;
       {
         const no_grad off;
-        fake = constant(g(constant(detail::gather_rows<T, B>(data.features, rows)),
-                          noise(101 + static_cast<std::uint64_t>(k), static_cast<index_t>(rows.size())))
+        fake = constant(g(constant(detail::gather_rows<T, B>(data.features, sh.rows)),
+                          noise(101 + static_cast<std::uint64_t>(k), sh))
                             .value());
       }
       generator eps(base + 211 + static_cast<std::uint64_t>(k));
+      shape es{sh.global};
+      for (std::size_t i = 1; i < real.rank(); ++i) es.push_back(1);
       opt_d.zero_grad();
-      const auto c = losses::wgan_critic(critic_view, real, fake, eps, o.wgan);
+      const auto c = losses::wgan_critic(
+          critic_view, real, fake, mine(tensor<T, B>::random(es, eps, {distribution::uniform, 0, 1}), sh), o.wgan);
       backward(c.loss);
+      dist::average_gradients(comm, pd, o.bucket_bytes);
       if (o.clip_norm > 0) optim::clip_grad_norm(pd, o.clip_norm);
       opt_d.step();
       report.values["critic"] = c.loss.item();
@@ -420,14 +495,14 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     }
 
     // Generator step (Eq. 16 with the weights of Eq. 18).
-    const auto rows = detail::draw_batch(data, batch, o.per_identity, base + 7, by_label);
+    const auto sh = share_of(detail::draw_batch(data, batch, o.per_identity, base + 7, by_label));
+    const auto& rows = sh.rows;
     const auto full = constant(detail::gather_rows<T, B>(data.images, rows));
     const auto real = detail::real_at(full, p, resolution, progressive<G>);
     opt_g.zero_grad();
     const D d_frozen = nn::frozen(d);
     const auto frozen_view = view_of(d_frozen);
-    const auto fake =
-        g(constant(detail::gather_rows<T, B>(data.features, rows)), noise(1, static_cast<index_t>(rows.size())));
+    const auto fake = g(constant(detail::gather_rows<T, B>(data.features, rows)), noise(1, sh));
     const auto w = exponential_weighting(p.r(), max_stage, o.weighting);
     V total_loss = constant(tensor<T, B>::zeros(shape{}));
     const auto add = [&](const char* name, double weight, const V& term) {
@@ -447,30 +522,36 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
           const no_grad off;
           target = distiller_frozen->stages(at_input(full));
         }
-        const auto mine = distiller_frozen->stages(at_input(fake_full));
+        const auto stages = distiller_frozen->stages(at_input(fake_full));
         auto dopt = o.distill;
-        if (dopt.stage_weights.empty()) dopt.stage_weights.assign(mine.stages.size(), 1.0);
+        if (dopt.stage_weights.empty()) dopt.stage_weights.assign(stages.stages.size(), 1.0);
         add("distill", w.distill * o.scales.distill,
-            losses::feature_distill(mine.stages, target.stages, mine.features, target.features, dopt));
+            losses::feature_distill(stages.stages, target.stages, stages.features, target.features, dopt));
       }
     }
     if constexpr (!std::is_same_v<H, none>) {
-      if (o.terms.biject)
-        add("biject", w.biject * o.scales.biject,
-            losses::bijective_metric(
-                latents, full, fake_full,
-                [&] {
-                  std::vector<int> l;
-                  for (auto r : rows) l.push_back(data.labels[static_cast<std::size_t>(r)]);
-                  return l;
-                }(),
-                o.biject));
+      if (o.terms.biject) {
+        // The labels of the latents all_gather returns: every rank's rows, in rank order.
+        std::vector<int> labels;
+        for (int r = 0; r < ranks; ++r)
+          for (auto i : dist::pick(sh.all, dist::shard_positions(sh.global, r, ranks, unit)))
+            labels.push_back(data.labels[static_cast<std::size_t>(i)]);
+        add("biject", w.biject * o.scales.biject, losses::bijective_metric(latents, full, fake_full, labels, o.biject));
+      }
     }
     backward(total_loss);
+    dist::average_gradients(comm, pg, o.bucket_bytes);
     if (o.clip_norm > 0) optim::clip_grad_norm(pg, o.clip_norm);
     opt_g.step();
     average.update(g);
     report.values["generator"] = total_loss.item();
+    if (ranks > 1) {  // the figures of the whole batch: means over ranks (equal shares)
+      std::vector<double> v;
+      for (const auto& [k, x] : report.values) v.push_back(x);
+      comm.allreduce(std::span<double>(v), dist::reduce_op::sum);
+      std::size_t i = 0;
+      for (auto& [k, x] : report.values) x = v[i++] / ranks;
+    }
     res.last = report;
     for (const auto& cb : callbacks) cb(report);
     if (bar) {

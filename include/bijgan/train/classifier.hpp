@@ -22,22 +22,32 @@ struct classifier_options {
   double final_lr_factor = 0.05;
   std::uint64_t seed = 7;
   std::ostream* log = &std::cout;
+  /// The ranks that train together (default: this process alone): each takes every size()-th
+  /// row of each batch, gradients are averaged; log on rank 0. docs/distributed.md.
+  dist::communicator_ref comm{};
 };
 
 /// Trains net (a module; net(var images) -> logits (N, classes)) on images (N, ...) with
 /// integer labels; on_epoch(epoch) runs after each epoch (evaluation).
 template <nn::module M>
-void fit_classifier(M& net, const tensor<float, host>& images, const std::vector<int>& labels, const classifier_options& o,
-                    const std::function<void(int)>& on_epoch = {}) {
-  if (o.epochs < 1 || o.batch < 1) fail<value_error>("train::fit_classifier", "epochs ", o.epochs, " and batch ", o.batch, " must be >= 1");
+void fit_classifier(M& net, const tensor<float, host>& images, const std::vector<int>& labels,
+                    const classifier_options& o, const std::function<void(int)>& on_epoch = {}) {
+  if (o.epochs < 1 || o.batch < 1)
+    fail<value_error>("train::fit_classifier", "epochs ", o.epochs, " and batch ", o.batch, " must be >= 1");
   if (static_cast<index_t>(labels.size()) != images.size(0))
     fail<shape_error>("train::fit_classifier", images.size(0), " images but ", labels.size(), " labels");
-  detail::adam_epochs(nn::parameters(net), images.size(0), o, "epoch", "loss", [&](const std::vector<index_t>& rows) {
-    std::vector<int> y;
-    for (index_t r : rows) y.push_back(labels[static_cast<std::size_t>(r)]);
-    // The batch moves to the network's backend (and element type).
-    return losses::cross_entropy(net(constant(data::as_batch<typename M::value_type, typename M::backend_type>(data::gather_rows(images, rows)))), y);
-  }, on_epoch);
+  detail::adam_epochs(
+      nn::parameters(net), images.size(0), o, "epoch", "loss",
+      [&](const detail::batch_share& sh) {
+        const auto& rows = sh.rows;
+        std::vector<int> y;
+        for (index_t r : rows) y.push_back(labels[static_cast<std::size_t>(r)]);
+        // The batch moves to the network's backend (and element type).
+        return losses::cross_entropy(net(constant(data::as_batch<typename M::value_type, typename M::backend_type>(
+                                         data::gather_rows(images, rows)))),
+                                     y);
+      },
+      on_epoch);
 }
 
 }  // namespace bijgan::train

@@ -2,7 +2,8 @@
 // 8-bit images are dequantised, mapped by the flow, and the mean NLL −log N(z; μ_c, I) −
 // log-det is minimised with Adam (optionally plus a weighted cross-entropy of the class
 // posterior p(c | z): the hybrid objective). fit_flow drives epochs with a progress bar and atomic
-// checkpoints (model, optimizer, step) it can resume from; evaluate_flow reports test
+// checkpoints (model, optimizer, step) it can resume from, on one process or data-parallel over
+// flow_fit_options::comm (docs/distributed.md); evaluate_flow reports test
 // bits/dim and the accuracy of classifying by the most likely class prior.
 #pragma once
 
@@ -14,11 +15,13 @@
 #include <functional>
 #include <iostream>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "bijgan/autodiff/backward.hpp"
 #include "bijgan/data/rows.hpp"
+#include "bijgan/dist/data_parallel.hpp"
 #include "bijgan/flows/logit.hpp"
 #include "bijgan/flows/prior.hpp"
 #include "bijgan/io/progress.hpp"
@@ -90,7 +93,13 @@ struct flow_fit_options {
   long checkpoint_every = 200;       ///< steps between checkpoints (and one at the end)
   bool resume = false;               ///< continue from `checkpoint` when it exists
   long max_steps = 0;                ///< stop after this many steps in total (0: run all epochs)
-  std::ostream* log = &std::cout;
+  std::ostream* log = &std::cout;    ///< progress bars (rank 0 only)
+  /// The ranks that train together (default: this process alone). Every rank draws the same
+  /// batches and takes every size()-th row of each; each rank's loss is weighted by its share
+  /// of the batch and gradients are averaged, so R ranks take the steps one process takes with
+  /// the same batch (up to summation order). Data-dependent initialisation (ActNorm) runs on
+  /// the whole first batch on every rank. Rank 0 writes checkpoints. docs/distributed.md.
+  dist::communicator_ref comm{};
 };
 
 struct flow_fit_result {
@@ -112,6 +121,18 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
     fail<value_error>("train::fit_flow", "epochs ", o.epochs, " and batch ", o.batch, " must be >= 1");
   if (static_cast<index_t>(labels.size()) != images.size(0))
     fail<shape_error>("train::fit_flow", images.size(0), " images but ", labels.size(), " labels");
+  const dist::communicator_ref comm = o.comm;
+  const int ranks = comm.size(), me = comm.rank();
+  if (ranks > 1) {
+    dist::fingerprint fp;
+    fp.add(o.epochs).add(o.batch).add(o.lr).add(o.gate_lr_factor).add(o.warmup_steps).add(o.final_lr_factor);
+    fp.add(o.clip_norm).add(o.class_weight).add(o.seed).add(o.max_steps).add(o.resume).add_module(flow);
+    fp.add(prior.classes).add(prior.dim).add(images, 997).add(std::span<const int>(labels));
+    dist::check_consistent(comm, fp.value(), "train::fit_flow's options, flow or data");
+    dist::broadcast_module(comm, flow);
+  }
+  std::ostringstream quiet;
+  std::ostream& log = me == 0 && o.log ? *o.log : quiet;
   const auto params = nn::parameters(flow);
   auto opt = optim::adam<T, B>(flow_param_groups(flow, o.lr, o.gate_lr_factor), {.lr = o.lr});
   const long per_epoch = (images.size(0) + o.batch - 1) / o.batch;
@@ -123,7 +144,7 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
   const auto dims = images.numel() / images.size(0);
   flow_fit_result res;
   auto save = [&](long step) {
-    if (o.checkpoint.empty()) return;
+    if (o.checkpoint.empty() || me != 0) return;
     io::state_dict d;
     d.put_module("model", flow);
     d.put_module("optimizer", opt);
@@ -131,39 +152,59 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
     io::save_safetensors(o.checkpoint, d);
   };
   long step = 0;
-  if (o.resume && !o.checkpoint.empty() && std::filesystem::exists(o.checkpoint)) {
-    const auto d = io::load_safetensors(o.checkpoint);
+  if (o.resume && !o.checkpoint.empty() && dist::exists_on_root(comm, o.checkpoint)) {
+    const auto d = io::decode_safetensors(dist::read_on_root(comm, o.checkpoint), o.checkpoint.string());
     d.load_module("model", flow);
     d.load_module("optimizer", opt);
     step = static_cast<long>(io::metadata_integer(d, "step", 0, 1LL << 53, o.checkpoint.string()));
     res.resumed_from = step;
-    *o.log << "resumed from " << o.checkpoint.string() << " at step " << step << "\n";
+    log << "resumed from " << o.checkpoint.string() << " at step " << step << "\n";
   }
   const auto t0 = std::chrono::steady_clock::now();
   double running = 0, running_ce = 0;
   for (int e = static_cast<int>(step / per_epoch); e < o.epochs && step < total; ++e) {
     const long first = step - long(e) * per_epoch;  // batches of this epoch already done
-    io::progress_bar bar(per_epoch, "epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs), o.batch, *o.log,
+    io::progress_bar bar(per_epoch, "epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs), o.batch, log,
                          first);
     const auto batches = data::shuffled_batches(images.size(0), o.batch, o.seed * 7919 + static_cast<std::uint64_t>(e));
     long k = first;
     for (std::size_t bi = static_cast<std::size_t>(first); bi < batches.size(); ++bi) {
       if (step >= total) break;
-      const auto& rows = batches[bi];
+      generator noise(o.seed * 104729 + static_cast<std::uint64_t>(step));
+      // The whole batch is dequantised on every rank (the noise is drawn for all of it), and
+      // each rank keeps every ranks-th row.
+      const auto whole = flows::dequantize(data::as_batch<T, B>(data::gather_rows(images, batches[bi])), noise);
+      if (ranks > 1 && step == 0) {  // data-dependent initialisation from the whole first batch
+        const no_grad off;
+        (void)flow.forward(constant(whole));
+      }
+      const auto positions = dist::shard_positions(static_cast<index_t>(batches[bi].size()), me, ranks);
+      const auto rows = ranks == 1 ? batches[bi] : dist::pick(batches[bi], positions);
       std::vector<int> batch_labels;
       for (index_t r : rows) batch_labels.push_back(labels[static_cast<std::size_t>(r)]);
-      generator noise(o.seed * 104729 + static_cast<std::uint64_t>(step));
-      const auto y = flows::dequantize(data::as_batch<T, B>(data::gather_rows(images, rows)), noise);
       opt.set_lr_factor(schedule(step));
       opt.zero_grad();
-      const auto [loss, nll, ce] = flow_loss(flow, prior, y, batch_labels, o.class_weight);
-      backward(loss);
+      std::array<double, 2> figures{0, 0};  // nll, ce of this rank's rows, weighted by its share
+      if (!rows.empty()) {
+        const auto y = ranks == 1 ? whole : index_select(whole, index_list<B>(positions));
+        const auto [loss, nll, ce] = flow_loss(flow, prior, y, batch_labels, o.class_weight);
+        // Means over this rank's rows, weighted so that their average over ranks is the mean
+        // over the whole batch (the last batch of an epoch may not split evenly).
+        const double share = double(rows.size()) * ranks / double(batches[bi].size());
+        backward(ranks == 1 ? loss : loss * static_cast<T>(share));
+        figures = {nll.item() * share, ce.item() * share};
+      }
+      dist::average_gradients(comm, params);
+      if (ranks > 1) {
+        comm.allreduce(std::span<double>(figures), dist::reduce_op::sum);
+        figures[0] /= ranks, figures[1] /= ranks;
+      }
       optim::clip_grad_norm(params, o.clip_norm);
       opt.step();
       ++step;
       const double smooth = k == first ? 1.0 : 0.02;
-      running += smooth * (nll.item() - running);
-      running_ce += smooth * (ce.item() - running_ce);
+      running += smooth * (figures[0] - running);
+      running_ce += smooth * (figures[1] - running_ce);
       if (o.class_weight > 0)
         bar.update(++k, {{"bits/dim", flows::bits_per_dim(running * double(dims), dims)}, {"xent", running_ce}});
       else

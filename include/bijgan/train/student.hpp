@@ -38,6 +38,9 @@ struct student_options {
   const tensor<float, host>* held_out_images = nullptr;
   const tensor<float, host>* held_out_teacher = nullptr;
   std::vector<double>* held_out_cosines = nullptr;
+  /// The ranks that train together (default: this process alone): each takes every size()-th
+  /// row of each batch, gradients are averaged; log on rank 0. docs/distributed.md.
+  dist::communicator_ref comm{};
 };
 
 /// The features s(x) (N, D) of images (N, C, H, W) in [0, 1], resized to s's input, in
@@ -93,12 +96,15 @@ double fit_student(S& s, const tensor<float, host>& images, const tensor<float, 
   };
   const double running = detail::adam_epochs(
       nn::parameters(s), images.size(0), o, "student", "cos loss",
-      [&](const std::vector<index_t>& rows) {
+      [&](const detail::batch_share& sh) {
         using B = typename S::backend_type;  // batches move to the student's backend
+        const auto& rows = sh.rows;
         auto batch = data::gather_rows(images, rows);
-        if (o.mirror) {
-          std::vector<bool> flip(rows.size());
-          for (std::size_t i = 0; i < flip.size(); ++i) flip[i] = (flips() >> 63) != 0;
+        if (o.mirror) {  // drawn for the whole batch: every rank keeps its rows' flips
+          std::vector<bool> all(sh.all.size());
+          for (std::size_t i = 0; i < all.size(); ++i) all[i] = (flips() >> 63) != 0;
+          std::vector<bool> flip;
+          for (index_t p : sh.positions) flip.push_back(all[static_cast<std::size_t>(p)]);
           data::mirror_images(batch, flip);
         }
         const auto x = resize(constant(data::as_batch<T, B>(batch)), in[1], in[2]);
