@@ -9,10 +9,17 @@
 // `--engine-only` times the engine alone: tools/load_bench.sh; `--parts` times the generator
 // forward+backward, the critic step with GP, a student step and H forward+backward alone). Prints
 // the parameter counts, which bench/peer/torch_faces_twin prints too: they must be equal.
+// `--dist` (built with MPI; run under mpirun, tools/bench.sh dist) trains the same step
+// data-parallel over the ranks (the global batch stays 32) after an allreduce bandwidth sweep,
+// and prints rank 0's step time with the allreduce bytes and time per step.
 #include <bijgan/bijgan.hpp>
 #include <bijgan/engines/dlib_resnet.hpp>
 #include <bijgan/models/models.hpp>
 #include <bijgan/train/adversarial.hpp>
+#if defined(BIJGAN_HAVE_MPI)
+#include <bijgan/dist/mpi.hpp>
+#include <bijgan/dist/timed.hpp>
+#endif
 
 #include <sys/resource.h>
 
@@ -20,6 +27,7 @@
 #include <cstring>
 #include <filesystem>
 #include <numeric>
+#include <optional>
 #include <string>
 
 #include "face_workload.hpp"
@@ -110,19 +118,63 @@ void run_parts(G& g, D& d, const train::gan_data& data, int threads) {
 
 }  // namespace
 
+#if defined(BIJGAN_HAVE_MPI)
+/// Allreduce of float buffers from 4 KB to 64 MB: median and min time, and the bus bandwidth
+/// 2 (n − 1) / n · bytes / time (the ring allreduce's traffic per link; docs/distributed.md).
+/// The same fixed number of calls on every rank (bench::time_it's time-based repetition counts
+/// differ between ranks, which the communicator's gate reports as a mismatch).
+void allreduce_sweep(dist::mpi_communicator& c, int threads) {
+  using clk = std::chrono::steady_clock;
+  for (std::size_t bytes = std::size_t{1} << 12; bytes <= std::size_t{1} << 26; bytes <<= 2) {
+    std::vector<float> x(bytes / sizeof(float), 1.0f);
+    const int reps = bytes <= (std::size_t{1} << 20) ? 200 : 20;
+    for (int i = 0; i < 3; ++i) c.allreduce(std::span<float>(x), dist::reduce_op::sum);  // warm-up
+    std::vector<double> ms;
+    for (int i = 0; i < reps; ++i) {
+      const auto t0 = clk::now();
+      c.allreduce(std::span<float>(x), dist::reduce_op::sum);
+      ms.push_back(std::chrono::duration<double, std::milli>(clk::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    const double n = c.size();
+    bench::report("allreduce_" + std::to_string(bytes) + "B_ranks" + std::to_string(c.size()), "mpi", threads,
+                  {ms[ms.size() / 2], ms.front()}, 2 * (n - 1) / n * double(bytes) / 1e9, "GB/s_bus");
+  }
+}
+#endif
+
 int main(int argc, char** argv) {
   const int threads = bench::threads_arg(argc, argv);
   set_num_threads(threads);
   set_flush_denormal(true);
   generator rng(4);
   std::string only;
-  bool engine_only = false, parts = false, keep_h_graph = false;
+  bool engine_only = false, parts = false, keep_h_graph = false, distributed = false;
   for (int i = 1; i < argc; ++i) {
     if (i + 1 < argc && !std::strcmp(argv[i], "--step-only")) only = argv[i + 1];
     engine_only |= !std::strcmp(argv[i], "--engine-only");
     parts |= !std::strcmp(argv[i], "--parts");
     keep_h_graph |= !std::strcmp(argv[i], "--keep-h-graph");
+    distributed |= !std::strcmp(argv[i], "--dist");
   }
+#if defined(BIJGAN_HAVE_MPI)
+  std::optional<dist::mpi_session> session;
+  std::optional<dist::mpi_communicator> mpi;
+  std::optional<dist::timed<dist::mpi_communicator>> counted;
+  if (distributed) {
+    session.emplace(&argc, &argv);
+    mpi.emplace();
+    counted.emplace(*mpi);
+    if (mpi->rank() != 0 && !std::freopen("/dev/null", "w", stdout)) return 1;  // rank 0 reports
+    allreduce_sweep(*mpi, threads);
+    only = "full";
+  }
+#else
+  if (distributed) {
+    std::fprintf(stderr, "faces_bench --dist: built without MPI (apt-get install libopenmpi-dev openmpi-bin)\n");
+    return 2;
+  }
+#endif
   if (!only.empty() && only != "adv+recon" && only != "distill" && only != "biject" && only != "full") {
     std::fprintf(stderr, "--step-only takes adv+recon, distill, biject or full, not %s\n", only.c_str());
     return 2;
@@ -158,12 +210,31 @@ int main(int argc, char** argv) {
   o.batch = 32, o.per_identity = 2, o.log = nullptr, o.checkpoint_every = 0, o.clip_norm = 5;
   if (!only.empty() && only != "full")
     o.terms = {.adversarial = true, .recon = true, .distill = only == "distill", .biject = only == "biject"};
+  std::string name = only.empty() || only == "full" ? "dabgan64_full_step_b32" : "dabgan64_step_b32_" + only;
+#if defined(BIJGAN_HAVE_MPI)
+  if (counted) {
+    o.comm = *counted;
+    name += "_ranks" + std::to_string(mpi->size());
+  }
+#endif
   o.steps = 2;  // warm-up: caches, primitives
   train::fit_gan(g, d, data, o, &flow, &student);
   o.steps = 5;
+#if defined(BIJGAN_HAVE_MPI)
+  if (counted) counted->reset();
+#endif
   const auto r = train::fit_gan(g, d, data, o, &flow, &student);
   const double ms = r.seconds / double(r.steps) * 1e3;
-  bench::report(only.empty() || only == "full" ? "dabgan64_full_step_b32" : "dabgan64_step_b32_" + only, "bijgan",
-                threads, {ms, ms}, 32, "images/s");
+  bench::report(name, "bijgan", threads, {ms, ms}, 32, "images/s");
+#if defined(BIJGAN_HAVE_MPI)
+  if (counted) {
+    const auto& c = counted->totals();
+    std::printf(
+        "# per step on rank 0: %.1f MB allreduced in %.1f ms (%.1f %% of the step), %.1f collectives, "
+        "%.1f ms in all collectives; gradients are reduced after backward (no overlap)\n",
+        double(c.reduced) / r.steps / 1e6, c.reduce_seconds / r.steps * 1e3, 100.0 * c.reduce_seconds / r.seconds,
+        double(c.calls) / r.steps, c.seconds / r.steps * 1e3);
+  }
+#endif
   print_peak();
 }

@@ -19,15 +19,22 @@
 #include <bijgan/data/lfw.hpp>
 #include <bijgan/engines/feature_cache.hpp>
 #include <bijgan/engines/whitebox.hpp>
+#if defined(BIJGAN_HAVE_MPI)
+#include <bijgan/dist/mpi.hpp>
+#endif
 
 #include "cli.hpp"
 #include "engine_select.hpp"
 #include "face_source.hpp"
 #include "faces_lfw.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -50,6 +57,12 @@ tensor<float> describe(const Engine& engine, index_t side, const tensor<float>& 
 }
 
 }  // namespace
+
+/// Whether a launcher (mpirun/mpiexec: Open MPI, or a PMI-based one) started this process.
+bool launched_by_mpi() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMI_SIZE") != nullptr ||
+         std::getenv("PMIX_RANK") != nullptr;
+}
 
 int main(int argc, char** argv) {
   faces_lfw::options o;
@@ -103,6 +116,26 @@ int main(int argc, char** argv) {
     }
     set_flush_denormal(true);
     const auto t0 = std::chrono::steady_clock::now();
+    // Under mpirun every rank joins one data-parallel run (docs/distributed.md): the same
+    // program, the global batch shared out; rank 0 prints, writes and evaluates.
+#if defined(BIJGAN_HAVE_MPI)
+    // [docs:mpi-setup]
+    dist::communicator_ref comm;  // one process unless started by mpirun
+    std::optional<dist::mpi_session> session;
+    std::optional<dist::mpi_communicator> mpi;
+    if (launched_by_mpi()) {
+      session.emplace(&argc, &argv);  // MPI_Init_thread ... MPI_Finalize (or MPI_Abort after a fault)
+      mpi.emplace();                  // a duplicate of MPI_COMM_WORLD with the timed gate
+      comm = *mpi;                    // what gan_options::comm, flow_fit_options::comm, ... take
+      if (mpi->rank() != 0 && !std::freopen("/dev/null", "w", stdout)) return 2;  // rank 0 prints
+    }
+    // [docs:mpi-setup]
+#else
+    dist::communicator_ref comm;
+    if (launched_by_mpi())
+      std::cerr << "faces_lfw: started by mpirun, but built without MPI (apt-get install libopenmpi-dev "
+                   "openmpi-bin, then rebuild): every rank runs alone\n";
+#endif
     return examples::with_engine(
         o.engine_dir, [&](const auto& engine, const data::face_crop& crop, const std::string& name) -> int {
           constexpr index_t D = std::decay_t<decltype(engine)>::feature_dim;
@@ -148,8 +181,19 @@ int main(int argc, char** argv) {
                           << list.size() << " images (cut with the fixed box)\n";
               return std::pair{std::move(f), std::move(x)};
             };
+        // Rank 0 computes (or loads) the descriptors first and caches them; the others then
+        // load its files instead of querying the engine again (a shared --out, or one machine).
+#if defined(BIJGAN_HAVE_MPI)
+            const double patience = mpi ? mpi->timeout_seconds() : 0;
+            if (mpi) mpi->set_timeout_seconds(std::max(patience, 7200.0));  // querying takes minutes
+#endif
+            if (comm.rank() != 0) comm.barrier();
             const auto [train_f, train_x] = described(split.train, "training");
             const auto [test_f, test_x] = described(split.test, "test");
+            if (comm.rank() == 0) comm.barrier();
+#if defined(BIJGAN_HAVE_MPI)
+            if (mpi) mpi->set_timeout_seconds(patience);
+#endif
             const faces_lfw::inputs in{o,
                                        name,
                                        faces.describe(),
@@ -166,7 +210,8 @@ int main(int argc, char** argv) {
                                        test_x,
                                        test_f,
                                        pairs,
-                                       t0};
+                                       t0,
+                                       comm};
             return faces_lfw::run_for<D>(in);
           }
         });

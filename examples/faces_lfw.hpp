@@ -15,6 +15,7 @@
 
 #include <bijgan/concepts/model.hpp>
 #include <bijgan/data/lfw.hpp>
+#include <bijgan/dist/communicator.hpp>
 #include <bijgan/train/adversarial.hpp>
 
 namespace faces_lfw {
@@ -56,6 +57,9 @@ struct inputs {
   const bijgan::tensor<float>&train_x, &train_f, &test_x, &test_f;
   const std::vector<bijgan::data::lfw_pair>& pairs;
   std::chrono::steady_clock::time_point t0;
+  /// The ranks training together (under mpirun; one process otherwise): the student, H and the
+  /// GAN train data-parallel, rank 0 writes the files and evaluates.
+  bijgan::dist::communicator_ref comm{};
 };
 
 /// The descriptor sizes run_for is compiled for: 128 (dlib_resnet), 512 (arcface512) and

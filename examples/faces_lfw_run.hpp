@@ -134,7 +134,9 @@ int run(const inputs& in) {
   const std::string tag =
       o.model + (o.whitebox ? "_whitebox" : "") + (o.seed != 1 ? "_seed" + std::to_string(o.seed) : std::string());
   const bool blackbox_distill = o.terms.distill && !o.whitebox;
-  standardizer.save(o.out / "feature_standardizer.safetensors");
+  const auto& comm = in.comm;
+  const bool root = comm.rank() == 0;  // writes the files; the other ranks only train
+  if (root) standardizer.save(o.out / "feature_standardizer.safetensors");
   const auto train_z = standardizer(in.train_f), test_z = standardizer(in.test_f);
   // 1. The student F^S, trained only from the engine's answers (Eq. 14); refreshed from more
   // answers during GAN training (--refresh 0 keeps it frozen, as the paper does).
@@ -148,8 +150,8 @@ int run(const inputs& in) {
   // Only blackbox distillation (and --student-only) uses a student: whitebox and --no-distill
   // runs neither fit nor load one.
   const bool needs_student = blackbox_distill || o.student_only;
-  if (needs_student && fs::exists(student_file)) {
-    io::load(student_file, student);
+  if (needs_student && dist::exists_on_root(comm, student_file)) {  // rank 0 reads it for all
+    io::decode_safetensors(dist::read_on_root(comm, student_file), student_file.string()).load_module("", student);
     std::cout << "student: loaded " << student_file.string() << "\n";
   } else if (needs_student) {
     std::cout << "student: " << nn::parameter_count(student) << " parameters, " << epochs
@@ -158,9 +160,13 @@ int run(const inputs& in) {
     // engine on unseen faces after every epoch (they are not used to choose anything).
     const double loss = train::fit_student(
         student, train_x, train_z,
-        {.epochs = epochs, .mirror = o.student_mirror, .held_out_images = &test_x, .held_out_teacher = &test_z});
+        {.epochs = epochs,
+         .mirror = o.student_mirror,
+         .held_out_images = &test_x,
+         .held_out_teacher = &test_z,
+         .comm = comm});
     std::cout << "student: final cosine loss " << loss << "\n";
-    io::save(student_file, student);
+    if (root) io::save(student_file, student);
   }
   nn::eval(student);
   if (o.student_only) {
@@ -191,6 +197,7 @@ int run(const inputs& in) {
     fo.max_steps = o.h_steps >= 0 ? o.h_steps : o.quick ? 150 : 300;
     fo.checkpoint = flow_file;
     fo.resume = true;  // a finished H is loaded as it is; an interrupted one continues
+    fo.comm = comm;
     std::cout << "H: " << nn::parameter_count(flow) << " parameters, " << fo.max_steps << " steps (class prior over "
               << split.train_identities << " identities)\n";
     train::fit_flow(flow, prior, train_x, split.train_labels, fo);
@@ -222,6 +229,7 @@ int run(const inputs& in) {
   go.checkpoint = o.out / (tag + "_r" + std::to_string(R) + ".ckpt.safetensors");
   go.checkpoint_every = 100;
   go.resume = o.resume;
+  go.comm = comm;
   // The first image of 8 test identities, for the grids during training and the final sheet.
   std::vector<index_t> pick;
   for (index_t i = 0; i < test_x.size(0) && pick.size() < 8; ++i)
@@ -235,9 +243,13 @@ int run(const inputs& in) {
   // The refreshed student is saved with every GAN checkpoint, so --resume continues both.
   train::student_refresh_stats refresh;
   const auto refreshed_file = o.out / (tag + "_student_refreshed_r" + std::to_string(R) + ".safetensors");
-  const auto save_student = [&] { io::save(refreshed_file, student); };
+  const auto save_student = [&] {
+    if (root) io::save(refreshed_file, student);
+  };
   if (blackbox_distill && o.refresh_every > 0) {
-    if (o.resume && fs::exists(refreshed_file)) io::load(refreshed_file, student);
+    if (o.resume && dist::exists_on_root(comm, refreshed_file))
+      io::decode_safetensors(dist::read_on_root(comm, refreshed_file), refreshed_file.string())
+          .load_module("", student);
     callbacks.push_back(train::student_refresh(
         student, [&](const tensor<float>& x) { return standardizer(in.describe(x)); }, train_x, train_z,
         {.every = o.refresh_every, .real_batch = o.refresh_reals}, &refresh));
@@ -271,7 +283,9 @@ int run(const inputs& in) {
     save_student();
   }
   std::cout << "\ntrained " << res.steps - res.resumed_from << " steps in " << std::fixed << std::setprecision(1)
-            << res.seconds << " s (" << img_s << " images/s)\n";
+            << res.seconds << " s (" << img_s << " images/s" << (comm.size() > 1 ? " on " : "")
+            << (comm.size() > 1 ? std::to_string(comm.size()) + " ranks" : std::string()) << ")\n";
+  if (!root) return 0;  // rank 0 evaluates and writes the report
 
   // 4. Evaluation on the test fold: real | reduced | reconstruction descriptors.
   std::map<data::lfw_image, index_t> row;

@@ -10,6 +10,8 @@
 #   tools/bench.sh engines (file engines on their reference inputs, images/s, beside their own
 #   runtime: onnxruntime-node 1.30.0 for ONNX, TensorFlow.js 4.22.0's WASM backend for TF.js
 #   graph models, from npm, installed into build/peer-node on first use)
+#   tools/bench.sh dist    (the faces step as 2 MPI ranks x 1 thread against 1 rank x 2 threads, the
+#   allreduce bandwidth, bytes and time per step: docs/distributed.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = engines ]; then
@@ -47,6 +49,23 @@ print("ratio: the engine's own runtime ms / bijgan ms (> 1: bijgan faster); medi
 print("(_batch8: ours on all 8 in one call, no peer)")
 PY
   rm -f "$out"
+  exit 0
+fi
+if [ "${1:-}" = dist ]; then
+  # The faces 64x64 step, global batch 32, as 2 ranks x 1 thread (mpirun) against 1 rank x 2
+  # threads, alternating, 3 times each (one process per measurement), with the allreduce
+  # bandwidth sweep, the allreduce bytes and time per step, and each run's peak RSS.
+  bash tools/ensure-deps.sh libopenmpi-dev openmpi-bin
+  cmake --preset release >/dev/null
+  cmake --build --preset release --target faces_bench >/dev/null
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  for run in 1 2 3; do
+    echo "== run $run: 1 rank x 2 threads"
+    OMP_NUM_THREADS=2 build/release/bench/faces_bench --threads 2 --step-only full | grep -E "^bench|peak"
+    echo "== run $run: 2 ranks x 1 thread (mpirun --bind-to core)"
+    OMP_NUM_THREADS=1 mpirun -np 2 --bind-to core -x OMP_NUM_THREADS build/release/bench/faces_bench --threads 1 --dist |
+      grep -E "^bench|^# per step|peak" | { [ "$run" = 1 ] && cat || grep -v allreduce_; }
+  done
   exit 0
 fi
 [ "${1:-}" = faces ] && bash tools/ensure-deps.sh libtorch-dev libopenblas0-openmp  # the twin's libtorch

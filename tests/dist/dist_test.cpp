@@ -13,6 +13,8 @@
 #include <bijgan/train/classifier.hpp>
 #include <bijgan/train/flow_training.hpp>
 
+#include "../support/tiny_gan.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -45,21 +47,7 @@ struct world_fixture {
 BOOST_TEST_GLOBAL_FIXTURE(world_fixture);
 dist::mpi_communicator& comm() { return world::get()->comm; }
 
-constexpr models::gan_config tiny{.channels = 1,
-                                  .resolution = 8,
-                                  .feature_dim = 6,
-                                  .noise_dim = 3,
-                                  .width = 4,
-                                  .mapping_layers = 2,
-                                  .style_dim = 4,
-                                  .embed = 16,
-                                  .heads = 2,
-                                  .depth = 1,
-                                  .condition_tokens = 16,
-                                  .window = 16,
-                                  .bicubic_stages = 1,
-                                  .critic_patch = 2,
-                                  .critic_embed = 16};
+constexpr models::gan_config tiny = test_support::tiny_gan;
 
 template <class M>
 double max_diff(const M& a, const M& b) {

@@ -16,6 +16,8 @@
 #include <bijgan/train/student.hpp>
 #include <bijgan/train/student_refresh.hpp>
 
+#include "../support/tiny_gan.hpp"
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -27,21 +29,7 @@ using namespace bijgan;
 
 namespace gan_test {
 
-constexpr models::gan_config tiny{.channels = 1,
-                                  .resolution = 8,
-                                  .feature_dim = 6,
-                                  .noise_dim = 3,
-                                  .width = 4,
-                                  .mapping_layers = 2,
-                                  .style_dim = 4,
-                                  .embed = 16,
-                                  .heads = 2,
-                                  .depth = 1,
-                                  .condition_tokens = 16,
-                                  .window = 16,
-                                  .bicubic_stages = 1,
-                                  .critic_patch = 2,
-                                  .critic_embed = 16};
+constexpr models::gan_config tiny = test_support::tiny_gan;
 constexpr models::gan_config small{.channels = 1,
                                    .resolution = 16,
                                    .feature_dim = 10,

@@ -125,6 +125,12 @@ class mpi_communicator {
   [[nodiscard]] int size() const noexcept { return size_; }
   [[nodiscard]] MPI_Comm native() const noexcept { return comm_; }
   [[nodiscard]] double timeout_seconds() const noexcept { return timeout_; }
+  /// Changes the deadline of the following collectives (e.g. longer around a phase where one
+  /// rank works alone: computing a cache the others then read).
+  void set_timeout_seconds(double seconds) {
+    if (!(seconds > 0)) fail<value_error>("dist::mpi_communicator", "timeout_seconds ", seconds, " must be positive");
+    timeout_ = seconds;
+  }
   /// Collectives run so far (each allreduce/broadcast/allgather/barrier call counts one).
   [[nodiscard]] long long collectives() const noexcept { return seq_; }
 
