@@ -252,7 +252,7 @@ int run(const inputs& in) {
           .load_module("", student);
     callbacks.push_back(train::student_refresh(
         student, [&](const tensor<float>& x) { return standardizer(in.describe(x)); }, train_x, train_z,
-        {.every = o.refresh_every, .real_batch = o.refresh_reals}, &refresh));
+        {.every = o.refresh_every, .real_batch = o.refresh_reals, .comm = comm}, &refresh));
     callbacks.push_back([&](const train::gan_report& r) {
       if (r.step % go.checkpoint_every == 0) save_student();
     });

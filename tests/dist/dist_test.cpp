@@ -12,6 +12,7 @@
 #include <bijgan/train/adversarial.hpp>
 #include <bijgan/train/classifier.hpp>
 #include <bijgan/train/flow_training.hpp>
+#include <bijgan/train/student_refresh.hpp>
 
 #include "../support/tiny_gan.hpp"
 
@@ -305,6 +306,47 @@ BOOST_AUTO_TEST_CASE(fit_classifier_on_two_ranks_equals_one_process) {
   train::fit_classifier(many, x, y, o);
   BOOST_TEST(max_diff(one, many) < 1e-12, "classifier differs by " << max_diff(one, many));
   BOOST_TEST_MESSAGE("fit_classifier 2 ranks vs 1: " << max_diff(one, many));
+}
+
+BOOST_AUTO_TEST_CASE(student_refresh_shares_the_engine_queries) {
+  // The same refresh in one process and on 2 ranks: each rank asks the "engine" (a fixed
+  // projection, answering each image alone) about half of the 8 generated images, and both
+  // students end where the single-process one does.
+  const dist::communicator_ref ref(comm());
+  const auto data = faces();
+  generator gp(40), gw(41);
+  const auto proj = tensor<float>::random({64, 6}, gp, {distribution::normal, 0, 1});
+  const auto back = tensor<float>::random({6, 64}, gw, {distribution::normal, 0, 0.3});
+  long asked = 0;
+  const train::feature_query engine = [&](const tensor<float>& x) {
+    asked += x.size(0);
+    return matmul(constant(x.reshape({x.size(0), 64})), constant(proj)).value();
+  };
+  train::gan_report report;
+  report.step = 5;
+  report.generate = [&](const tensor<float>& f, std::uint64_t) {  // deterministic "generator"
+    return sigmoid(matmul(constant(f), constant(back))).value().reshape({f.size(0), 1, 8, 8});
+  };
+  using float_student = models::student<models::student_config{
+      .channels = 1, .resolution = 8, .feature_dim = 6, .width = 4, .stages = 2}>;
+  const auto make = [] {
+    nn::manual_seed(14);
+    float_student s;
+    nn::eval(s);
+    return s;
+  };
+  auto one = make(), many = make();
+  train::student_refresh(one, engine, data.images, data.features, {.every = 5, .batch = 8})(report);
+  BOOST_TEST(asked == 8);
+  asked = 0;
+  train::student_refresh_stats stats;
+  train::student_refresh(many, engine, data.images, data.features, {.every = 5, .batch = 8, .comm = ref},
+                         &stats)(report);
+  BOOST_TEST(asked == 8 / ref.size());  // this rank's share
+  BOOST_TEST(stats.queries == 8);       // all ranks together
+  BOOST_TEST(max_diff(one, many) < 1e-6, "student differs by " << max_diff(one, many));
+  BOOST_TEST(max_diff(one, make()) > 0.0);  // the refresh moved it
+  BOOST_TEST_MESSAGE("student_refresh 2 ranks vs 1: " << max_diff(one, many));
 }
 
 // The faults: run on purpose by their CTest entries (disabled otherwise). Rank 1 stalls, or is

@@ -9,6 +9,7 @@
 // Eq. 14); the engine is still a blackbox.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <random>
@@ -17,6 +18,7 @@
 #include "bijgan/autodiff/backward.hpp"
 #include "bijgan/concepts/model.hpp"
 #include "bijgan/data/rows.hpp"
+#include "bijgan/dist/data_parallel.hpp"
 #include "bijgan/losses/distill.hpp"
 #include "bijgan/ops/resample.hpp"
 #include "bijgan/optim/optim.hpp"
@@ -31,12 +33,17 @@ struct student_refresh_options {
   int steps = 1;           ///< Adam steps per refresh
   double lr = 2e-4;        ///< Adam (0.9, 0.999), state kept across refreshes
   std::uint64_t seed = 9;  ///< which training rows and which v
+  /// The ranks of a data-parallel fit_gan (default: one process): the engine queries are
+  /// shared out (each rank asks about every size()-th generated image and the answers are
+  /// gathered), then every rank takes the same Adam steps on the whole refresh batch, so the
+  /// students stay equal. The query must answer each image independently of the others.
+  dist::communicator_ref comm{};
 };
 
 /// What the refreshes did so far (shared with the caller through the options' stats pointer).
 struct student_refresh_stats {
   long refreshes = 0;
-  long queries = 0;                ///< images shown to the engine
+  long queries = 0;                ///< images shown to the engine (by all ranks together)
   double cos_before = 0;           ///< mean cos(F^S, target) on the last generated batch, before its steps
   double cos_before_smoothed = 0;  ///< its exponential average (0.9)
 };
@@ -44,6 +51,40 @@ struct student_refresh_stats {
 /// The blackbox: images (n, C, R, R) in [0, 1] at the training resolution → features (n, D)
 /// in the space of the student's targets (e.g. standardised engine descriptors).
 using feature_query = std::function<tensor<float, host>(const tensor<float, host>&)>;
+
+namespace detail {
+/// query(images) (n, D), each rank asking about its share (every size()-th image) and the
+/// answers gathered on every rank in the images' order.
+inline tensor<float, host> sharded_query(const feature_query& query, const tensor<float, host>& images, index_t dim,
+                                         const dist::communicator_ref& c, const char* op) {
+  const index_t n = images.size(0);
+  const auto checked = [&](const tensor<float, host>& x) {
+    auto a = query(x);
+    if (a.rank() != 2 || a.size(0) != x.size(0) || a.size(1) != dim)
+      fail<shape_error>(op, "the query returned ", a.shape(), " for ", x.shape(), " images; expected (", x.size(0),
+                        ", ", dim, ")");
+    return a;
+  };
+  if (c.size() == 1) return checked(images);
+  const int ranks = c.size();
+  const index_t per = (n + ranks - 1) / ranks;  // every rank sends as many rows (padded)
+  const auto mine = dist::shard_positions(n, c.rank(), ranks);
+  auto padded = tensor<float, host>::zeros(shape{per, dim});
+  if (!mine.empty()) {
+    const auto a = checked(data::gather_rows(images, mine));
+    std::copy(a.data(), a.data() + a.numel(), padded.data());
+  }
+  const auto all = dist::allgather(c, padded);
+  auto answer = tensor<float, host>::zeros(shape{n, dim});
+  for (int r = 0; r < ranks; ++r) {
+    const auto rows = dist::shard_positions(n, r, ranks);
+    for (std::size_t k = 0; k < rows.size(); ++k)
+      std::copy(all.data() + (r * per + static_cast<index_t>(k)) * dim,
+                all.data() + (r * per + static_cast<index_t>(k) + 1) * dim, answer.data() + rows[k] * dim);
+  }
+  return answer;
+}
+}  // namespace detail
 
 /// A fit_gan callback refreshing `student` (in place; fit_gan's frozen view of it follows,
 /// as it shares storage) every o.every steps: the generator being trained reconstructs
@@ -88,10 +129,7 @@ gan_callback student_refresh(S& student, feature_query query, const tensor<float
       return resize(constant(r.generate(data::gather_rows(targets, fake_rows), rng())), images.size(2), images.size(3))
           .value();
     }();
-    const auto answer = query(fake);
-    if (answer.rank() != 2 || answer.size(0) != o.batch || answer.size(1) != targets.size(1))
-      fail<shape_error>(op, "the query returned ", answer.shape(), " for ", fake.shape(), " images; expected (",
-                        o.batch, ", ", targets.size(1), ")");
+    const auto answer = detail::sharded_query(query, fake, targets.size(1), o.comm, op);
     const std::vector<tensor<float, host>> xs{fake, data::gather_rows(images, real_rows)};
     const std::vector<tensor<float, host>> ts{answer, data::gather_rows(targets, real_rows)};
     const auto x_all = concat(std::span<const tensor<float, host>>(xs), 0);
