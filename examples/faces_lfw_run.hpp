@@ -158,13 +158,12 @@ int run(const inputs& in) {
               << " epoch(s) of cosine distillation\n";
     // The test fold's reals are held out: the log shows the student's agreement with the
     // engine on unseen faces after every epoch (they are not used to choose anything).
-    const double loss = train::fit_student(
-        student, train_x, train_z,
-        {.epochs = epochs,
-         .mirror = o.student_mirror,
-         .held_out_images = &test_x,
-         .held_out_teacher = &test_z,
-         .comm = comm});
+    const double loss = train::fit_student(student, train_x, train_z,
+                                           {.epochs = epochs,
+                                            .mirror = o.student_mirror,
+                                            .held_out_images = &test_x,
+                                            .held_out_teacher = &test_z,
+                                            .comm = comm});
     std::cout << "student: final cosine loss " << loss << "\n";
     if (root) io::save(student_file, student);
   }

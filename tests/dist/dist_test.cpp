@@ -12,6 +12,7 @@
 #include <bijgan/train/adversarial.hpp>
 #include <bijgan/train/classifier.hpp>
 #include <bijgan/train/flow_training.hpp>
+#include <bijgan/train/student.hpp>
 #include <bijgan/train/student_refresh.hpp>
 
 #include "../support/tiny_gan.hpp"
@@ -347,6 +348,21 @@ BOOST_AUTO_TEST_CASE(student_refresh_shares_the_engine_queries) {
   BOOST_TEST(max_diff(one, many) < 1e-6, "student differs by " << max_diff(one, many));
   BOOST_TEST(max_diff(one, make()) > 0.0);  // the refresh moved it
   BOOST_TEST_MESSAGE("student_refresh 2 ranks vs 1: " << max_diff(one, many));
+}
+
+BOOST_AUTO_TEST_CASE(fit_student_ends_with_the_same_student_on_every_rank) {
+  // Batch norm normalises each rank's share: its running statistics differ between ranks until
+  // fit_student hands rank 0's to all. Every rank must then hold the same student.
+  const dist::communicator_ref ref(comm());
+  const auto data = faces();
+  using float_student = models::student<models::student_config{
+      .channels = 1, .resolution = 8, .feature_dim = 6, .width = 4, .stages = 2}>;
+  nn::manual_seed(14);
+  float_student s;
+  std::ostringstream quiet;
+  train::fit_student(s, data.images, data.features, {.epochs = 1, .batch = 16, .log = &quiet, .comm = ref});
+  BOOST_CHECK_NO_THROW(
+      dist::check_consistent(ref, dist::fingerprint{}.add_module_values(s, 1).value(), "the fitted student"));
 }
 
 // The faults: run on purpose by their CTest entries (disabled otherwise). Rank 1 stalls, or is

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bijgan/config/errors.hpp"
+#include "bijgan/io/checksum.hpp"
 #include "bijgan/tensor/tensor.hpp"
 
 namespace bijgan::dist {
@@ -115,16 +116,22 @@ class communicator_ref {
 namespace detail {
 /// Runs f on a buffer of t's elements in the communicator's memory: t's own storage when they
 /// match, otherwise a staged copy (host ↔ device) written back to t afterwards when `write`.
+/// Whether t's storage is in the communicator's memory; dist_error for a host tensor and a
+/// device communicator (no silent copy onto the device).
+template <class T, class B>
+bool in_place(const communicator_ref& c, const tensor<T, B>&, const char* op) {
+  constexpr bool on_host = std::is_same_v<B, host>;
+  if ((c.memory() == memory_space::host) == on_host) return true;
+  if (on_host)
+    fail<dist_error>(op, "a device communicator (NCCL) cannot take host tensors; use an MPI communicator for them");
+  return false;  // a device tensor with a host communicator: staged through host memory
+}
 template <class T, class B, class F>
 void in_comm_memory(const communicator_ref& c, const tensor<T, B>& t, bool write, F&& f) {
-  constexpr bool on_host = std::is_same_v<B, host>;
-  if ((c.memory() == memory_space::host) == on_host) {
+  if (in_place(c, t, "dist")) {
     f(t.data());
     return;
   }
-  if (c.memory() == memory_space::device)
-    fail<dist_error>("dist",
-                     "a device communicator (NCCL) cannot reduce host tensors; use an MPI communicator for them");
   std::vector<T> staged(static_cast<std::size_t>(t.numel()));
   B::to_host(t.data(), staged.data(), staged.size());
   f(staged.data());
@@ -189,9 +196,12 @@ template <class T, class B>
 tensor<T, B> allgather(const communicator_ref& c, const tensor<T, B>& t) {
   if (t.rank() < 1) fail<shape_error>("dist::allgather", "needs rank >= 1, got ", t.shape());
   if (c.size() > 1) {
-    std::uint64_t h = 14695981039346656037ULL;
-    for (std::size_t i = 0; i < t.rank(); ++i) h = (h ^ static_cast<std::uint64_t>(t.shape()[i])) * 1099511628211ULL;
-    const auto all = allgather_value(c, h);
+    io::fnv1a h;
+    for (std::size_t i = 0; i < t.rank(); ++i) {
+      const index_t extent = t.shape()[i];
+      h.update(&extent, sizeof extent);
+    }
+    const auto all = allgather_value(c, h.value());
     for (std::size_t r = 0; r < all.size(); ++r)
       if (all[r] != all[0])
         fail<dist_error>("dist::allgather", "rank ", r,
@@ -201,9 +211,7 @@ tensor<T, B> allgather(const communicator_ref& c, const tensor<T, B>& t) {
   os[0] = t.size(0) * c.size();
   tensor<T, B> out(os);
   const auto n = static_cast<std::size_t>(t.numel());
-  if (c.memory() == memory_space::device || std::is_same_v<B, host>) {
-    if (c.memory() == memory_space::device && std::is_same_v<B, host>)
-      fail<dist_error>("dist::allgather", "a device communicator (NCCL) cannot gather host tensors");
+  if (detail::in_place(c, t, "dist::allgather")) {
     c.allgather(std::as_bytes(std::span<const T>(t.data(), n)),
                 detail::bytes_of(out.data(), n * static_cast<std::size_t>(c.size())));
     return out;

@@ -18,6 +18,7 @@
 #include "bijgan/io/atomic_file.hpp"
 #include "bijgan/io/checksum.hpp"
 #include "bijgan/nn/module.hpp"
+#include "bijgan/ops/index.hpp"
 #include "bijgan/tensor/ops.hpp"
 
 namespace bijgan::dist {
@@ -46,6 +47,39 @@ std::vector<X> pick(const std::vector<X>& v, const std::vector<index_t>& positio
   return out;
 }
 
+/// One global batch as a rank sees it: the batch's data rows (the same on every rank), this
+/// rank's positions in it (shard_positions) and the data rows there.
+struct batch_share {
+  std::vector<index_t> all, positions, rows;
+  [[nodiscard]] index_t global() const noexcept { return static_cast<index_t>(all.size()); }
+  /// The factor that makes the mean of the ranks' per-row means the whole batch's mean: this
+  /// rank's rows × ranks / the batch's rows (1 for equal shares).
+  [[nodiscard]] double weight(int ranks) const {
+    return all.empty() ? 0.0 : double(rows.size()) * ranks / double(all.size());
+  }
+};
+/// This rank's share of the global batch `all` (data rows), in units of `unit` rows.
+inline batch_share share_of(std::vector<index_t> all, int rank, int ranks, index_t unit = 1) {
+  batch_share sh;
+  sh.positions = shard_positions(static_cast<index_t>(all.size()), rank, ranks, unit);
+  sh.rows = ranks == 1 ? all : pick(all, sh.positions);
+  sh.all = std::move(all);
+  return sh;
+}
+/// The rows of `whole` (a draw for the whole batch: noise, ε) that belong to this rank's share.
+template <class T, class B>
+tensor<T, B> rows_of(const tensor<T, B>& whole, const batch_share& sh) {
+  if (sh.positions.size() == sh.all.size()) return whole;  // one rank: all of it
+  return index_select(whole, index_list<B>(sh.positions));
+}
+
+/// Replaces each value by its mean over ranks (logged figures of the whole batch).
+inline void mean_over_ranks(const communicator_ref& c, std::span<double> values) {
+  if (c.size() == 1) return;
+  c.allreduce(values, reduce_op::sum);
+  for (auto& v : values) v /= c.size();
+}
+
 /// Overwrites every parameter and buffer of m with root's (modules built the same way on every
 /// rank: the same structure, so the same visit order and shapes).
 template <nn::module M>
@@ -61,6 +95,17 @@ void broadcast_module(const communicator_ref& c, M& m, int root = 0) {
   });
 }
 
+/// Overwrites every buffer of m (batch norm's running statistics, ...) with root's. Batch norm
+/// normalises each rank's share on its own (per-rank semantics, as PyTorch's DDP without
+/// SyncBatchNorm), so its running statistics drift apart; the trainers call this at the end so
+/// that every rank holds the same model.
+template <nn::module M>
+void broadcast_buffers(const communicator_ref& c, M& m, int root = 0) {
+  if (c.size() == 1) return;
+  for (auto& [path, t] : nn::named_buffers(m))
+    if (t->defined()) broadcast(c, *t, root);
+}
+
 /// Replaces each parameter's gradient by its mean over ranks, in buckets of about
 /// bucket_bytes (one allreduce each). A parameter with a gradient on some rank but not on this
 /// one counts zero here; one with a gradient on no rank keeps none (as in one process, where
@@ -71,16 +116,11 @@ std::size_t average_gradients(const communicator_ref& c, const std::vector<var<T
                               std::size_t bucket_bytes = std::size_t{25} << 20) {
   if (c.size() == 1 || params.empty()) return 0;
   // Which parameters have a gradient anywhere (max over ranks of 0/1).
-  auto defined = tensor<T, host>::zeros(shape{static_cast<index_t>(params.size())});
-  for (std::size_t i = 0; i < params.size(); ++i) defined.data()[i] = params[i].grad().defined() ? T(1) : T(0);
-  if (c.memory() == memory_space::host) {
-    allreduce(c, defined, reduce_op::max);
-  } else {
-    tensor<T, B> d(defined.shape());
-    B::from_host(defined.data(), d.data(), params.size());
-    allreduce(c, d, reduce_op::max);
-    B::to_host(d.data(), defined.data(), params.size());
-  }
+  std::vector<T> flags(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) flags[i] = params[i].grad().defined() ? T(1) : T(0);
+  const auto on_ranks = tensor<T, B>::from(flags, shape{static_cast<index_t>(flags.size())});
+  allreduce(c, on_ranks, reduce_op::max);
+  const auto defined = on_ranks.to_vector();
   const index_t per_bucket = std::max<index_t>(1, static_cast<index_t>(bucket_bytes / sizeof(T)));
   const T scale = T(1) / static_cast<T>(c.size());
   std::size_t total = 0;
@@ -90,27 +130,24 @@ std::size_t average_gradients(const communicator_ref& c, const std::vector<var<T
     std::size_t j = i;
     index_t n = 0;
     while (j < params.size() && (j == i || n + params[j].numel() <= per_bucket)) {
-      if (defined.data()[j] != T(0)) n += params[j].numel();
+      if (defined[j] != T(0)) n += params[j].numel();
       ++j;
     }
     if (n > 0) {
-      tensor<T, B> bucket(shape{n});
+      auto bucket = tensor<T, B>::zeros(shape{n});  // a parameter without a gradient here adds zeros
       index_t at = 0;
       for (std::size_t k = i; k < j; ++k) {
-        if (defined.data()[k] == T(0)) continue;
+        if (defined[k] == T(0)) continue;
         const auto& g = params[k].grad();
         const index_t m = params[k].numel();
-        if (g.defined())
-          B::copy_strided(shape{m}, strided_in<T>{g.data(), {1}}, bucket.data() + at, {1});
-        else
-          B::copy_strided(shape{m}, strided_in<T>{tensor<T, B>::zeros(shape{m}).data(), {1}}, bucket.data() + at, {1});
+        if (g.defined()) B::copy_strided(shape{m}, strided_in<T>{g.data(), {1}}, bucket.data() + at, {1});
         at += m;
       }
       allreduce(c, bucket, reduce_op::sum);
       total += static_cast<std::size_t>(n) * sizeof(T);
       at = 0;
       for (std::size_t k = i; k < j; ++k) {
-        if (defined.data()[k] == T(0)) continue;
+        if (defined[k] == T(0)) continue;
         const index_t m = params[k].numel();
         tensor<T, B> g(params[k].value().shape());
         B::copy_strided(shape{m}, strided_in<T>{bucket.data() + at, {1}}, g.data(), {1});

@@ -125,6 +125,11 @@ class mpi_communicator {
   [[nodiscard]] int size() const noexcept { return size_; }
   [[nodiscard]] MPI_Comm native() const noexcept { return comm_; }
   [[nodiscard]] double timeout_seconds() const noexcept { return timeout_; }
+  /// Now + seconds on the steady clock (the gate's deadline; NCCL's stream wait uses it too).
+  static std::chrono::steady_clock::time_point deadline_after(double seconds) {
+    return std::chrono::steady_clock::now() +
+           std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+  }
   /// Changes the deadline of the following collectives (e.g. longer around a phase where one
   /// rank works alone: computing a cache the others then read).
   void set_timeout_seconds(double seconds) {
@@ -210,9 +215,7 @@ class mpi_communicator {
     ++seq_;
     if (size_ == 1) return;
     const std::array<long long, 3> mine{seq_, static_cast<long long>(k), static_cast<long long>(bytes)};
-    const auto deadline =
-        std::chrono::steady_clock::now() +
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout_));
+    const auto deadline = deadline_after(timeout_);
     const std::string where = std::string("collective #") + std::to_string(seq_) + " (" + name(mine[1]) + ")";
     std::array<long long, 2> verdict{0, 0};
     if (rank_ != 0) {
@@ -234,6 +237,7 @@ class mpi_communicator {
       if (!wait_until(req, deadline)) {
         std::string missing;
         std::vector<int> arrived;
+        long long first_missing = -1;
         for (int r = 1; r < size_; ++r) {
           auto& q = req[static_cast<std::size_t>(r - 1)];
           int done = 1;
@@ -241,12 +245,13 @@ class mpi_communicator {
           if (done) {
             arrived.push_back(r);
           } else {
+            if (first_missing < 0) first_missing = r;
             missing += (missing.empty() ? "" : ", ") + std::to_string(r);
             MPI_Cancel(&q);
             MPI_Request_free(&q);
           }
         }
-        verdict = {-1, std::atoll(missing.c_str())};
+        verdict = {-1, first_missing};
         for (int r : arrived) MPI_Send(verdict.data(), 2, MPI_LONG_LONG, r, tag_verdict, comm_);
         detail::mpi_broken() = true;
         fail<dist_error>("dist::mpi_communicator", "rank(s) ", missing, " did not reach ", where, " within ", timeout_,

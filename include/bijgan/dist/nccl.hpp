@@ -86,9 +86,7 @@ class nccl_communicator {
     control_.barrier();
     const cudaStream_t s = cuda_detail::context::get().stream();
     detail::nccl_check(enqueue(s), what);
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                               std::chrono::duration<double>(control_.timeout_seconds()));
+    const auto deadline = mpi_communicator::deadline_after(control_.timeout_seconds());
     for (;;) {
       const cudaError_t q = cudaStreamQuery(s);
       if (q == cudaSuccess) return;

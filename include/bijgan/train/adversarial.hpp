@@ -416,23 +416,8 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     else
       return dist::all_gather(comm, h_frozen->forward(x).z);
   };
-  // This rank's share of a global batch: its positions in the batch and the data rows there.
-  struct share {
-    std::vector<index_t> all, positions, rows;  // the global batch, this rank's positions and rows
-    index_t global = 0;
-  };
-  const auto share_of = [&](std::vector<index_t> all) {
-    share sh;
-    sh.global = static_cast<index_t>(all.size());
-    sh.positions = dist::shard_positions(sh.global, me, ranks, unit);
-    sh.rows = ranks == 1 ? all : dist::pick(all, sh.positions);
-    sh.all = std::move(all);
-    return sh;
-  };
-  // Draws for the whole batch, of which a rank keeps its rows (so R ranks see what one does).
-  const auto mine = [&](tensor<T, B> whole, const share& sh) {
-    return ranks == 1 ? whole : index_select(whole, index_list<B>(sh.positions));
-  };
+  // This rank's share of a global batch (whole identity groups).
+  const auto share_of = [&](std::vector<index_t> all) { return dist::share_of(std::move(all), me, ranks, unit); };
   const auto t0 = std::chrono::steady_clock::now();
   for (; step < total; ++step) {
     const auto p = stage_at(step, o.steps_per_stage, o.fade_steps, max_stage);
@@ -449,10 +434,11 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     }
     const index_t batch = batch_at(p.stage);
     const std::uint64_t base = o.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(step) * 1000003ull;
-    const auto noise = [&](std::uint64_t salt, const share& sh) {
+    // v is drawn for the whole batch and each rank keeps its rows (so R ranks see what one does).
+    const auto noise = [&](std::uint64_t salt, const dist::batch_share& sh) {
       generator gen(base + salt);
       return constant(
-          mine(tensor<T, B>::random(shape{sh.global, G::noise_dim}, gen, {distribution::normal, 0, 1}), sh));
+          dist::rows_of(tensor<T, B>::random(shape{sh.global(), G::noise_dim}, gen, {distribution::normal, 0, 1}), sh));
     };
     gan_report report{
         .step = step + 1,
@@ -480,11 +466,12 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
                             .value());
       }
       generator eps(base + 211 + static_cast<std::uint64_t>(k));
-      shape es{sh.global};
+      shape es{sh.global()};  // ε for the whole batch, as v
       for (std::size_t i = 1; i < real.rank(); ++i) es.push_back(1);
       opt_d.zero_grad();
-      const auto c = losses::wgan_critic(
-          critic_view, real, fake, mine(tensor<T, B>::random(es, eps, {distribution::uniform, 0, 1}), sh), o.wgan);
+      const auto c =
+          losses::wgan_critic(critic_view, real, fake,
+                              dist::rows_of(tensor<T, B>::random(es, eps, {distribution::uniform, 0, 1}), sh), o.wgan);
       backward(c.loss);
       dist::average_gradients(comm, pd, o.bucket_bytes);
       if (o.clip_norm > 0) optim::clip_grad_norm(pd, o.clip_norm);
@@ -534,7 +521,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
         // The labels of the latents all_gather returns: every rank's rows, in rank order.
         std::vector<int> labels;
         for (int r = 0; r < ranks; ++r)
-          for (auto i : dist::pick(sh.all, dist::shard_positions(sh.global, r, ranks, unit)))
+          for (auto i : dist::pick(sh.all, dist::shard_positions(sh.global(), r, ranks, unit)))
             labels.push_back(data.labels[static_cast<std::size_t>(i)]);
         add("biject", w.biject * o.scales.biject, losses::bijective_metric(latents, full, fake_full, labels, o.biject));
       }
@@ -548,9 +535,9 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     if (ranks > 1) {  // the figures of the whole batch: means over ranks (equal shares)
       std::vector<double> v;
       for (const auto& [k, x] : report.values) v.push_back(x);
-      comm.allreduce(std::span<double>(v), dist::reduce_op::sum);
+      dist::mean_over_ranks(comm, v);
       std::size_t i = 0;
-      for (auto& [k, x] : report.values) x = v[i++] / ranks;
+      for (auto& [k, x] : report.values) x = v[i++];
     }
     res.last = report;
     for (const auto& cb : callbacks) cb(report);
@@ -565,6 +552,9 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   res.steps = step;
   res.last.reconstruct = res.last.generate = {};  // they refer to this call's models
+  dist::broadcast_buffers(comm, g);               // per-rank batch statistics: every rank ends with rank 0's
+  dist::broadcast_buffers(comm, d);
+  dist::broadcast_buffers(comm, average.module());
   save(step);
   if (ema_out != nullptr) *ema_out = nn::clone(average.module());
   return res;

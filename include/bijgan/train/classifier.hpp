@@ -38,7 +38,7 @@ void fit_classifier(M& net, const tensor<float, host>& images, const std::vector
     fail<shape_error>("train::fit_classifier", images.size(0), " images but ", labels.size(), " labels");
   detail::adam_epochs(
       nn::parameters(net), images.size(0), o, "epoch", "loss",
-      [&](const detail::batch_share& sh) {
+      [&](const dist::batch_share& sh) {
         const auto& rows = sh.rows;
         std::vector<int> y;
         for (index_t r : rows) y.push_back(labels[static_cast<std::size_t>(r)]);
@@ -48,6 +48,7 @@ void fit_classifier(M& net, const tensor<float, host>& images, const std::vector
                                      y);
       },
       on_epoch);
+  dist::broadcast_buffers(o.comm, net);  // batch norm's statistics were per rank: rank 0's for all
 }
 
 }  // namespace bijgan::train

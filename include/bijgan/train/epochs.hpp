@@ -8,7 +8,6 @@
 #include <ostream>
 #include <sstream>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "bijgan/autodiff/backward.hpp"
@@ -19,14 +18,8 @@
 
 namespace bijgan::train::detail {
 
-/// One batch as a rank sees it: the whole batch's rows, this rank's positions in it and the
-/// rows there (all of them in one process).
-struct batch_share {
-  std::vector<index_t> all, positions, rows;
-};
-
 /// Runs o.epochs epochs over n samples in batches of o.batch, shuffled per epoch from
-/// o.seed + epoch; loss_of(share) returns the scalar mean loss of this rank's rows of one batch
+/// o.seed + epoch; loss_of(dist::batch_share) returns the scalar mean loss of this rank's rows of one batch
 /// (a graph to differentiate; never called for a rank with no rows). Opts has epochs, batch,
 /// lr, warmup_steps, final_lr_factor, seed, log and comm.
 /// on_epoch(e) runs after each epoch. Returns the smoothed loss at the end.
@@ -59,22 +52,15 @@ double adam_epochs(const std::vector<var<T, B>>& params, index_t n, const Opts& 
     for (auto& all : data::shuffled_batches(n, o.batch, o.seed + static_cast<std::uint64_t>(e))) {
       opt.set_lr_factor(schedule(step++));
       opt.zero_grad();
-      batch_share sh;
-      sh.positions = dist::shard_positions(static_cast<index_t>(all.size()), me, ranks);
-      sh.rows = ranks == 1 ? all : dist::pick(all, sh.positions);
-      sh.all = std::move(all);
+      const auto sh = dist::share_of(std::move(all), me, ranks);
       double value = 0;  // this rank's mean loss weighted by its share of the batch
       if (!sh.rows.empty()) {
-        const double share = double(sh.rows.size()) * ranks / double(sh.all.size());
-        const auto loss = loss_of(std::as_const(sh));
-        backward(ranks == 1 ? loss : loss * static_cast<T>(share));
-        value = loss.item() * share;
+        const auto loss = loss_of(sh);
+        backward(ranks == 1 ? loss : loss * static_cast<T>(sh.weight(ranks)));
+        value = loss.item() * sh.weight(ranks);
       }
       dist::average_gradients(comm, params);
-      if (ranks > 1) {
-        comm.allreduce(std::span<double>(&value, 1), dist::reduce_op::sum);
-        value /= ranks;
-      }
+      dist::mean_over_ranks(comm, std::span<double>(&value, 1));
       opt.step();
       running = step == 1 ? value : 0.98 * running + 0.02 * value;
       bar.update(++k, {{loss_name, running}});

@@ -178,27 +178,22 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
         const no_grad off;
         (void)flow.forward(constant(whole));
       }
-      const auto positions = dist::shard_positions(static_cast<index_t>(batches[bi].size()), me, ranks);
-      const auto rows = ranks == 1 ? batches[bi] : dist::pick(batches[bi], positions);
+      const auto sh = dist::share_of(batches[bi], me, ranks);
       std::vector<int> batch_labels;
-      for (index_t r : rows) batch_labels.push_back(labels[static_cast<std::size_t>(r)]);
+      for (index_t r : sh.rows) batch_labels.push_back(labels[static_cast<std::size_t>(r)]);
       opt.set_lr_factor(schedule(step));
       opt.zero_grad();
       std::array<double, 2> figures{0, 0};  // nll, ce of this rank's rows, weighted by its share
-      if (!rows.empty()) {
-        const auto y = ranks == 1 ? whole : index_select(whole, index_list<B>(positions));
-        const auto [loss, nll, ce] = flow_loss(flow, prior, y, batch_labels, o.class_weight);
+      if (!sh.rows.empty()) {
+        const auto [loss, nll, ce] = flow_loss(flow, prior, dist::rows_of(whole, sh), batch_labels, o.class_weight);
         // Means over this rank's rows, weighted so that their average over ranks is the mean
         // over the whole batch (the last batch of an epoch may not split evenly).
-        const double share = double(rows.size()) * ranks / double(batches[bi].size());
+        const double share = sh.weight(ranks);
         backward(ranks == 1 ? loss : loss * static_cast<T>(share));
         figures = {nll.item() * share, ce.item() * share};
       }
       dist::average_gradients(comm, params);
-      if (ranks > 1) {
-        comm.allreduce(std::span<double>(figures), dist::reduce_op::sum);
-        figures[0] /= ranks, figures[1] /= ranks;
-      }
+      dist::mean_over_ranks(comm, figures);
       optim::clip_grad_norm(params, o.clip_norm);
       opt.step();
       ++step;
@@ -214,6 +209,7 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
     if (k == per_epoch && on_epoch) on_epoch(e + 1);
   }
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  dist::broadcast_buffers(comm, flow);  // per-rank batch statistics: every rank ends with rank 0's
   save(step);
   res.steps = step;
   res.last_loss = running;

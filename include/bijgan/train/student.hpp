@@ -96,7 +96,7 @@ double fit_student(S& s, const tensor<float, host>& images, const tensor<float, 
   };
   const double running = detail::adam_epochs(
       nn::parameters(s), images.size(0), o, "student", "cos loss",
-      [&](const detail::batch_share& sh) {
+      [&](const dist::batch_share& sh) {
         using B = typename S::backend_type;  // batches move to the student's backend
         const auto& rows = sh.rows;
         auto batch = data::gather_rows(images, rows);
@@ -111,6 +111,7 @@ double fit_student(S& s, const tensor<float, host>& images, const tensor<float, 
         return losses::cosine_distill(data::as_batch<T, B>(data::gather_rows(teacher, rows)), s(x));
       },
       on_epoch);
+  dist::broadcast_buffers(o.comm, s);  // batch norm's statistics were per rank: rank 0's for all
   nn::eval(s);
   return running;
 }
