@@ -5,6 +5,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/ops/elementwise.hpp"
 
 namespace bijgan {
@@ -169,5 +170,12 @@ template <class T, class B>
 var<T, B> grad(const var<T, B>& output, const var<T, B>& input, grad_options<T, B> opts = {}) {
   return grad(std::vector<var<T, B>>{output}, std::vector<var<T, B>>{input}, std::move(opts))[0];
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_BACKWARD_INSTANCES(X, T, B)                                                                         \
+  X void backward(const var<T, B>&);                                                                               \
+  X std::vector<var<T, B>> grad(const std::vector<var<T, B>>&, const std::vector<var<T, B>>&, grad_options<T, B>); \
+  X var<T, B> grad(const var<T, B>&, const var<T, B>&, grad_options<T, B>);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_BACKWARD_INSTANCES)
 
 }  // namespace bijgan

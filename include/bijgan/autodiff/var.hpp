@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bijgan/autodiff/grad_mode.hpp"
+#include "bijgan/config/instances.hpp"
 #include "bijgan/tensor/ops.hpp"
 
 namespace bijgan {
@@ -154,5 +155,9 @@ template <class To, class T, class From>
 var<T, To> to(const var<T, From>& v) {
   return var<T, To>(to<To>(v.value()), v.requires_grad());
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_VAR_INSTANCES(X, T, B) X class var<T, B>;
+BIJGAN_EXTERN_INSTANCES(BIJGAN_VAR_INSTANCES)
 
 }  // namespace bijgan

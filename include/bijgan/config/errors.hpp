@@ -2,9 +2,13 @@
 // which op, which shapes or values, and which file or parameter path were involved.
 #pragma once
 
+#include <initializer_list>
+#include <memory>
+#include <ostream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace bijgan {
@@ -37,18 +41,50 @@ struct dist_error : error {
 };
 
 namespace detail {
-template <class... Parts>
-std::string cat(Parts&&... parts) {
+/// One piece of an error message, type-erased: messages are built out of line by join_parts, so
+/// each of the library's ~500 fail<> sites costs a few calls instead of its own ostringstream.
+struct message_part {
+  void (*write)(std::ostream&, const void*) = nullptr;
+  const void* value = nullptr;
+  std::ios_base& (*manipulator)(std::ios_base&) = nullptr;  // std::hex and the like
+};
+template <class P>
+void write_part(std::ostream& os, const void* p) {
+  os << *static_cast<const P*>(p);
+}
+inline void write_chars(std::ostream& os, const void* p) { os << static_cast<const char*>(p); }
+template <class P>
+message_part part(const P& p) {
+  if constexpr (std::is_array_v<P>)
+    return {&write_chars, &p[0]};  // string literals: one writer for every length
+  else if constexpr (std::is_function_v<P>)
+    return {nullptr, nullptr, p};
+  else
+    return {&write_part<P>, std::addressof(p)};
+}
+[[gnu::noinline]] inline std::string join_parts(std::initializer_list<message_part> parts) {
   std::ostringstream os;
-  (os << ... << std::forward<Parts>(parts));
+  for (const auto& p : parts) p.write ? p.write(os, p.value) : void(os << p.manipulator);
   return os.str();
+}
+/// The streamed concatenation of parts.
+template <class... Parts>
+std::string cat(const Parts&... parts) {
+  return join_parts({part(parts)...});
+}
+}  // namespace detail
+
+namespace detail {
+template <class E>
+[[noreturn, gnu::noinline, gnu::cold]] void raise(std::string message) {
+  throw E(std::move(message));
 }
 }  // namespace detail
 
 /// Throws E with the streamed concatenation of parts, prefixed by "bijgan::<op>: ".
 template <class E, class... Parts>
-[[noreturn]] void fail(const char* op, Parts&&... parts) {
-  throw E(detail::cat("bijgan::", op, ": ", std::forward<Parts>(parts)...));
+[[noreturn]] void fail(const char* op, const Parts&... parts) {
+  detail::raise<E>(detail::cat("bijgan::", op, ": ", parts...));
 }
 
 }  // namespace bijgan

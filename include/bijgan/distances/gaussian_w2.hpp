@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "bijgan/concepts/algebra.hpp"
+#include "bijgan/config/instances.hpp"
 #include "bijgan/linalg/sqrtm.hpp"
 
 namespace bijgan::distances {
@@ -192,5 +193,13 @@ var<T, B> gaussian_w2_samples(const var<T, B>& x1, const var<T, B>& x2, covarian
   return sum(square(m1 - m2)) + sum(square(c1)) / (n1 - T(1)) + sum(square(c2)) / (n2 - T(1)) -
          T(2) * linalg::nuclear_norm(cross);
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_GAUSSIAN_W2_INSTANCES(X, T, B)                                                                         \
+  X var<T, B> gaussian_w2(const var<T, B>&, const var<T, B>&, const var<T, B>&, const var<T, B>&, const w2_options&); \
+  X var<T, B> gaussian_w2(const var<T, B>&, const var<T, B>&, const var<T, B>&, const var<T, B>&);                    \
+  X gaussian_fit<T, B> fit_gaussian(const var<T, B>&, bool);                                                          \
+  X var<T, B> gaussian_w2_samples(const var<T, B>&, const var<T, B>&, covariance_form);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_GAUSSIAN_W2_INSTANCES)
 
 }  // namespace bijgan::distances

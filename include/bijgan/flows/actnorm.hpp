@@ -4,6 +4,7 @@
 #pragma once
 
 #include "bijgan/autodiff/grad_mode.hpp"
+#include "bijgan/config/instances.hpp"
 #include "bijgan/flows/bijection.hpp"
 #include "bijgan/nn/module.hpp"
 #include "bijgan/nn/norm.hpp"
@@ -80,5 +81,9 @@ struct actnorm {
       fail<shape_error>("flows::actnorm", dir, " input ", s, " must be (N, ", channels(), ") or (N, ", channels(), ", H, W)");
   }
 };
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_ACTNORM_INSTANCES(X, T, B) X struct actnorm<T, B>;
+BIJGAN_EXTERN_INSTANCES(BIJGAN_ACTNORM_INSTANCES)
 
 }  // namespace bijgan::flows

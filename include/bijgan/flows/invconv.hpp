@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/flows/bijection.hpp"
 #include "bijgan/linalg/inverse.hpp"
 #include "bijgan/nn/init.hpp"
@@ -126,5 +127,9 @@ struct invertible_conv1x1 {
       fail<shape_error>("flows::invertible_conv1x1", dir, " input ", s, " must be (N, ", channels(), ", H, W)");
   }
 };
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_INVCONV_INSTANCES(X, T, B) X struct invertible_conv1x1<T, B>;
+BIJGAN_EXTERN_INSTANCES(BIJGAN_INVCONV_INSTANCES)
 
 }  // namespace bijgan::flows

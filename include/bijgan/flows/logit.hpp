@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/flows/bijection.hpp"
 #include "bijgan/ops/elementwise.hpp"
 #include "bijgan/ops/reduce.hpp"
@@ -64,5 +65,9 @@ inline double bits_per_dim(double nll, index_t dims) {
   const double d = static_cast<double>(dims);
   return (nll + d * std::log(256.0)) / (d * std::log(2.0));
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_LOGIT_INSTANCES(X, T, B) X struct logit_transform<T, B>;
+BIJGAN_EXTERN_INSTANCES(BIJGAN_LOGIT_INSTANCES)
 
 }  // namespace bijgan::flows

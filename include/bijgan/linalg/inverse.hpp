@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/ops/linalg.hpp"
 #include "bijgan/ops/shape.hpp"
 
@@ -48,5 +49,11 @@ var<T, B> inverse(const var<T, B>& a) {
     gr[0] = -matmul(matmul(out, g, true, false), out, false, true);  // d(A⁻¹) = −A⁻¹ dA A⁻¹
   });
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_INVERSE_INSTANCES(X, T, B)      \
+  X tensor<T, B> inverse(const tensor<T, B>&); \
+  X var<T, B> inverse(const var<T, B>&);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_INVERSE_INSTANCES)
 
 }  // namespace bijgan::linalg

@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/ops/linalg.hpp"
 #include "bijgan/ops/shape.hpp"
 
@@ -121,5 +122,14 @@ var<T, B> nuclear_norm(const var<T, B>& m) {
   const auto gram = m.size(0) <= m.size(1) ? matmul(m, m, false, true) : matmul(m, m, true, false);
   return trace(sqrtm_eig(gram));
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_SQRTM_INSTANCES(X, T, B)                                            \
+  X var<T, B> trace(const var<T, B>&);                                             \
+  X var<T, B> sqrtm_newton_schulz(const var<T, B>&, const newton_schulz_options&); \
+  X std::pair<tensor<T, B>, std::vector<T>> symmetric_eigen(const tensor<T, B>&);  \
+  X var<T, B> sqrtm_eig(const var<T, B>&, T);                                      \
+  X var<T, B> nuclear_norm(const var<T, B>&);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_SQRTM_INSTANCES)
 
 }  // namespace bijgan::linalg

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "bijgan/autodiff/backward.hpp"
+#include "bijgan/config/instances.hpp"
 #include "bijgan/ops/linalg.hpp"
 
 namespace bijgan::losses {
@@ -74,5 +75,9 @@ var<T, B> l1(const var<T, B>& a, const var<T, B>& b) {
   if (a.shape() != b.shape()) fail<shape_error>("l1", "shapes ", a.shape(), " and ", b.shape(), " differ");
   return mean(abs(a - b));
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_ADVERSARIAL_INSTANCES(X, T, B) X var<T, B> l1(const var<T, B>&, const var<T, B>&);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_ADVERSARIAL_INSTANCES)
 
 }  // namespace bijgan::losses

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/ops/reduce.hpp"
 
 namespace bijgan::losses {
@@ -22,5 +23,9 @@ var<T, B> cross_entropy(const var<T, B>& logits, const std::vector<int>& labels)
   }
   return -mean(sum(constant(tensor<T, B>::from(one_hot, shape{n, c})) * log_softmax(logits, 1), {1}));
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_CLASSIFICATION_INSTANCES(X, T, B) X var<T, B> cross_entropy(const var<T, B>&, const std::vector<int>&);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_CLASSIFICATION_INSTANCES)
 
 }  // namespace bijgan::losses

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/ops/reduce.hpp"
 
 namespace bijgan::losses {
@@ -34,5 +35,11 @@ var<T, B> pairwise_contrastive(const var<T, B>& distances, const std::vector<int
   const T pairs = static_cast<T>(n * (n - 1) / 2);
   return sum(u * (s * distances + (T(1) - s) * relu(margin - distances))) / pairs;
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_CONTRASTIVE_INSTANCES(X, T, B)                                     \
+  X var<T, B> large_margin_contrastive(const var<T, B>&, const tensor<T, B>&, T); \
+  X var<T, B> pairwise_contrastive(const var<T, B>&, const std::vector<int>&, T);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_CONTRASTIVE_INSTANCES)
 
 }  // namespace bijgan::losses

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/ops/linalg.hpp"
 
 namespace bijgan::losses {
@@ -43,5 +44,12 @@ var<T, B> feature_distill(const std::vector<var<T, B>>& fake_stages, const std::
   }
   return total;
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_DISTILL_INSTANCES(X, T, B)                                                                     \
+  X var<T, B> cosine_distill(const tensor<T, B>&, const var<T, B>&);                                          \
+  X var<T, B> feature_distill(const std::vector<var<T, B>>&, const std::vector<var<T, B>>&, const var<T, B>&, \
+                              const var<T, B>&, const feature_distill_options&);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_DISTILL_INSTANCES)
 
 }  // namespace bijgan::losses

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/nn/linear.hpp"
 #include "bijgan/ops/attention.hpp"
 #include "bijgan/ops/index.hpp"
@@ -166,5 +167,12 @@ struct grid_attention {
   }
 };
 grid_attention(const grid_attention_options&)->grid_attention<float, host>;
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_ATTENTION_MODULES_INSTANCES(X, T, B) \
+  X struct multi_head_attention<T, B>;              \
+  X struct relative_position_bias<T, B>;            \
+  X struct grid_attention<T, B>;
+BIJGAN_EXTERN_INSTANCES(BIJGAN_ATTENTION_MODULES_INSTANCES)
 
 }  // namespace bijgan::nn

@@ -4,6 +4,7 @@
 
 #include <tuple>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/nn/linear.hpp"
 #include "bijgan/ops/conv.hpp"
 
@@ -101,5 +102,11 @@ struct conv_transpose2d {
   }
 };
 conv_transpose2d(const conv_transpose2d_options&) -> conv_transpose2d<float, host>;
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_CONV_MODULES_INSTANCES(X, T, B) \
+  X struct conv2d<T, B>;                       \
+  X struct conv_transpose2d<T, B>;
+BIJGAN_EXTERN_INSTANCES(BIJGAN_CONV_MODULES_INSTANCES)
 
 }  // namespace bijgan::nn

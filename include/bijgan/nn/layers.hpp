@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/nn/init.hpp"
 #include "bijgan/nn/module.hpp"
 #include "bijgan/ops/reduce.hpp"
@@ -108,5 +109,12 @@ struct minibatch_stddev {
   void visit(F&&) {}
 };
 minibatch_stddev(const minibatch_stddev_options&) -> minibatch_stddev<float, host>;
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_LAYERS_INSTANCES(X, T, B) \
+  X struct dropout<T, B>;                \
+  X struct positional_embedding<T, B>;   \
+  X struct minibatch_stddev<T, B>;
+BIJGAN_EXTERN_INSTANCES(BIJGAN_LAYERS_INSTANCES)
 
 }  // namespace bijgan::nn

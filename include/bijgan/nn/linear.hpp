@@ -6,6 +6,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/nn/init.hpp"
 #include "bijgan/nn/module.hpp"
 #include "bijgan/ops/linalg.hpp"
@@ -87,5 +88,9 @@ struct linear {
   }
 };
 linear(const linear_options&) -> linear<float, host>;
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_LINEAR_INSTANCES(X, T, B) X struct linear<T, B>;
+BIJGAN_EXTERN_INSTANCES(BIJGAN_LINEAR_INSTANCES)
 
 }  // namespace bijgan::nn

@@ -6,6 +6,7 @@
 #include <tuple>
 #include <utility>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/nn/linear.hpp"
 #include "bijgan/ops/reduce.hpp"
 
@@ -213,5 +214,13 @@ struct adain {
   }
 };
 adain(const adain_options&) -> adain<float, host>;
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_NORM_INSTANCES(X, T, B) \
+  X struct batch_norm<T, B>;           \
+  X struct layer_norm<T, B>;           \
+  X struct instance_norm<T, B>;        \
+  X struct adain<T, B>;
+BIJGAN_EXTERN_INSTANCES(BIJGAN_NORM_INSTANCES)
 
 }  // namespace bijgan::nn

@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/ops/linalg.hpp"
 #include "bijgan/ops/reduce.hpp"
 #include "bijgan/tensor/attention.hpp"
@@ -81,5 +82,12 @@ var<T, B> scaled_dot_product_attention(const var<T, B>& q, const var<T, B>& k, c
         if (d.bias.defined()) gr[3] = constant(std::move(d.bias));
       });
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_ATTENTION_INSTANCES(X, T, B)                                                                        \
+  X var<T, B> detail::attention_probabilities(const var<T, B>&, const var<T, B>&, const var<T, B>&, T);            \
+  X var<T, B> scaled_dot_product_attention(const var<T, B>&, const var<T, B>&, const var<T, B>&, const var<T, B>&, \
+                                           const attention_options&);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_ATTENTION_INSTANCES)
 
 }  // namespace bijgan

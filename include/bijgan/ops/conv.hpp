@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "bijgan/backend/host/dnnl_conv.hpp"
+#include "bijgan/config/instances.hpp"
 #include "bijgan/fwd.hpp"
 #include "bijgan/ops/linalg.hpp"
 #include "bijgan/ops/shape.hpp"
@@ -433,5 +434,21 @@ var<T, B> avg_pool2d(const var<T, B>& x, const pool2d_options& o = {}) {
   const auto w = detail::pool_windows(x, o, T(0), "avg_pool2d", g);
   return reshape(mean(w, {2}), shape{g.images, g.channels, g.out_h, g.out_w});
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_CONV_INSTANCES(X, T, B)                                                                                 \
+  X tensor<T, B> im2col(const tensor<T, B>&, conv_geometry);                                                           \
+  X tensor<T, B> col2im(const tensor<T, B>&, conv_geometry);                                                           \
+  X var<T, B> unfold(const var<T, B>&, const conv_geometry&);                                                          \
+  X var<T, B> fold(const var<T, B>&, const conv_geometry&);                                                            \
+  X var<T, B> unfold(const var<T, B>&, index_t, index_t, const conv2d_options&);                                       \
+  X var<T, B> conv2d(const var<T, B>&, const var<T, B>&, const conv_plan&);                                            \
+  X var<T, B> conv2d_input_grad(const var<T, B>&, const var<T, B>&, const conv_plan&);                                 \
+  X var<T, B> conv2d_weight_grad(const var<T, B>&, const var<T, B>&, const conv_plan&);                                \
+  X var<T, B> conv2d(const var<T, B>&, const var<T, B>&, const var<T, B>&, const conv2d_options&);                     \
+  X var<T, B> conv_transpose2d(const var<T, B>&, const var<T, B>&, const var<T, B>&, const conv_transpose2d_options&); \
+  X var<T, B> max_pool2d(const var<T, B>&, const pool2d_options&);                                                     \
+  X var<T, B> avg_pool2d(const var<T, B>&, const pool2d_options&);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_CONV_INSTANCES)
 
 }  // namespace bijgan

@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "bijgan/autodiff/var.hpp"
+#include "bijgan/config/instances.hpp"
 
 namespace bijgan {
 
@@ -229,5 +230,40 @@ var<T, B> clamp(const var<T, B>& x, T lo, T hi) {
     gr[0] = g * detail::constant_of(fn::inside<T>{lo, hi}, out.inputs()[0]);
   });
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_ELEMENTWISE_INSTANCES(X, T, B)                \
+  X var<T, B> operator+(const var<T, B>&, const var<T, B>&); \
+  X var<T, B> operator-(const var<T, B>&, const var<T, B>&); \
+  X var<T, B> operator*(const var<T, B>&, const var<T, B>&); \
+  X var<T, B> operator/(const var<T, B>&, const var<T, B>&); \
+  X var<T, B> operator-(const var<T, B>&);                   \
+  X var<T, B> operator+(const var<T, B>&, T);                \
+  X var<T, B> operator+(T, const var<T, B>&);                \
+  X var<T, B> operator-(const var<T, B>&, T);                \
+  X var<T, B> operator-(T, const var<T, B>&);                \
+  X var<T, B> operator*(const var<T, B>&, T);                \
+  X var<T, B> operator*(T, const var<T, B>&);                \
+  X var<T, B> operator/(const var<T, B>&, T);                \
+  X var<T, B> operator/(T, const var<T, B>&);                \
+  X var<T, B> exp(const var<T, B>&);                         \
+  X var<T, B> log(const var<T, B>&);                         \
+  X var<T, B> log1p(const var<T, B>&);                       \
+  X var<T, B> sqrt(const var<T, B>&);                        \
+  X var<T, B> rsqrt(const var<T, B>&);                       \
+  X var<T, B> square(const var<T, B>&);                      \
+  X var<T, B> abs(const var<T, B>&);                         \
+  X var<T, B> erf(const var<T, B>&);                         \
+  X var<T, B> tanh(const var<T, B>&);                        \
+  X var<T, B> sigmoid(const var<T, B>&);                     \
+  X var<T, B> relu(const var<T, B>&);                        \
+  X var<T, B> softplus(const var<T, B>&);                    \
+  X var<T, B> gelu(const var<T, B>&);                        \
+  X var<T, B> pow(const var<T, B>&, T);                      \
+  X var<T, B> pow(const var<T, B>&, const var<T, B>&);       \
+  X var<T, B> leaky_relu(const var<T, B>&, T);               \
+  X var<T, B> prelu(const var<T, B>&, const var<T, B>&);     \
+  X var<T, B> clamp(const var<T, B>&, T, T);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_ELEMENTWISE_INSTANCES)
 
 }  // namespace bijgan

@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/ops/shape.hpp"
 
 namespace bijgan {
@@ -83,5 +84,13 @@ var<T, B> index_add(const var<T, B>& src, const index_list<B>& idx, index_t rows
   return var<T, B>::make(index_add(src.value(), idx, rows), "index_add", {src},
                          [idx](const auto&, const auto& g, auto gr) { gr[0] = index_select(g, idx); });
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_INDEX_INSTANCES(X, T, B)                                         \
+  X tensor<T, B> index_select(const tensor<T, B>&, const index_list<B>&);       \
+  X tensor<T, B> index_add(const tensor<T, B>&, const index_list<B>&, index_t); \
+  X var<T, B> index_select(const var<T, B>&, const index_list<B>&);             \
+  X var<T, B> index_add(const var<T, B>&, const index_list<B>&, index_t);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_INDEX_INSTANCES)
 
 }  // namespace bijgan

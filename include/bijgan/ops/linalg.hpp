@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/ops/reduce.hpp"
 
 namespace bijgan {
@@ -52,5 +53,12 @@ var<T, B> cosine_similarity(const var<T, B>& a, const var<T, B>& b, index_t axis
   const auto norms = sqrt(clamp(sum(square(a), {axis}) * sum(square(b), {axis}), eps * eps, std::numeric_limits<T>::max()));
   return dot / norms;
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_LINALG_INSTANCES(X, T, B)                              \
+  X var<T, B> matmul(const var<T, B>&, const var<T, B>&, bool, bool); \
+  X var<T, B> l2_norm(const var<T, B>&, axes_t, bool);                \
+  X var<T, B> cosine_similarity(const var<T, B>&, const var<T, B>&, index_t, T);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_LINALG_INSTANCES)
 
 }  // namespace bijgan

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/ops/shape.hpp"
 
 namespace bijgan {
@@ -101,5 +102,17 @@ template <class T, class B>
 var<T, B> log_softmax(const var<T, B>& x, index_t axis = -1) {
   return x - logsumexp(x, {axis}, true);
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_REDUCE_INSTANCES(X, T, B)                     \
+  X var<T, B> sum(const var<T, B>&, axes_t, bool);           \
+  X var<T, B> mean(const var<T, B>&, axes_t, bool);          \
+  X var<T, B> max(const var<T, B>&, axes_t, bool);           \
+  X var<T, B> min(const var<T, B>&, axes_t, bool);           \
+  X var<T, B> logsumexp(const var<T, B>&, axes_t, bool);     \
+  X var<T, B> variance(const var<T, B>&, axes_t, bool, int); \
+  X var<T, B> softmax(const var<T, B>&, index_t);            \
+  X var<T, B> log_softmax(const var<T, B>&, index_t);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_REDUCE_INSTANCES)
 
 }  // namespace bijgan

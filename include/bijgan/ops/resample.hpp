@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/ops/linalg.hpp"
 #include "bijgan/ops/shape.hpp"
 
@@ -98,5 +99,13 @@ var<T, B> pixel_unshuffle(const var<T, B>& x, index_t r) {
   const auto t = permute(reshape(x, shape{n, c, h, r, w, r}), {0, 1, 3, 5, 2, 4});
   return reshape(t, shape{n, c * r * r, h, w});
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_RESAMPLE_INSTANCES(X, T, B)                               \
+  X var<T, B> resize(const var<T, B>&, index_t, index_t, interpolation); \
+  X var<T, B> upsample(const var<T, B>&, index_t, interpolation);        \
+  X var<T, B> pixel_shuffle(const var<T, B>&, index_t);                  \
+  X var<T, B> pixel_unshuffle(const var<T, B>&, index_t);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_RESAMPLE_INSTANCES)
 
 }  // namespace bijgan

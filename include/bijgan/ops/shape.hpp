@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/ops/elementwise.hpp"
 
 namespace bijgan {
@@ -160,5 +161,22 @@ var<T, B> where(const tensor<T, B>& mask, const var<T, B>& a, const var<T, B>& b
     if (gr.wanted(1)) gr[1] = sum_to(where(mask, zero, g), in[1].shape());
   });
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_SHAPE_INSTANCES(X, T, B)                                  \
+  X var<T, B> sum_to(const var<T, B>&, const shape&);                    \
+  X var<T, B> broadcast_to(const var<T, B>&, const shape&);              \
+  X var<T, B> reshape(const var<T, B>&, const shape&);                   \
+  X var<T, B> reshape(const var<T, B>&, std::initializer_list<index_t>); \
+  X var<T, B> flatten(const var<T, B>&, index_t, index_t);               \
+  X var<T, B> unsqueeze(const var<T, B>&, index_t);                      \
+  X var<T, B> permute(const var<T, B>&, std::vector<index_t>);           \
+  X var<T, B> transpose(const var<T, B>&, index_t, index_t);             \
+  X var<T, B> slice(const var<T, B>&, index_t, index_t, index_t);        \
+  X var<T, B> pad(const var<T, B>&, std::vector<index_t>, T);            \
+  X var<T, B> concat(const std::vector<var<T, B>>&, index_t);            \
+  X var<T, B> stack(const std::vector<var<T, B>>&, index_t);             \
+  X var<T, B> where(const tensor<T, B>&, const var<T, B>&, const var<T, B>&);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_SHAPE_INSTANCES)
 
 }  // namespace bijgan

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/optim/optimizer.hpp"
 
 #if !defined(__CUDACC__)
@@ -176,5 +177,12 @@ template <class T = float, class B = host>
 using adamw = basic_adam<adam_policy{.decoupled_weight_decay = true}, T, B>;
 template <class T = float, class B = host>
 using amsgrad = basic_adam<adam_policy{.amsgrad = true}, T, B>;
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_ADAM_INSTANCES(X, T, B)                                   \
+  X class basic_adam<adam_policy{}, T, B>;                               \
+  X class basic_adam<adam_policy{.decoupled_weight_decay = true}, T, B>; \
+  X class basic_adam<adam_policy{.amsgrad = true}, T, B>;
+BIJGAN_EXTERN_INSTANCES(BIJGAN_ADAM_INSTANCES)
 
 }  // namespace bijgan::optim

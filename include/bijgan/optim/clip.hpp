@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bijgan/autodiff/var.hpp"
+#include "bijgan/config/instances.hpp"
 
 namespace bijgan::optim {
 
@@ -24,5 +25,9 @@ double clip_grad_norm(const std::vector<var<T, B>>& params, double max_norm) {
       if (p.grad().defined()) p.set_grad(apply(fn::mul_scalar<T>{static_cast<T>(coef)}, p.grad()));
   return norm;
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_CLIP_INSTANCES(X, T, B) X double clip_grad_norm(const std::vector<var<T, B>>&, double);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_CLIP_INSTANCES)
 
 }  // namespace bijgan::optim

@@ -2,6 +2,7 @@
 // buffer to the gradient), dampening, Nesterov momentum and L2 weight decay.
 #pragma once
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/optim/optimizer.hpp"
 
 namespace bijgan::optim {
@@ -82,5 +83,9 @@ class sgd : public optimizer_base<T, B> {
   sgd_options options_;
   std::vector<sgd_state<T, B>> state_;
 };
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_SGD_INSTANCES(X, T, B) X class sgd<T, B>;
+BIJGAN_EXTERN_INSTANCES(BIJGAN_SGD_INSTANCES)
 
 }  // namespace bijgan::optim

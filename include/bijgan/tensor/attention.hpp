@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/tensor/functors.hpp"
 #include "bijgan/tensor/ops.hpp"
 
@@ -280,5 +281,14 @@ attention_gradients<T, B> attention_backward(const tensor<T, B>& q, const tensor
   }
   return g;
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_TENSOR_ATTENTION_INSTANCES(X, T, B)                                                                  \
+  X attention_forward_result<T, B> attention_forward(const tensor<T, B>&, const tensor<T, B>&, const tensor<T, B>&, \
+                                                     const tensor<T, B>&, const attention_options&);                \
+  X attention_gradients<T, B> attention_backward(const tensor<T, B>&, const tensor<T, B>&, const tensor<T, B>&,     \
+                                                 const tensor<T, B>&, const tensor<T, B>&, const tensor<T, B>&,     \
+                                                 const tensor<T, B>&, const attention_options&, attention_wanted);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_TENSOR_ATTENTION_INSTANCES)
 
 }  // namespace bijgan

@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "bijgan/config/instances.hpp"
 #include "bijgan/tensor/tensor.hpp"
 
 namespace bijgan {
@@ -281,5 +282,18 @@ bool all_finite(const tensor<T, B>& a) {
   if (a.numel() == 0) return true;
   return reduce(reduce_kind::max, apply(fn::nonfinite{}, a), {}, false).item() == T(0);
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_TENSOR_OPS_INSTANCES(X, T, B)                                                            \
+  X tensor<T, B> broadcast_to(const tensor<T, B>&, const shape&);                                       \
+  X tensor<T, B> reduce(reduce_kind, const tensor<T, B>&, std::span<const index_t>, bool, const char*); \
+  X tensor<T, B> sum_to(const tensor<T, B>&, const shape&);                                             \
+  X tensor<T, B> matmul(const tensor<T, B>&, const tensor<T, B>&, bool, bool);                          \
+  X tensor<T, B> permute(const tensor<T, B>&, std::span<const index_t>);                                \
+  X tensor<T, B> slice(const tensor<T, B>&, index_t, index_t, index_t);                                 \
+  X tensor<T, B> concat(std::span<const tensor<T, B>>, index_t);                                        \
+  X tensor<T, B> pad(const tensor<T, B>&, std::span<const index_t>, T);                                 \
+  X bool all_finite(const tensor<T, B>&);
+BIJGAN_EXTERN_INSTANCES(BIJGAN_TENSOR_OPS_INSTANCES)
 
 }  // namespace bijgan

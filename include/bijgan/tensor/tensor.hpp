@@ -10,6 +10,7 @@
 
 #include "bijgan/backend/host/host.hpp"
 #include "bijgan/concepts/backend.hpp"
+#include "bijgan/config/instances.hpp"
 #include "bijgan/tensor/shape.hpp"
 
 namespace bijgan {
@@ -156,5 +157,9 @@ tensor<T, To> to(const tensor<T, From>& t) {
     return to<To>(to<host>(t));
   }
 }
+
+/// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
+#define BIJGAN_TENSOR_INSTANCES(X, T, B) X class tensor<T, B>;
+BIJGAN_EXTERN_INSTANCES(BIJGAN_TENSOR_INSTANCES)
 
 }  // namespace bijgan
