@@ -44,9 +44,9 @@ void print_peak() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   const auto& cache = host_block_cache::get();
-  std::printf("# peak RSS %.1f MB (host block cache: peak in use %.1f MB, cached now %.1f MB)\n",
+  std::printf("# peak RSS %.1f MB (host block cache: peak in use %.1f MB, peak reserved %.1f MB, cached now %.1f MB)\n",
               double(u.ru_maxrss) / 1024.0, double(cache.peak_bytes_in_use()) / 1048576.0,
-              double(cache.bytes_cached()) / 1048576.0);
+              double(cache.peak_bytes_reserved()) / 1048576.0, double(cache.bytes_cached()) / 1048576.0);
 }
 
 /// The parts of the step on their own, as bench/peer/torch_faces_twin --parts times them.

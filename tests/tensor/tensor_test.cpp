@@ -139,25 +139,106 @@ BOOST_AUTO_TEST_CASE(xtensor_adaptor_views_host_memory) {
 
 BOOST_AUTO_TEST_CASE(host_block_cache_reuses_large_blocks) {
   auto& cache = host_block_cache::get();
-  const float* first = nullptr;
   {
-    auto t = tensor<float>::zeros({1 << 16});  // 256 KiB: cached size class
-    first = t.data();
+    auto t = tensor<float>::zeros({1 << 16});  // 256 KiB: cached
     BOOST_TEST(cache.bytes_in_use() >= std::size_t{1} << 18);
   }
   const auto cached = cache.bytes_cached();
   BOOST_TEST(cached >= std::size_t{1} << 18);
+  const auto segments = cache.source_allocations();
   {
-    auto u = tensor<float>::ones({1 << 16});  // same class: the freed block comes back
-    BOOST_TEST(u.data() == first);
+    auto u = tensor<float>::ones({1 << 16});  // served from the cache: no new segment
+    BOOST_TEST(cache.source_allocations() == segments);
     BOOST_TEST(u.to_vector()[123] == 1.0f);
   }
-  cache.set_limit(0);  // no caching: frees go straight back to the system
-  BOOST_TEST(cache.bytes_cached() == 0u);
+  cache.set_limit(0);  // no caching: wholly free segments go straight back to the system
+  // What stays cached is free space inside segments that still hold a block in use.
+  const auto kept = cache.bytes_cached();
+  BOOST_TEST(cache.bytes_reserved() == cache.bytes_in_use() + kept);
   { auto v = tensor<float>::zeros({1 << 16}); }
-  BOOST_TEST(cache.bytes_cached() == 0u);
+  BOOST_TEST(cache.bytes_cached() == kept);
   cache.set_limit(std::size_t{4} << 30);
   BOOST_TEST(cache.peak_bytes_in_use() >= std::size_t{1} << 18);
+}
+
+BOOST_AUTO_TEST_CASE(block_cache_splits_and_merges) {
+  // A cache of its own (not the process-wide one), so the addresses are predictable.
+  using source = detail::host_memory;
+  detail::block_cache<source> cache;
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  const std::size_t segment = source::large_segment;
+  void* big = cache.allocate(40 * mib);  // shares a large segment (address space until touched)
+  BOOST_TEST(cache.source_allocations() == 1u);
+  BOOST_TEST(cache.bytes_reserved() == segment);
+  cache.deallocate(big, 40 * mib);
+  // The freed 40 MiB serves a 24 MiB and a 16 MiB request: no new segment.
+  void* a = cache.allocate(24 * mib);
+  void* b = cache.allocate(16 * mib);
+  BOOST_TEST(cache.source_allocations() == 1u);
+  BOOST_TEST(a == big);
+  BOOST_TEST(static_cast<std::byte*>(b) == static_cast<std::byte*>(big) + 24 * mib);
+  BOOST_TEST(cache.bytes_in_use() == 40 * mib);
+  BOOST_TEST(cache.bytes_cached() == segment - 40 * mib);
+  // Freed, the two blocks merge with the rest: 40 MiB comes from the same place again.
+  cache.deallocate(a, 24 * mib);
+  cache.deallocate(b, 16 * mib);
+  BOOST_TEST(cache.bytes_cached() == segment);
+  void* again = cache.allocate(40 * mib);
+  BOOST_TEST(again == big);
+  BOOST_TEST(cache.source_allocations() == 1u);
+  cache.deallocate(again, 40 * mib);
+  // A request no free block fits, of half a segment or more, gets a segment of its own size
+  // (rounded to 2 MiB); a smaller one would have opened another shared segment.
+  const std::size_t huge = segment + 3 * mib;
+  void* h = cache.allocate(huge);
+  BOOST_TEST(cache.source_allocations() == 2u);
+  BOOST_TEST(cache.bytes_reserved() == 2 * segment + 4 * mib);
+  cache.deallocate(h, huge);
+  // Small requests (<= 1 MiB) never cut into large segments: they get a 2 MiB segment of their own.
+  void* s = cache.allocate(100 * 1024);
+  BOOST_TEST(cache.source_allocations() == 3u);
+  cache.deallocate(s, 100 * 1024);
+  cache.release();
+  BOOST_TEST(cache.bytes_reserved() == 0u);
+  BOOST_TEST(cache.bytes_cached() == 0u);
+  BOOST_TEST(cache.peak_bytes_reserved() == 2 * segment + 6 * mib);
+}
+
+BOOST_AUTO_TEST_CASE(block_cache_blocks_stay_disjoint_and_aligned) {
+  // Random sizes across both pools and the malloc bypass, random frees: every live block is
+  // 64-byte aligned, no two overlap, and in use + cached = reserved throughout.
+  detail::block_cache<detail::host_memory> cache;
+  generator g(7);
+  const auto draws = tensor<float>::random({6000}, g, {distribution::uniform, 0, 1}).to_vector();
+  std::vector<std::pair<std::byte*, std::size_t>> live;
+  bool aligned = true, disjoint = true, balanced = true;
+  std::size_t k = 0;
+  const auto next = [&] { return static_cast<double>(draws[k++ % draws.size()]); };
+  for (int step = 0; step < 2000; ++step) {
+    if (live.empty() || next() < 0.55) {
+      const double u = next();
+      const std::size_t n = u < 0.05  ? 1 + static_cast<std::size_t>(next() * 60000)  // bypass
+                            : u < 0.5 ? (64 << 10) + static_cast<std::size_t>(next() * (1 << 20))
+                                      : (1 << 20) + static_cast<std::size_t>(next() * (24 << 20));
+      auto* p = static_cast<std::byte*>(cache.allocate(n));
+      aligned = aligned && reinterpret_cast<std::uintptr_t>(p) % 64 == 0;
+      for (const auto& [q, m] : live) disjoint = disjoint && (p + n <= q || q + m <= p);
+      live.emplace_back(p, n);
+    } else {
+      const auto i = static_cast<std::size_t>(next() * static_cast<double>(live.size())) % live.size();
+      cache.deallocate(live[i].first, live[i].second);
+      live[i] = live.back();
+      live.pop_back();
+    }
+    balanced = balanced && cache.bytes_in_use() + cache.bytes_cached() == cache.bytes_reserved();
+  }
+  BOOST_TEST(aligned);
+  BOOST_TEST(disjoint);
+  BOOST_TEST(balanced);
+  for (const auto& [p, n] : live) cache.deallocate(p, n);
+  BOOST_TEST(cache.bytes_in_use() == 0u);
+  cache.release();
+  BOOST_TEST(cache.bytes_reserved() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(transpose_tiles_match_plain_copy) {

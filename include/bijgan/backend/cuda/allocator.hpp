@@ -1,6 +1,6 @@
-// The CUDA caching allocator: device blocks in 512-byte size classes, kept in free lists and
-// reused, so ops never call cudaMalloc in steady state. On out-of-memory the cache is released
-// and the allocation retried once; a second failure throws backend_error.
+// The CUDA caching allocator: device segments split into 512-byte-granular blocks and merged
+// again when freed (detail/block_cache.hpp), so ops never call cudaMalloc in steady state. On out-of-memory the cache
+// is released and the allocation retried once; a second failure throws backend_error.
 #pragma once
 
 #include "bijgan/backend/cuda/error.hpp"
@@ -10,6 +10,8 @@ namespace bijgan::cuda_detail {
 
 struct device_memory {
   static constexpr std::size_t min_cached = 0;
+  /// Device memory is committed at cudaMalloc: requests under 10 MiB share 20 MiB segments.
+  static constexpr std::size_t large_segment = std::size_t{20} << 20;
   static void* allocate(std::size_t bytes) {
     void* p = nullptr;
     if (cudaMalloc(&p, bytes) != cudaSuccess) {
@@ -19,7 +21,6 @@ struct device_memory {
     return p;
   }
   static void free(void* p) noexcept { cudaFree(p); }
-  static std::size_t size_class(std::size_t bytes) { return (bytes + 511) / 512 * 512; }
   [[noreturn]] static void out_of_memory(std::size_t bytes) {
     fail<backend_error>("cuda", "cudaMalloc of ", bytes, " bytes failed (out of device memory, cache released)");
   }
