@@ -2,9 +2,8 @@
 // in segments; a request is served by the smallest free block that fits (best fit), split when
 // the rest is worth keeping, and a freed block merges with its free neighbours, so one freed
 // 100 MB activation can serve the next 60 MB and 40 MB gradients. Requests under half the
-// Source's large_segment share segments of that size; on the host those are 1 GiB of address
-// space whose pages cost memory only once touched, so the whole working set coalesces almost as
-// in one arena. (The first version kept exact size classes: each class held its own peak, and
+// Source's large_segment share segments of that size; on the host those are 384 MiB of address
+// space whose pages cost memory only once touched, so most of the working set coalesces. (The first version kept exact size classes: each class held its own peak, and
 // the faces step's RSS sat 0.6 GB above the bytes in use.) Segments go back to the source only
 // whole: on release(), over the cache limit, or when the source fails. The host block cache and
 // the CUDA caching allocator are both this type with their own Source.

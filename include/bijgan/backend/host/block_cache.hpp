@@ -15,10 +15,11 @@ namespace detail {
 /// 64-byte aligned host memory.
 struct host_memory {
   static constexpr std::size_t min_cached = std::size_t{64} << 10;
-  /// Requests under 512 MiB share 1 GiB segments: address space, committed page by page as it is
-  /// touched, so sharing costs no memory and lets the whole step's blocks coalesce (faces_bench:
-  /// peak RSS 2,028 MB with 20 MiB segments, 1,783 MB with these).
-  static constexpr std::size_t large_segment = std::size_t{1} << 30;
+  /// Requests under 192 MiB share 384 MiB segments: malloc'd address space, committed page by
+  /// page as it is touched, so sharing costs little memory and most of a step's blocks can merge
+  /// (faces_bench: peak RSS 2,028 MB with 20 MiB segments, 1,932 MB with these; 1 GiB segments
+  /// gave 1,783 MB, but a 1 GiB malloc is a finding for the fuzz targets, which stop at 512 MB).
+  static constexpr std::size_t large_segment = std::size_t{384} << 20;
   static void* allocate(std::size_t bytes) { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); }
   static void free(void* p) noexcept { std::free(p); }
   [[noreturn]] static void out_of_memory(std::size_t) { throw std::bad_alloc(); }
