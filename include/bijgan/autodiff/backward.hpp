@@ -67,8 +67,8 @@ void add_pending(const var<T, B>& v, const var<T, B>& g) {
 /// node that requires grad is visited. With `stop`, the walk ends at those nodes (they must be
 /// targets: their gradient is read, nothing is propagated past them).
 template <class T, class B>
-std::vector<var<T, B>> sweep(const std::vector<var<T, B>>& roots, const std::vector<var<T, B>>& seeds, bool create_graph,
-                             const std::unordered_set<const void*>& targets = {},
+std::vector<var<T, B>> sweep(const std::vector<var<T, B>>& roots, const std::vector<var<T, B>>& seeds,
+                             bool create_graph, const std::unordered_set<const void*>& targets = {},
                              const std::unordered_set<const void*>& stop = {}) {
   enable_grad mode(create_graph);
   auto order = reverse_topological(roots, stop);
@@ -80,7 +80,9 @@ std::vector<var<T, B>> sweep(const std::vector<var<T, B>>& roots, const std::vec
       if (need) needed.insert(it->id());
     }
   }
-  const auto is_needed = [&](const var<T, B>& v) { return targets.empty() ? v.requires_grad() : needed.contains(v.id()); };
+  const auto is_needed = [&](const var<T, B>& v) {
+    return targets.empty() ? v.requires_grad() : needed.contains(v.id());
+  };
   try {
     for (std::size_t i = 0; i < roots.size(); ++i) {
       if (roots[i].requires_grad()) add_pending(roots[i], seeds[i]);
@@ -92,7 +94,8 @@ std::vector<var<T, B>> sweep(const std::vector<var<T, B>>& roots, const std::vec
       if (!nd.backward || !nd.pending.defined() || !is_needed(v) || stop.contains(v.id())) continue;
       grads.assign(nd.inputs.size(), var<T, B>());
       wanted.assign(nd.inputs.size(), 0);
-      for (std::size_t i = 0; i < nd.inputs.size(); ++i) wanted[i] = nd.inputs[i].requires_grad() && is_needed(nd.inputs[i]);
+      for (std::size_t i = 0; i < nd.inputs.size(); ++i)
+        wanted[i] = nd.inputs[i].requires_grad() && is_needed(nd.inputs[i]);
       nd.backward(v, nd.pending, grad_slots<T, B>(grads, wanted));
       for (std::size_t i = 0; i < nd.inputs.size(); ++i) {
         const auto& in = nd.inputs[i];
@@ -147,7 +150,8 @@ std::vector<var<T, B>> grad(const std::vector<var<T, B>>& outputs, const std::ve
   std::vector<var<T, B>> seeds = opts.grad_outputs;
   if (seeds.empty())
     for (const auto& o : outputs) seeds.push_back(detail::seed_for(o));
-  if (seeds.size() != outputs.size()) fail<value_error>("grad", seeds.size(), " seeds for ", outputs.size(), " outputs");
+  if (seeds.size() != outputs.size())
+    fail<value_error>("grad", seeds.size(), " seeds for ", outputs.size(), " outputs");
   for (std::size_t i = 0; i < outputs.size(); ++i)
     if (!(seeds[i].shape() == outputs[i].shape()))
       fail<shape_error>("grad", "seed ", i, " has shape ", seeds[i].shape(), ", output has ", outputs[i].shape());

@@ -84,7 +84,8 @@ class var {
   void set_grad(tensor_type g) const { n_->grad = std::move(g); }
   /// Replaces the value in place (optimizer updates); the shape must not change.
   void set_value(tensor_type v) const {
-    if (!(v.shape() == shape())) fail<shape_error>("var::set_value", "shape ", v.shape(), " for a var of shape ", shape());
+    if (!(v.shape() == shape()))
+      fail<shape_error>("var::set_value", "shape ", v.shape(), " for a var of shape ", shape());
     n_->value = std::move(v);
   }
   /// Name of the op that made this var ("leaf" for leaves).

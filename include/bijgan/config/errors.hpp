@@ -72,9 +72,6 @@ template <class... Parts>
 std::string cat(const Parts&... parts) {
   return join_parts({part(parts)...});
 }
-}  // namespace detail
-
-namespace detail {
 template <class E>
 [[noreturn, gnu::noinline, gnu::cold]] void raise(std::string message) {
   throw E(std::move(message));

@@ -6,9 +6,10 @@
 // A list is a function-like macro L(X, T, B) whose every line is `X <declaration>;`. It is
 // declared for each (T, B) in BIJGAN_PRECOMPILED_TYPES by BIJGAN_EXTERN_INSTANCES(L), and defined
 // by the library's source with BIJGAN_DEFINE_INSTANCES(L) (the definition follows the
-// declaration in the same unit, which [temp.explicit] allows). Only templates that are not inline
-// and whose body is worth compiling once belong in a list: ops with their kernels and backward
-// rules, not accessors.
+// declaration in the same unit, which [temp.explicit] allows). A list names what is worth compiling
+// once: non-inline function templates (ops with their kernels and backward rules) and class
+// templates whose members are (tensor, var, modules, optimizers); GCC neither instantiates nor
+// optimises what a declaration names, except inline members it chooses to inline.
 #pragma once
 
 /// The (value type, backend) pairs bijgan::precompiled provides.

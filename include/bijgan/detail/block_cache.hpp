@@ -1,12 +1,13 @@
-// A caching allocator over any raw memory source (host or device). Memory comes from the source
-// in segments; a request is served by the smallest free block that fits (best fit), split when
-// the rest is worth keeping, and a freed block merges with its free neighbours, so one freed
-// 100 MB activation can serve the next 60 MB and 40 MB gradients. Requests under half the
-// Source's large_segment share segments of that size; on the host those are 384 MiB of address
-// space whose pages cost memory only once touched, so most of the working set coalesces. (The first version kept exact size classes: each class held its own peak, and
-// the faces step's RSS sat 0.6 GB above the bytes in use.) Segments go back to the source only
-// whole: on release(), over the cache limit, or when the source fails. The host block cache and
-// the CUDA caching allocator are both this type with their own Source.
+// A caching allocator over any raw memory source (host or device). Memory comes from the source in
+// segments; a request is served by the smallest free block that fits (best fit), split when the
+// rest is worth keeping, and a freed block merges with its free neighbours, so one freed 100 MB
+// activation can serve the next 60 MB and 40 MB gradients. Requests under half the Source's
+// large_segment share segments of that size; on the host those are 384 MiB of address space whose
+// pages cost memory only once touched, so most of the working set coalesces. (The first version
+// kept exact size classes: each class held its own peak, and the faces step's RSS sat 0.6 GB above
+// the bytes in use.) Segments go back to the source only whole: on release(), over the cache
+// limit, or when the source fails. The host block cache and the CUDA caching allocator are both
+// this type with their own Source.
 #pragma once
 
 #include <algorithm>
@@ -62,6 +63,7 @@ class block_cache {
     live_.emplace(b->ptr, b);
     in_use_ += b->size;
     peak_ = std::max(peak_, in_use_);
+    peak_reserved_ = std::max(peak_reserved_, in_use_ + cached_);
     return b->ptr;
   }
 
@@ -105,7 +107,10 @@ class block_cache {
   [[nodiscard]] std::size_t bytes_cached() const { return locked(cached_); }
   /// Bytes held from the source: in use plus cached (address space on the host: see
   /// bytes_cached).
-  [[nodiscard]] std::size_t bytes_reserved() const { return locked(reserved_); }
+  [[nodiscard]] std::size_t bytes_reserved() const {
+    std::lock_guard lock(mutex_);
+    return in_use_ + cached_;
+  }
   /// Highest bytes_in_use() seen (cached blocks only).
   [[nodiscard]] std::size_t peak_bytes_in_use() const { return locked(peak_); }
   /// Highest bytes_reserved() seen: what the cache cost at most.
@@ -163,8 +168,6 @@ class block_cache {
     }
     if (!p) Source::out_of_memory(bytes);
     ++sourced_;
-    reserved_ += bytes;
-    peak_reserved_ = std::max(peak_reserved_, reserved_);
     return new block{static_cast<std::byte*>(p), bytes, small, true, nullptr, nullptr};
   }
   /// Cuts b to `size` bytes; the rest becomes a free block after it.
@@ -215,7 +218,6 @@ class block_cache {
         }
         it = set->erase(it);
         cached_ -= b->size;
-        reserved_ -= b->size;
         --free_segments_;
         Source::free(b->ptr);
         delete b;
@@ -225,7 +227,7 @@ class block_cache {
   mutable std::mutex mutex_;
   free_set free_small_, free_large_;
   std::unordered_map<void*, block*> live_;
-  std::size_t in_use_ = 0, cached_ = 0, reserved_ = 0, peak_ = 0, peak_reserved_ = 0, sourced_ = 0;
+  std::size_t in_use_ = 0, cached_ = 0, peak_ = 0, peak_reserved_ = 0, sourced_ = 0;
   std::size_t free_segments_ = 0;  // segments with nothing in use
   std::size_t limit_ = std::size_t{4} << 30;
 };

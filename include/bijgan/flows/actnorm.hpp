@@ -18,14 +18,15 @@ template <class T = float, class B = host>
 struct actnorm {
   using value_type = T;
   using backend_type = B;
-  var<T, B> log_scale;         ///< (C), zeros until initialised
-  var<T, B> bias;              ///< (C), zeros until initialised
-  tensor<T, B> initialized;    ///< (1): 0 or 1
+  var<T, B> log_scale;       ///< (C), zeros until initialised
+  var<T, B> bias;            ///< (C), zeros until initialised
+  tensor<T, B> initialized;  ///< (1): 0 or 1
   double eps = 1e-6;
 
   explicit actnorm(index_t channels)
       : log_scale(parameter(tensor<T, B>::zeros(shape{channels}))),
-        bias(parameter(tensor<T, B>::zeros(shape{channels}))), initialized(tensor<T, B>::zeros(shape{1})) {
+        bias(parameter(tensor<T, B>::zeros(shape{channels}))),
+        initialized(tensor<T, B>::zeros(shape{1})) {
     if (channels < 1) fail<shape_error>("flows::actnorm", "channel count ", channels, " must be >= 1");
   }
 
@@ -51,11 +52,14 @@ struct actnorm {
     if (!is_initialized()) initialize(x.value());
     const shape cs = nn::detail::channel_shape(x.shape(), channels());
     const T pixels = static_cast<T>(x.rank() == 2 ? 1 : x.size(2) * x.size(3));
-    return {(x + reshape(bias, cs)) * exp(reshape(log_scale, cs)), detail::same_logdet(sum(log_scale) * pixels, x.size(0))};
+    return {(x + reshape(bias, cs)) * exp(reshape(log_scale, cs)),
+            detail::same_logdet(sum(log_scale) * pixels, x.size(0))};
   }
   var<T, B> inverse(const var<T, B>& y) const {
     check(y.shape(), "inverse");
-    if (!is_initialized()) fail<value_error>("flows::actnorm", "inverse called before the layer was initialised by a forward pass or a checkpoint");
+    if (!is_initialized())
+      fail<value_error>("flows::actnorm",
+                        "inverse called before the layer was initialised by a forward pass or a checkpoint");
     const shape cs = nn::detail::channel_shape(y.shape(), channels());
     return y * exp(-reshape(log_scale, cs)) - reshape(bias, cs);
   }
@@ -78,7 +82,8 @@ struct actnorm {
  private:
   void check(const shape& s, const char* dir) const {
     if ((s.rank() != 2 && s.rank() != 4) || s[1] != channels())
-      fail<shape_error>("flows::actnorm", dir, " input ", s, " must be (N, ", channels(), ") or (N, ", channels(), ", H, W)");
+      fail<shape_error>("flows::actnorm", dir, " input ", s, " must be (N, ", channels(), ") or (N, ", channels(),
+                        ", H, W)");
   }
 };
 

@@ -25,9 +25,9 @@ template <class T = float, class B = host>
 struct invertible_conv1x1 {
   using value_type = T;
   using backend_type = B;
-  var<T, B> lower;     ///< (C, C); only the strictly lower part is used
-  var<T, B> upper;     ///< (C, C); only the strictly upper part is used
-  var<T, B> log_s;     ///< (C): log |diagonal of U|
+  var<T, B> lower;           ///< (C, C); only the strictly lower part is used
+  var<T, B> upper;           ///< (C, C); only the strictly upper part is used
+  var<T, B> log_s;           ///< (C): log |diagonal of U|
   tensor<T, B> permutation;  ///< (C, C) buffer
   tensor<T, B> sign_s;       ///< (C) buffer: ±1
 
@@ -36,7 +36,7 @@ struct invertible_conv1x1 {
     const auto r = tensor<double, host>::random(shape{channels, channels}, g, {distribution::normal, 0, 1}).to_vector();
     const mat a = Eigen::Map<const mat>(r.data(), channels, channels);
     const mat q = Eigen::HouseholderQR<mat>(a).householderQ();  // a random rotation
-    const Eigen::PartialPivLU<mat> lu(q);                        // q = Pᵀ L U  (Eigen: P q = L U)
+    const Eigen::PartialPivLU<mat> lu(q);                       // q = Pᵀ L U  (Eigen: P q = L U)
     const mat p = lu.permutationP().transpose().toDenseMatrix().cast<double>();
     const mat lu_m = lu.matrixLU();
     const auto n = static_cast<std::size_t>(channels);
@@ -73,7 +73,8 @@ struct invertible_conv1x1 {
   flow_result<T, B> forward(const var<T, B>& x) const {
     check(x.shape(), "forward");
     const T pixels = static_cast<T>(x.size(2) * x.size(3));
-    return {conv2d(x, reshape(weight(), shape{channels(), channels(), 1, 1})), detail::same_logdet(sum(log_s) * pixels, x.size(0))};
+    return {conv2d(x, reshape(weight(), shape{channels(), channels(), 1, 1})),
+            detail::same_logdet(sum(log_s) * pixels, x.size(0))};
   }
   var<T, B> inverse(const var<T, B>& y) const {
     check(y.shape(), "inverse");

@@ -54,7 +54,8 @@ struct logit_transform {
 
  private:
   void check(const var<T, B>& v, const char* dir) const {
-    if (!(alpha > T(0) && alpha < T(0.5))) fail<value_error>("flows::logit_transform", "alpha ", alpha, " must be in (0, 0.5)");
+    if (!(alpha > T(0) && alpha < T(0.5)))
+      fail<value_error>("flows::logit_transform", "alpha ", alpha, " must be in (0, 0.5)");
     if (v.rank() < 2) fail<shape_error>("flows::logit_transform", dir, " input ", v.shape(), " must be (N, ...)");
   }
 };

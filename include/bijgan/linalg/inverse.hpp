@@ -22,7 +22,8 @@ namespace bijgan::linalg {
 /// a pivot below n·ε times the largest) and shape_error when A is not square.
 template <class T, class B>
 tensor<T, B> inverse(const tensor<T, B>& a) {
-  if (a.rank() != 2 || a.size(0) != a.size(1)) fail<shape_error>("linalg::inverse", "needs a square matrix, got ", a.shape());
+  if (a.rank() != 2 || a.size(0) != a.size(1))
+    fail<shape_error>("linalg::inverse", "needs a square matrix, got ", a.shape());
   const index_t n = a.size(0);
   using mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const auto v = a.to_vector();

@@ -76,7 +76,8 @@ std::pair<tensor<T, B>, std::vector<T>> symmetric_eigen(const tensor<T, B>& a) {
   const Eigen::Map<const mat> m(v.data(), n, n);
   const mat sym = (m + m.transpose()) * T(0.5);
   Eigen::SelfAdjointEigenSolver<mat> es(sym);
-  if (es.info() != Eigen::Success) fail<value_error>("symmetric_eigen", "the eigen solver did not converge for a ", n, "x", n, " matrix");
+  if (es.info() != Eigen::Success)
+    fail<value_error>("symmetric_eigen", "the eigen solver did not converge for a ", n, "x", n, " matrix");
   const mat u = es.eigenvectors();
   std::vector<T> uv(u.data(), u.data() + n * n), lv(static_cast<std::size_t>(n));
   for (index_t i = 0; i < n; ++i) lv[static_cast<std::size_t>(i)] = es.eigenvalues()(i);
@@ -101,7 +102,8 @@ var<T, B> sqrtm_eig(const var<T, B>& a, T floor = T(1e-6)) {
   for (std::size_t i = 0; i < s.size(); ++i) s[i] = lambda[i] > tol ? std::sqrt(lambda[i]) : T(0);
   for (index_t i = 0; i < n; ++i)
     for (index_t j = 0; j < n; ++j)
-      w[static_cast<std::size_t>(i * n + j)] = T(1) / std::max(s[static_cast<std::size_t>(i)] + s[static_cast<std::size_t>(j)], floor);
+      w[static_cast<std::size_t>(i * n + j)] =
+          T(1) / std::max(s[static_cast<std::size_t>(i)] + s[static_cast<std::size_t>(j)], floor);
   const auto U = constant(u);
   const auto S = constant(tensor<T, B>::from(s, shape{1, n}));
   const auto W = constant(tensor<T, B>::from(w, shape{n, n}));

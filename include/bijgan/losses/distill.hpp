@@ -14,7 +14,8 @@ namespace bijgan::losses {
 template <class T, class B>
 var<T, B> cosine_distill(const tensor<T, B>& teacher, const var<T, B>& student) {
   if (teacher.shape() != student.shape() || teacher.rank() != 2)
-    fail<shape_error>("cosine_distill", "teacher ", teacher.shape(), " and student ", student.shape(), " must be one (N, D)");
+    fail<shape_error>("cosine_distill", "teacher ", teacher.shape(), " and student ", student.shape(),
+                      " must be one (N, D)");
   return mean(square(T(1) - cosine_similarity(constant(teacher), student, 1)));
 }
 
@@ -28,8 +29,10 @@ struct feature_distill_options {
 /// features (N, D).
 template <class T, class B>
 var<T, B> feature_distill(const std::vector<var<T, B>>& fake_stages, const std::vector<var<T, B>>& real_stages,
-                          const var<T, B>& fake_final, const var<T, B>& real_final, const feature_distill_options& o = {}) {
-  if (fake_stages.size() != real_stages.size() || (!o.stage_weights.empty() && o.stage_weights.size() != fake_stages.size()))
+                          const var<T, B>& fake_final, const var<T, B>& real_final,
+                          const feature_distill_options& o = {}) {
+  if (fake_stages.size() != real_stages.size() ||
+      (!o.stage_weights.empty() && o.stage_weights.size() != fake_stages.size()))
     fail<shape_error>("feature_distill", fake_stages.size(), " fake stages, ", real_stages.size(), " real stages and ",
                       o.stage_weights.size(), " weights");
   var<T, B> total = T(o.final_weight) * mean(square(T(1) - cosine_similarity(fake_final, real_final, 1)));

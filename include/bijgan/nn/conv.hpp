@@ -47,8 +47,9 @@ struct conv2d {
 
   var<T, B> operator()(const var<T, B>& x) const {
     const auto [ws, bs] = detail::runtime_scales(options.equalized, init::fans_of(weight.shape()).in);
-    return bijgan::conv2d(x, detail::scaled(weight, ws), bias.defined() ? detail::scaled(bias, bs) : var<T, B>(),
-                          {.stride = options.stride, .padding = options.padding, .dilation = options.dilation, .groups = options.groups});
+    return bijgan::conv2d(
+        x, detail::scaled(weight, ws), bias.defined() ? detail::scaled(bias, bs) : var<T, B>(),
+        {.stride = options.stride, .padding = options.padding, .dilation = options.dilation, .groups = options.groups});
   }
 
   template <class F>
@@ -57,7 +58,7 @@ struct conv2d {
     f("bias", bias);
   }
 };
-conv2d(const conv2d_options&) -> conv2d<float, host>;
+conv2d(const conv2d_options&)->conv2d<float, host>;
 
 struct conv_transpose2d_options {
   index_t in = 0;
@@ -90,9 +91,13 @@ struct conv_transpose2d {
 
   var<T, B> operator()(const var<T, B>& x) const {
     const auto [ws, bs] = detail::runtime_scales(options.equalized, init::fans_of(weight.shape()).in);
-    return bijgan::conv_transpose2d(x, detail::scaled(weight, ws), bias.defined() ? detail::scaled(bias, bs) : var<T, B>(),
-                                    {.stride = options.stride, .padding = options.padding, .output_padding = options.output_padding,
-                                     .dilation = options.dilation, .groups = options.groups});
+    return bijgan::conv_transpose2d(x, detail::scaled(weight, ws),
+                                    bias.defined() ? detail::scaled(bias, bs) : var<T, B>(),
+                                    {.stride = options.stride,
+                                     .padding = options.padding,
+                                     .output_padding = options.output_padding,
+                                     .dilation = options.dilation,
+                                     .groups = options.groups});
   }
 
   template <class F>
@@ -101,7 +106,7 @@ struct conv_transpose2d {
     f("bias", bias);
   }
 };
-conv_transpose2d(const conv_transpose2d_options&) -> conv_transpose2d<float, host>;
+conv_transpose2d(const conv_transpose2d_options&)->conv_transpose2d<float, host>;
 
 /// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
 #define BIJGAN_CONV_MODULES_INSTANCES(X, T, B) \

@@ -35,7 +35,8 @@ struct dropout {
     if (!training.on || options.p == 0) return x;
     const auto u = tensor<T, B>::random(x.shape(), *gen, {distribution::uniform, 0, 1});
     const T keep = static_cast<T>(1 - options.p);
-    const auto mask = apply(fn::mul_scalar<T>{T(1) / keep}, apply(fn::step{}, apply(fn::add_scalar<T>{-static_cast<T>(options.p)}, u)));
+    const auto mask = apply(fn::mul_scalar<T>{T(1) / keep},
+                            apply(fn::step{}, apply(fn::add_scalar<T>{-static_cast<T>(options.p)}, u)));
     return x * constant(mask);
   }
   template <class F>
@@ -43,7 +44,7 @@ struct dropout {
     f("training", training);
   }
 };
-dropout(const dropout_options&) -> dropout<float, host>;
+dropout(const dropout_options&)->dropout<float, host>;
 
 struct positional_embedding_options {
   index_t tokens = 0;
@@ -63,7 +64,8 @@ struct positional_embedding {
       : options(o), table(parameter(init::truncated_normal<T, B>(shape{o.tokens, o.dim}, 0, o.std, g))) {}
   var<T, B> operator()(const var<T, B>& x) const {
     if (x.rank() != 3 || x.size(1) != options.tokens || x.size(2) != options.dim)
-      fail<shape_error>("nn::positional_embedding", "input ", x.shape(), " must be (N, ", options.tokens, ", ", options.dim, ")");
+      fail<shape_error>("nn::positional_embedding", "input ", x.shape(), " must be (N, ", options.tokens, ", ",
+                        options.dim, ")");
     return x + table;
   }
   template <class F>
@@ -71,7 +73,7 @@ struct positional_embedding {
     f("table", table);
   }
 };
-positional_embedding(const positional_embedding_options&) -> positional_embedding<float, host>;
+positional_embedding(const positional_embedding_options&)->positional_embedding<float, host>;
 
 struct minibatch_stddev_options {
   index_t group_size = 4;  ///< samples per group (the batch size must be divisible by min(group, N))
@@ -94,21 +96,21 @@ struct minibatch_stddev {
     const index_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), f = options.features;
     const index_t g = std::min(options.group_size, n);
     if (n % g != 0 || c % f != 0)
-      fail<shape_error>("nn::minibatch_stddev", "batch ", n, " must be divisible by the group size ", g, " and channels ", c,
-                        " by features ", f);
+      fail<shape_error>("nn::minibatch_stddev", "batch ", n, " must be divisible by the group size ", g,
+                        " and channels ", c, " by features ", f);
     const index_t m = n / g;
     // Sample i belongs to group i % m (StyleGAN's layout): (G, M, F, C/F, H, W).
     const auto y = reshape(x, shape{g, m, f, c / f, h, w});
     const auto centred = y - mean(y, {0}, true);
     const auto sd = sqrt(mean(square(centred), {0}) + static_cast<T>(options.eps));  // (M, F, C/F, H, W)
-    const auto per_group = mean(sd, {2, 3, 4});                                        // (M, F)
+    const auto per_group = mean(sd, {2, 3, 4});                                      // (M, F)
     const auto maps = broadcast_to(reshape(per_group, shape{1, m, f, 1, 1}), shape{g, m, f, h, w});
     return concat(std::vector<var<T, B>>{x, reshape(maps, shape{n, f, h, w})}, 1);
   }
   template <class F>
   void visit(F&&) {}
 };
-minibatch_stddev(const minibatch_stddev_options&) -> minibatch_stddev<float, host>;
+minibatch_stddev(const minibatch_stddev_options&)->minibatch_stddev<float, host>;
 
 /// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
 #define BIJGAN_LAYERS_INSTANCES(X, T, B) \

@@ -87,7 +87,7 @@ struct linear {
     f("bias", bias);
   }
 };
-linear(const linear_options&) -> linear<float, host>;
+linear(const linear_options&)->linear<float, host>;
 
 /// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
 #define BIJGAN_LINEAR_INSTANCES(X, T, B) X struct linear<T, B>;

@@ -58,8 +58,7 @@ struct batch_norm {
   tensor<T, B> running_mean, running_var;
   train_flag training;
 
-  explicit batch_norm(const batch_norm_options& o, generator& = default_generator())
-      : options(o) {
+  explicit batch_norm(const batch_norm_options& o, generator& = default_generator()) : options(o) {
     std::tie(weight, bias) = detail::affine_parameters<T, B>(o.channels, o.affine, "nn::batch_norm");
     running_mean = tensor<T, B>::zeros(shape{o.channels});
     running_var = tensor<T, B>::ones(shape{o.channels});
@@ -74,7 +73,8 @@ struct batch_norm {
     var<T, B> y;
     if (training.on) {
       const index_t n = x.numel() / c;
-      if (n < 2) fail<shape_error>("nn::batch_norm", "training needs more than one value per channel, input ", x.shape());
+      if (n < 2)
+        fail<shape_error>("nn::batch_norm", "training needs more than one value per channel, input ", x.shape());
       y = detail::standardize(x, axes, static_cast<T>(options.eps));
       // Running statistics: plain tensor arithmetic, outside the graph.
       const auto bm = reduce(reduce_kind::sum, x.value(), axes, false);
@@ -87,7 +87,8 @@ struct batch_norm {
       detail::assign(running_var, apply(fn::lerp<T>{m}, running_var, bv));
     } else {
       const auto rm = constant(running_mean.reshape(cs));
-      const auto rs = constant(apply(fn::rsqrt{}, apply(fn::add_scalar<T>{static_cast<T>(options.eps)}, running_var)).reshape(cs));
+      const auto rs =
+          constant(apply(fn::rsqrt{}, apply(fn::add_scalar<T>{static_cast<T>(options.eps)}, running_var)).reshape(cs));
       y = (x - rm) * rs;
     }
     if (!options.affine) return y;
@@ -103,7 +104,7 @@ struct batch_norm {
     f("training", training);
   }
 };
-batch_norm(const batch_norm_options&) -> batch_norm<float, host>;
+batch_norm(const batch_norm_options&)->batch_norm<float, host>;
 
 struct layer_norm_options {
   index_t features = 0;  ///< size of the last axis, which is normalised
@@ -134,7 +135,7 @@ struct layer_norm {
     f("bias", bias);
   }
 };
-layer_norm(const layer_norm_options&) -> layer_norm<float, host>;
+layer_norm(const layer_norm_options&)->layer_norm<float, host>;
 
 struct instance_norm_options {
   index_t channels = 0;
@@ -167,7 +168,7 @@ struct instance_norm {
     f("bias", bias);
   }
 };
-instance_norm(const instance_norm_options&) -> instance_norm<float, host>;
+instance_norm(const instance_norm_options&)->instance_norm<float, host>;
 
 /// ProGAN's pixel-wise feature normalisation: x / sqrt(mean over channels of x^2 + eps), for
 /// (N, C, ...) inputs (also the latent normalisation of StyleGAN's mapping network on (N, D)).
@@ -213,7 +214,7 @@ struct adain {
     f("style", style);
   }
 };
-adain(const adain_options&) -> adain<float, host>;
+adain(const adain_options&)->adain<float, host>;
 
 /// The host instantiations bijgan::precompiled compiles once (config/instances.hpp).
 #define BIJGAN_NORM_INSTANCES(X, T, B) \

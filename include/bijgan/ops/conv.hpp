@@ -109,7 +109,8 @@ struct conv_plan {
   /// Images per im2col chunk: the column buffer stays near 2 MiB of floats (cache-resident
   /// between im2col and the GEMM that reads it), at least one image.
   [[nodiscard]] index_t chunk() const {
-    return std::max<index_t>(1, std::min<index_t>(images, (index_t{1} << 19) / std::max<index_t>(1, g.col_rows() * L())));
+    return std::max<index_t>(1,
+                             std::min<index_t>(images, (index_t{1} << 19) / std::max<index_t>(1, g.col_rows() * L())));
   }
 };
 
@@ -241,7 +242,8 @@ tensor<T, B> conv_input_grad(const tensor<T, B>& gy, const tensor<T, B>& w, cons
 /// beta 1 (one per image and group, or one per group over the whole chunk for small maps).
 template <class T, class B>
 tensor<T, B> conv_weight_grad(const tensor<T, B>& x, const tensor<T, B>& gy, const conv_plan& p) {
-  if (tensor<T, B> dw(p.weight_shape()); direct_conv<T, B>(conv_pass::weight_grad, p, x.data(), gy.data(), dw.data())) return dw;
+  if (tensor<T, B> dw(p.weight_shape()); direct_conv<T, B>(conv_pass::weight_grad, p, x.data(), gy.data(), dw.data()))
+    return dw;
   auto dw = tensor<T, B>::zeros(p.weight_shape());
   const index_t G = p.groups, og = p.out_per_group(), K = p.K(), L = p.L(), R = G * K, cout = p.out_channels;
   const bool wide = L < wide_below && p.images > 1;
@@ -304,11 +306,12 @@ template <class T, class B>
 var<T, B> conv2d(const var<T, B>& x, const var<T, B>& w, const conv_plan& p) {
   detail::require_shape(x.shape(), p.input_shape(), "conv2d", "input");
   detail::require_shape(w.shape(), p.weight_shape(), "conv2d", "weight");
-  return var<T, B>::make(detail::conv_forward(x.value(), w.value(), p), "conv2d", {x, w}, [p](const auto& out, const auto& g, auto gr) {
-    const auto& in = out.inputs();
-    if (gr.wanted(0)) gr[0] = conv2d_input_grad(g, in[1], p);
-    if (gr.wanted(1)) gr[1] = conv2d_weight_grad(in[0], g, p);
-  });
+  return var<T, B>::make(detail::conv_forward(x.value(), w.value(), p), "conv2d", {x, w},
+                         [p](const auto& out, const auto& g, auto gr) {
+                           const auto& in = out.inputs();
+                           if (gr.wanted(0)) gr[0] = conv2d_input_grad(g, in[1], p);
+                           if (gr.wanted(1)) gr[1] = conv2d_weight_grad(in[0], g, p);
+                         });
 }
 /// The adjoint of conv2d in its input (a transposed convolution): gy (N, Cout, oh, ow) -> (N, Cin, H, W).
 template <class T, class B>
@@ -374,7 +377,8 @@ var<T, B> conv_transpose2d(const var<T, B>& x, const var<T, B>& w, const var<T, 
   if (G < 1 || cin % G != 0 || w.size(0) != cin)
     fail<shape_error>("conv_transpose2d", "input ", x.shape(), " and weight ", w.shape(), " with ", G, " groups");
   if (o.output_padding < 0 || o.output_padding >= std::max(o.stride, o.dilation))
-    fail<shape_error>("conv_transpose2d", "output_padding ", o.output_padding, " must be in [0, max(stride, dilation))");
+    fail<shape_error>("conv_transpose2d", "output_padding ", o.output_padding,
+                      " must be in [0, max(stride, dilation))");
   const index_t cout = w.size(1) * G, kh = w.size(2), kw = w.size(3);
   // The convolution being transposed maps (N, cout, H', W') to (N, cin, H, W) with weight w.
   conv_plan p;

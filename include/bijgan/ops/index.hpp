@@ -30,7 +30,9 @@ class index_list {
   }
   [[nodiscard]] index_t size() const noexcept { return host_ ? static_cast<index_t>(host_->size()) : 0; }
   [[nodiscard]] const index_t* data() const noexcept { return device_ ? device_->data() : nullptr; }
-  [[nodiscard]] std::span<const index_t> host() const { return host_ ? std::span<const index_t>(*host_) : std::span<const index_t>(); }
+  [[nodiscard]] std::span<const index_t> host() const {
+    return host_ ? std::span<const index_t>(*host_) : std::span<const index_t>();
+  }
   /// Throws shape_error unless every index is in [0, rows) (the range is known from
   /// construction: no scan per call).
   void check(index_t rows, const char* op) const {
@@ -74,9 +76,9 @@ var<T, B> index_add(const var<T, B>& src, const index_list<B>& idx, index_t rows
 /// Rows of x picked by idx (repeats allowed): (R, ...) -> (len(idx), ...).
 template <class T, class B>
 var<T, B> index_select(const var<T, B>& x, const index_list<B>& idx) {
-  return var<T, B>::make(index_select(x.value(), idx), "index_select", {x}, [idx](const auto& out, const auto& g, auto gr) {
-    gr[0] = index_add(g, idx, out.inputs()[0].size(0));
-  });
+  return var<T, B>::make(
+      index_select(x.value(), idx), "index_select", {x},
+      [idx](const auto& out, const auto& g, auto gr) { gr[0] = index_add(g, idx, out.inputs()[0].size(0)); });
 }
 /// The adjoint of index_select: a (rows, ...) zero tensor with src's rows added at idx.
 template <class T, class B>

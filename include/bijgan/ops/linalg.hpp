@@ -50,7 +50,8 @@ var<T, B> l2_norm(const var<T, B>& x, axes_t axes = {}, bool keepdim = false) {
 template <class T, class B>
 var<T, B> cosine_similarity(const var<T, B>& a, const var<T, B>& b, index_t axis = -1, T eps = T(1e-8)) {
   const auto dot = sum(a * b, {axis});
-  const auto norms = sqrt(clamp(sum(square(a), {axis}) * sum(square(b), {axis}), eps * eps, std::numeric_limits<T>::max()));
+  const auto norms =
+      sqrt(clamp(sum(square(a), {axis}) * sum(square(b), {axis}), eps * eps, std::numeric_limits<T>::max()));
   return dot / norms;
 }
 

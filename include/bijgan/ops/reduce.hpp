@@ -71,7 +71,8 @@ var<T, B> variance(const var<T, B>& x, axes_t axes = {}, bool keepdim = false, i
   const auto ax = normalize_axes(x.shape(), axes, "variance");
   index_t n = 1;
   for (auto a : ax) n *= x.shape()[a];
-  if (n - correction <= 0) fail<shape_error>("variance", n, " elements with correction ", correction, " in ", x.shape());
+  if (n - correction <= 0)
+    fail<shape_error>("variance", n, " elements with correction ", correction, " in ", x.shape());
   const auto centred = x - mean(x, axes, true);
   return sum(square(centred), std::move(axes), keepdim) * (T(1) / static_cast<T>(n - correction));
 }

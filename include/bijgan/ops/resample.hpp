@@ -23,7 +23,9 @@ std::vector<T> interpolation_matrix(index_t out, index_t in, interpolation mode)
   if (out < 1 || in < 1) fail<shape_error>("interpolation_matrix", "sizes ", in, " -> ", out, " must be positive");
   std::vector<T> m(static_cast<std::size_t>(out * in), T(0));
   const double scale = static_cast<double>(in) / static_cast<double>(out);
-  auto at = [&](index_t o, index_t i) -> T& { return m[static_cast<std::size_t>(o * in + std::clamp<index_t>(i, 0, in - 1))]; };
+  auto at = [&](index_t o, index_t i) -> T& {
+    return m[static_cast<std::size_t>(o * in + std::clamp<index_t>(i, 0, in - 1))];
+  };
   for (index_t o = 0; o < out; ++o) {
     switch (mode) {
       case interpolation::nearest:
@@ -41,7 +43,7 @@ std::vector<T> interpolation_matrix(index_t out, index_t in, interpolation mode)
         const double src = (o + 0.5) * scale - 0.5, a = -0.75;
         const auto i0 = static_cast<index_t>(std::floor(src));
         const double t = src - static_cast<double>(i0);
-        auto near = [a](double x) { return ((a + 2) * x - (a + 3)) * x * x + 1; };         // |x| <= 1
+        auto near = [a](double x) { return ((a + 2) * x - (a + 3)) * x * x + 1; };       // |x| <= 1
         auto far = [a](double x) { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a; };  // 1 < |x| < 2
         const double w[4] = {far(t + 1), near(t), near(1 - t), far(2 - t)};
         for (int k = 0; k < 4; ++k) at(o, i0 - 1 + k) += static_cast<T>(w[k]);

@@ -22,9 +22,8 @@ var<T, B> sum_to(const var<T, B>& x, const shape& s) {
 template <class T, class B>
 var<T, B> broadcast_to(const var<T, B>& x, const shape& s) {
   if (x.shape() == s) return x;
-  return var<T, B>::make(broadcast_to(x.value(), s), "broadcast_to", {x}, [](const auto& out, const auto& g, auto gr) {
-    gr[0] = sum_to(g, out.inputs()[0].shape());
-  });
+  return var<T, B>::make(broadcast_to(x.value(), s), "broadcast_to", {x},
+                         [](const auto& out, const auto& g, auto gr) { gr[0] = sum_to(g, out.inputs()[0].shape()); });
 }
 
 /// A view with new extents (one may be -1).
@@ -32,9 +31,8 @@ template <class T, class B>
 var<T, B> reshape(const var<T, B>& x, const shape& s) {
   auto v = x.value().reshape(s);
   if (v.shape() == x.shape()) return x;
-  return var<T, B>::make(std::move(v), "reshape", {x}, [](const auto& out, const auto& g, auto gr) {
-    gr[0] = reshape(g, out.inputs()[0].shape());
-  });
+  return var<T, B>::make(std::move(v), "reshape", {x},
+                         [](const auto& out, const auto& g, auto gr) { gr[0] = reshape(g, out.inputs()[0].shape()); });
 }
 template <class T, class B>
 var<T, B> reshape(const var<T, B>& x, std::initializer_list<index_t> dims) {
@@ -112,7 +110,8 @@ var<T, B> pad(const var<T, B>& x, std::vector<index_t> pads, T value) {
     var<T, B> r = g;
     const auto& s = out.inputs()[0].shape();
     for (std::size_t i = 0; i < s.rank(); ++i)
-      if (pads[2 * i] != 0 || pads[2 * i + 1] != 0) r = slice(r, static_cast<index_t>(i), pads[2 * i], pads[2 * i] + s[i]);
+      if (pads[2 * i] != 0 || pads[2 * i + 1] != 0)
+        r = slice(r, static_cast<index_t>(i), pads[2 * i], pads[2 * i] + s[i]);
     gr[0] = r;
   });
 }

@@ -17,7 +17,8 @@ double clip_grad_norm(const std::vector<var<T, B>>& params, double max_norm) {
   if (!(max_norm > 0)) fail<value_error>("optim::clip_grad_norm", "max_norm ", max_norm, " must be > 0");
   double ss = 0;
   for (const auto& p : params)
-    if (p.grad().defined()) ss += static_cast<double>(reduce(reduce_kind::sum, apply(fn::square{}, p.grad()), {}, false).item());
+    if (p.grad().defined())
+      ss += static_cast<double>(reduce(reduce_kind::sum, apply(fn::square{}, p.grad()), {}, false).item());
   const double norm = std::sqrt(ss);
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1)

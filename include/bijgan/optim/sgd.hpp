@@ -66,9 +66,16 @@ class sgd : public optimizer_base<T, B> {
       for (const auto& p : g.params) {
         auto& s = state_[k++];
         if (!p.grad().defined()) continue;
-        const detail::sgd_kernel<T> kern{p.value().data(), p.grad().data(), s.momentum_buffer.data(), static_cast<T>(g.lr),
-                                         static_cast<T>(options_.momentum), static_cast<T>(options_.dampening),
-                                         static_cast<T>(g.weight_decay), first, options_.nesterov, options_.momentum != 0};
+        const detail::sgd_kernel<T> kern{p.value().data(),
+                                         p.grad().data(),
+                                         s.momentum_buffer.data(),
+                                         static_cast<T>(g.lr),
+                                         static_cast<T>(options_.momentum),
+                                         static_cast<T>(options_.dampening),
+                                         static_cast<T>(g.weight_decay),
+                                         first,
+                                         options_.nesterov,
+                                         options_.momentum != 0};
         B::for_each(p.numel(), kern);
       }
   }

@@ -42,8 +42,7 @@ tensor<T, B> apply(F f, const tensor<T, B>& a, const tensor<T, B>& b, const char
 
 /// out = f(a, b, c) with broadcasting of all three.
 template <class F, class T, class B>
-tensor<T, B> apply(F f, const tensor<T, B>& a, const tensor<T, B>& b, const tensor<T, B>& c,
-                   const char* op = "apply") {
+tensor<T, B> apply(F f, const tensor<T, B>& a, const tensor<T, B>& b, const tensor<T, B>& c, const char* op = "apply") {
   const shape s = broadcast_shapes(broadcast_shapes(a.shape(), b.shape(), op), c.shape(), op);
   tensor<T, B> out(s);
   B::transform(f, s, out.data(), read_as(a, s), read_as(b, s), read_as(c, s));
@@ -71,8 +70,7 @@ inline std::vector<std::size_t> normalize_axes(const shape& s, std::span<const i
   }
   for (index_t a : axes) out.push_back(s.normalize_axis(a, op));
   std::sort(out.begin(), out.end());
-  if (std::adjacent_find(out.begin(), out.end()) != out.end())
-    fail<shape_error>(op, "repeated axis for shape ", s);
+  if (std::adjacent_find(out.begin(), out.end()) != out.end()) fail<shape_error>(op, "repeated axis for shape ", s);
   return out;
 }
 
@@ -81,8 +79,10 @@ inline shape reduced_shape(const shape& s, const std::vector<std::size_t>& axes,
   shape out;
   for (std::size_t i = 0; i < s.rank(); ++i) {
     const bool red = std::binary_search(axes.begin(), axes.end(), i);
-    if (!red) out.push_back(s[i]);
-    else if (keepdim) out.push_back(1);
+    if (!red)
+      out.push_back(s[i]);
+    else if (keepdim)
+      out.push_back(1);
   }
   return out;
 }
@@ -106,9 +106,12 @@ tensor<T, B> reduce(reduce_kind kind, const tensor<T, B>& a, std::span<const ind
     const shape& s = cur.shape();
     index_t outer = 1, n = 1, inner = 1;
     for (std::size_t d = 0; d < s.rank(); ++d) {
-      if (d < first) outer *= s[d];
-      else if (d <= last) n *= s[d];
-      else inner *= s[d];
+      if (d < first)
+        outer *= s[d];
+      else if (d <= last)
+        n *= s[d];
+      else
+        inner *= s[d];
     }
     shape next;
     for (std::size_t d = 0; d < s.rank(); ++d) next.push_back(d >= first && d <= last ? 1 : s[d]);
@@ -141,8 +144,7 @@ struct matmul_plan {
 };
 
 inline matmul_plan plan_matmul(const shape& a, const shape& b, bool ta, bool tb) {
-  if (a.rank() < 2 || b.rank() < 2)
-    fail<shape_error>("matmul", "operands need rank >= 2, got ", a, " and ", b);
+  if (a.rank() < 2 || b.rank() < 2) fail<shape_error>("matmul", "operands need rank >= 2, got ", a, " and ", b);
   const index_t am = a[a.rank() - 2], ak = a[a.rank() - 1];
   const index_t bk = b[b.rank() - 2], bn = b[b.rank() - 1];
   matmul_plan p;
@@ -203,7 +205,8 @@ tensor<T, B> matmul(const tensor<T, B>& a, const tensor<T, B>& b, bool trans_a =
 /// Permutes axes (a copy): out.shape[i] = a.shape[perm[i]].
 template <class T, class B>
 tensor<T, B> permute(const tensor<T, B>& a, std::span<const index_t> perm) {
-  if (perm.size() != a.rank()) fail<shape_error>("permute", "permutation of ", perm.size(), " axes for shape ", a.shape());
+  if (perm.size() != a.rank())
+    fail<shape_error>("permute", "permutation of ", perm.size(), " axes for shape ", a.shape());
   std::vector<bool> seen(a.rank(), false);
   shape os;
   strided_in<T> in{a.data(), {}};
@@ -262,7 +265,8 @@ tensor<T, B> concat(std::span<const tensor<T, B>> parts, index_t axis) {
 /// Pads with `value`: pads[2*i], pads[2*i+1] elements before and after axis i (all axes given).
 template <class T, class B>
 tensor<T, B> pad(const tensor<T, B>& a, std::span<const index_t> pads, T value = T(0)) {
-  if (pads.size() != 2 * a.rank()) fail<shape_error>("pad", "needs 2 pads per axis for shape ", a.shape(), ", got ", pads.size());
+  if (pads.size() != 2 * a.rank())
+    fail<shape_error>("pad", "needs 2 pads per axis for shape ", a.shape(), ", got ", pads.size());
   shape os = a.shape();
   index_t offset = 0;
   for (std::size_t i = 0; i < a.rank(); ++i) {

@@ -20,7 +20,7 @@ template <class T>
 concept element = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
 template <element T = float, class B = host>
-  requires backend<B, T>
+requires backend<B, T>
 class tensor {
  public:
   using value_type = T;
