@@ -7,11 +7,11 @@
 #include "bijgan/fwd.hpp"
 
 #include "bijgan/backend/host/host.hpp"
-#include "bijgan/concepts/backend.hpp"
+#include "bijgan/backend/concept.hpp"
 #include "bijgan/tensor/ops.hpp"
 #include "bijgan/tensor/tensor.hpp"
 
-#include "bijgan/autodiff/autodiff.hpp"
+#include "bijgan/ops/ops.hpp"
 #include "bijgan/concepts/engine.hpp"
 #include "bijgan/distances/gaussian_w2.hpp"
 #include "bijgan/flows/flows.hpp"

@@ -1,16 +1,8 @@
-// The autodiff area: var, the differentiable ops, backward/grad, no_grad, anomaly mode, to_dot.
+// The autodiff area: var, backward/grad, no_grad, anomaly mode, to_dot. The differentiable ops
+// sit one layer above (bijgan/ops/ops.hpp includes this header and all of them).
 #pragma once
 
 #include "bijgan/autodiff/backward.hpp"
-#include "bijgan/autodiff/checkpoint.hpp"
 #include "bijgan/autodiff/grad_mode.hpp"
 #include "bijgan/autodiff/to_dot.hpp"
 #include "bijgan/autodiff/var.hpp"
-#include "bijgan/ops/attention.hpp"
-#include "bijgan/ops/conv.hpp"
-#include "bijgan/ops/elementwise.hpp"
-#include "bijgan/ops/index.hpp"
-#include "bijgan/ops/linalg.hpp"
-#include "bijgan/ops/reduce.hpp"
-#include "bijgan/ops/resample.hpp"
-#include "bijgan/ops/shape.hpp"

@@ -5,8 +5,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bijgan/autodiff/var.hpp"
 #include "bijgan/config/instances.hpp"
-#include "bijgan/ops/elementwise.hpp"
 
 namespace bijgan {
 
@@ -24,7 +24,7 @@ namespace detail {
 
 /// Nodes reachable from roots through inputs that require grad, in topological order
 /// (every node after all nodes it feeds into, i.e. roots first). Nodes in `stop` are reached
-/// but not walked through (a sub-graph's boundary: autodiff/checkpoint.hpp).
+/// but not walked through (a sub-graph's boundary: ops/checkpoint.hpp).
 template <class T, class B>
 std::vector<var<T, B>> reverse_topological(const std::vector<var<T, B>>& roots,
                                            const std::unordered_set<const void*>& stop = {}) {
@@ -53,11 +53,23 @@ std::vector<var<T, B>> reverse_topological(const std::vector<var<T, B>>& roots,
   return {order.rbegin(), order.rend()};  // post-order reversed: consumers before producers
 }
 
+/// a + b for two gradients of the same shape, recorded (when create_graph is on) as a node whose
+/// rule hands the incoming gradient to both: the one op the engine itself needs, so autodiff/
+/// does not depend on ops/.
+template <class T, class B>
+var<T, B> accumulate(const var<T, B>& a, const var<T, B>& b) {
+  return var<T, B>::make(apply(fn::add{}, a.value(), b.value(), "accumulate"), "accumulate", {a, b},
+                         [](const var<T, B>&, const var<T, B>& g, grad_slots<T, B> gr) {
+                           gr[0] = g;
+                           gr[1] = g;
+                         });
+}
+
 /// Adds g to the gradient being accumulated on v during a sweep.
 template <class T, class B>
 void add_pending(const var<T, B>& v, const var<T, B>& g) {
   auto& p = graph_access<T, B>::node(v).pending;
-  p = p.defined() ? p + g : g;
+  p = p.defined() ? accumulate(p, g) : g;
 }
 
 /// Runs the backward sweep from seeded roots, leaving each reached node's total gradient in

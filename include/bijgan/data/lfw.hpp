@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "bijgan/autodiff/autodiff.hpp"
+#include "bijgan/ops/ops.hpp"
 #include "bijgan/io/checksum.hpp"
 #include "bijgan/io/png.hpp"
 #include "bijgan/io/progress.hpp"

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "bijgan/autodiff/autodiff.hpp"
+#include "bijgan/ops/ops.hpp"
 #include "bijgan/concepts/engine.hpp"
 #include "bijgan/concepts/model.hpp"
 #include "bijgan/io/checksum.hpp"

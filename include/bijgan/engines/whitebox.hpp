@@ -11,7 +11,7 @@
 #include <optional>
 #include <utility>
 
-#include "bijgan/autodiff/autodiff.hpp"
+#include "bijgan/ops/ops.hpp"
 #include "bijgan/concepts/model.hpp"
 
 namespace bijgan::engines {

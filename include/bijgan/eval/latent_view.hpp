@@ -11,7 +11,7 @@
 
 #include "bijgan/config/config.hpp"
 #include "bijgan/config/errors.hpp"
-#include "bijgan/tensor/shape.hpp"
+#include "bijgan/backend/shape.hpp"
 #include "bijgan/tensor/tensor.hpp"
 
 BIJGAN_THIRD_PARTY_BEGIN

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "bijgan/autodiff/checkpoint.hpp"
+#include "bijgan/ops/checkpoint.hpp"
 #include "bijgan/flows/coupling.hpp"
 #include "bijgan/flows/factor_out.hpp"
 #include "bijgan/nn/resnet.hpp"

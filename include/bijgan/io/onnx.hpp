@@ -23,7 +23,7 @@
 
 #include "bijgan/io/atomic_file.hpp"
 #include "bijgan/io/half.hpp"
-#include "bijgan/tensor/shape.hpp"
+#include "bijgan/backend/shape.hpp"
 
 namespace bijgan::io {
 

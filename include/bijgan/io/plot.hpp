@@ -12,7 +12,7 @@
 
 #include "bijgan/config/errors.hpp"
 #include "bijgan/io/png.hpp"
-#include "bijgan/tensor/shape.hpp"
+#include "bijgan/backend/shape.hpp"
 #include "bijgan/tensor/tensor.hpp"
 
 namespace bijgan::io {

@@ -6,7 +6,7 @@
 #include <array>
 #include <bit>
 
-#include "bijgan/tensor/shape.hpp"
+#include "bijgan/backend/shape.hpp"
 
 namespace bijgan::models {
 

@@ -8,12 +8,10 @@
 #include <algorithm>
 #include <limits>
 
-#include "bijgan/backend/host/dnnl_conv.hpp"
 #include "bijgan/config/instances.hpp"
-#include "bijgan/fwd.hpp"
 #include "bijgan/ops/linalg.hpp"
 #include "bijgan/ops/shape.hpp"
-#include "bijgan/tensor/conv_geometry.hpp"
+#include "bijgan/backend/conv_geometry.hpp"
 
 namespace bijgan {
 
@@ -148,16 +146,11 @@ void swap_outer(const T* in, T* out, index_t a, index_t b, index_t inner) {
 /// Output maps smaller than this use the wide layout.
 inline constexpr index_t wide_below = 256;
 
-/// One pass through oneDNN's kernels where they apply (host floats, BIJGAN_HAVE_DNNL); false
-/// means the caller runs the im2col + GEMM form.
+/// One pass on the backend's direct convolution kernel (the host's oneDNN path); false means
+/// the caller runs the im2col + GEMM form.
 template <class T, class B>
-bool direct_conv([[maybe_unused]] conv_pass pass, [[maybe_unused]] const conv_plan& p, [[maybe_unused]] const T* in0,
-                 [[maybe_unused]] const T* in1, [[maybe_unused]] T* out) {
-#if defined(BIJGAN_HAVE_DNNL) && !defined(__CUDACC__)
-  if constexpr (std::is_same_v<B, host> && std::is_same_v<T, float>)
-    return host_dnnl::convolution(pass, p.g, p.groups, p.out_channels, in0, in1, out);
-#endif
-  return false;
+bool direct_conv(conv_pass pass, const conv_plan& p, const T* in0, const T* in1, T* out) {
+  return B::convolution(pass, p.g, p.groups, p.out_channels, in0, in1, out);
 }
 
 /// y (N, Cout, oh, ow) = conv(x, w): per chunk, im2col then GEMMs (one per image and group, or

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "bijgan/config/instances.hpp"
-#include "bijgan/tensor/functors.hpp"
+#include "bijgan/backend/functors.hpp"
 #include "bijgan/tensor/ops.hpp"
 
 namespace bijgan {

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "bijgan/backend/host/host.hpp"
-#include "bijgan/concepts/backend.hpp"
+#include "bijgan/backend/concept.hpp"
 #include "bijgan/config/instances.hpp"
-#include "bijgan/tensor/shape.hpp"
+#include "bijgan/backend/shape.hpp"
 
 namespace bijgan {
 

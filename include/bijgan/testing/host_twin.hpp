@@ -12,6 +12,11 @@ namespace bijgan::testing {
 /// The host's kernels under another backend type.
 struct host_twin : host {
   static constexpr const char* name = "host_twin";
+  /// No direct convolution, as on the CUDA backend: every pass takes im2col + GEMM.
+  template <class T>
+  static bool convolution(conv_pass, const conv_geometry&, index_t, index_t, const T*, const T*, T*) {
+    return false;
+  }
 };
 static_assert(backend<host_twin, float> && backend<host_twin, double>);
 

@@ -20,7 +20,7 @@
 
 #include "bijgan/backend/cuda/allocator.hpp"
 #include "bijgan/backend/cuda/context.hpp"
-#include "bijgan/concepts/backend.hpp"
+#include "bijgan/backend/concept.hpp"
 
 namespace bijgan {
 
@@ -309,6 +309,13 @@ struct cuda {
   static void col2im(const conv_geometry& g, const T* cols, T* img) {
     const index_t total = g.images * g.image_size();
     cuda_detail::launch("col2im", total, cuda_detail::col2im_element<T>{g, cols, img});
+  }
+
+  /// No direct convolution kernel yet (cuDNN would be one): every pass runs the im2col / col2im
+  /// kernels above and cuBLAS.
+  template <class T>
+  static bool convolution(conv_pass, const conv_geometry&, index_t, index_t, const T*, const T*, T*) {
+    return false;
   }
 
   template <class F>

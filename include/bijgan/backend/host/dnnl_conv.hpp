@@ -1,8 +1,9 @@
 // Host convolutions through oneDNN (Debian's libdnnl, the library libtorch's CPU convolutions
 // use): forward, input gradient and weight gradient of a float NCHW convolution as JIT
 // kernels instead of im2col + GEMM. Compiled in only with BIJGAN_HAVE_DNNL (CMake sets it when
-// libdnnl-dev is installed); ops/conv.hpp falls back to im2col + GEMM for doubles, for
-// geometries oneDNN rejects, and when it is absent.
+// libdnnl-dev is installed) and reached through host::convolution, the backend seam's direct
+// convolution kernel; ops/conv.hpp runs im2col + GEMM where that declines (doubles, geometries
+// oneDNN rejects, builds without oneDNN).
 //
 // Each geometry gets one cached entry: the primitives (created once: JIT compilation costs
 // milliseconds) and the reorders between our NCHW/OIHW buffers and the blocked layouts the
@@ -23,7 +24,7 @@
 #include "bijgan/backend/host/block_cache.hpp"
 #include "bijgan/backend/host/threads.hpp"
 #include "bijgan/config/config.hpp"
-#include "bijgan/tensor/conv_geometry.hpp"
+#include "bijgan/backend/conv_geometry.hpp"
 
 BIJGAN_THIRD_PARTY_BEGIN
 #include <oneapi/dnnl/dnnl.hpp>

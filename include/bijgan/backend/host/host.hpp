@@ -11,10 +11,11 @@
 #include <utility>
 #include <vector>
 
+#include "bijgan/backend/concept.hpp"
+#include "bijgan/backend/conv_geometry.hpp"
 #include "bijgan/backend/host/block_cache.hpp"
+#include "bijgan/backend/host/dnnl_conv.hpp"
 #include "bijgan/backend/host/threads.hpp"
-#include "bijgan/concepts/backend.hpp"
-#include "bijgan/tensor/conv_geometry.hpp"
 
 BIJGAN_THIRD_PARTY_BEGIN
 #include <Eigen/Core>
@@ -394,6 +395,18 @@ struct host {
         for (index_t j = lo; j < hi; ++j) d[j] += s[j];
       }
     });
+  }
+
+  /// Floats go to oneDNN's JIT kernels (BIJGAN_HAVE_DNNL) for the geometries it accepts
+  /// (backend/host/dnnl_conv.hpp); doubles and the rest return false and take im2col + GEMM.
+  template <class T>
+  static bool convolution([[maybe_unused]] conv_pass pass, [[maybe_unused]] const conv_geometry& g,
+                          [[maybe_unused]] index_t groups, [[maybe_unused]] index_t out_channels,
+                          [[maybe_unused]] const T* in0, [[maybe_unused]] const T* in1, [[maybe_unused]] T* out) {
+#if defined(BIJGAN_HAVE_DNNL) && !defined(__CUDACC__)
+    if constexpr (std::is_same_v<T, float>) return host_dnnl::convolution(pass, g, groups, out_channels, in0, in1, out);
+#endif
+    return false;
   }
 
   template <class T>

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "bijgan/autodiff/autodiff.hpp"
+#include "bijgan/ops/ops.hpp"
 
 namespace bijgan::engines::graph {
 

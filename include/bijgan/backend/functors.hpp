@@ -2,7 +2,7 @@
 // operator so that the host loops and the CUDA kernels run the very same arithmetic.
 #pragma once
 
-#include "bijgan/tensor/math.hpp"
+#include "bijgan/backend/math.hpp"
 
 namespace bijgan::fn {
 

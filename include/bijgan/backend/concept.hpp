@@ -7,10 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "bijgan/tensor/conv_geometry.hpp"
-#include "bijgan/tensor/functors.hpp"
-#include "bijgan/tensor/kernel_args.hpp"
-#include "bijgan/tensor/philox.hpp"
+#include "bijgan/backend/conv_geometry.hpp"
+#include "bijgan/backend/functors.hpp"
+#include "bijgan/backend/kernel_args.hpp"
+#include "bijgan/backend/philox.hpp"
 
 namespace bijgan {
 
@@ -26,6 +26,11 @@ namespace bijgan {
 ///   B::im2col(geometry, img, cols) / B::col2im(geometry, cols, img)   windows to columns and back
 ///   B::gather_rows(src, idx, n, row, out) / B::scatter_add_rows(src, idx, n, row, out)
 ///                                   row gathers (index_select) and their adjoint
+///   B::convolution(pass, geometry, groups, out_channels, in0, in1, out) -> bool
+///                                   one pass of a grouped NCHW convolution (forward, input or
+///                                   weight gradient) on the backend's own direct kernel; false
+///                                   when it has none for this case, and ops/conv.hpp then runs
+///                                   im2col + GEMM on the kernels above
 ///   B::for_each(n, f)               f(i) for i in [0, n): fused elementwise updates (optimizers)
 ///   B::random(draw, n, out)         out[i] = draw(i) for a philox_draw
 ///   B::to_host(src, dst, n) / B::from_host(src, dst, n)   copies to and from host memory
@@ -49,6 +54,7 @@ concept backend = requires(T* p, const T* cp, std::size_t n, index_t ni, const s
   B::col2im(geo, cp, p);
   B::gather_rows(cp, static_cast<const index_t*>(nullptr), ni, ni, p);
   B::scatter_add_rows(cp, static_cast<const index_t*>(nullptr), ni, ni, p);
+  { B::convolution(conv_pass::forward, geo, ni, ni, cp, cp, p) } -> std::same_as<bool>;
   B::for_each(ni, fn::identity{});
   B::random(d, ni, p);
   B::to_host(cp, p, n);
@@ -75,6 +81,7 @@ struct archetype_backend {
   template <class T> static void col2im(const conv_geometry&, const T*, T*);
   template <class T> static void gather_rows(const T*, const index_t*, index_t, index_t, T*);
   template <class T> static void scatter_add_rows(const T*, const index_t*, index_t, index_t, T*);
+  template <class T> static bool convolution(conv_pass, const conv_geometry&, index_t, index_t, const T*, const T*, T*);
   template <class F> static void for_each(index_t, F);
   template <class T> static void random(const philox_draw<T>&, index_t, T*);
   template <class T> static void to_host(const T*, T*, std::size_t);

@@ -1,10 +1,10 @@
-// Argument types of the primitive kernels every backend implements (see concepts/backend.hpp).
+// Argument types of the primitive kernels every backend implements (see backend/concept.hpp).
 #pragma once
 
 #include <array>
 #include <cstdint>
 
-#include "bijgan/tensor/shape.hpp"
+#include "bijgan/backend/shape.hpp"
 
 namespace bijgan {
 

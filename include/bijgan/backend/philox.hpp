@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "bijgan/tensor/math.hpp"
+#include "bijgan/backend/math.hpp"
 
 namespace bijgan {
 

@@ -1,7 +1,7 @@
 // Tests of bijgan::shape: extents, strides, broadcasting and their errors.
 #include <boost/test/unit_test.hpp>
 
-#include <bijgan/tensor/shape.hpp>
+#include <bijgan/backend/shape.hpp>
 
 using bijgan::index_t;
 using bijgan::shape;

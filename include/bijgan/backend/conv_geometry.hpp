@@ -5,7 +5,7 @@
 
 #include "bijgan/config/config.hpp"
 #include "bijgan/config/errors.hpp"
-#include "bijgan/tensor/shape.hpp"
+#include "bijgan/backend/shape.hpp"
 
 namespace bijgan {
 
