@@ -30,6 +30,51 @@ BOOST_AUTO_TEST_CASE(backward_accumulates_on_leaves) {
   BOOST_TEST(std::abs(x.grad().to_vector()[0] - (std::exp(1.0) + 3.0)) < 1e-12);
 }
 
+BOOST_AUTO_TEST_CASE(accumulated_gradients_differentiate_again) {
+  // x reaches f by three paths (x * x uses it twice, exp(x) once), so its first-order gradient is
+  // a sum that the engine accumulates; with create_graph that sum is a node of the graph, and the
+  // second order through it must match the closed form: g = 2x + e^x, d sum(g^2)/dx = 2g(2 + e^x).
+  const std::vector<double> xs{-0.5, 0.25, 1.5};
+  auto x = parameter(td::from(xs, {3}));
+  auto g = grad(sum(x * x + exp(x)), x, {.create_graph = true});
+  BOOST_TEST(g.requires_grad());
+  auto h = grad(sum(g * g), x).value().to_vector();
+  const auto gv = g.value().to_vector();
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    BOOST_TEST(std::abs(gv[i] - (2 * xs[i] + std::exp(xs[i]))) < 1e-12);
+    BOOST_TEST(std::abs(h[i] - 2 * gv[i] * (2 + std::exp(xs[i]))) < 1e-12);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(accessors_of_an_undefined_var_throw) {
+  const vd v;
+  BOOST_TEST(!v.defined());
+  BOOST_TEST(!v.requires_grad());
+  BOOST_TEST(v.id() == nullptr);
+  const auto names = [](const char* accessor) {
+    return [accessor](const value_error& e) {
+      const std::string what = e.what();
+      return what.find(std::string("var::") + accessor) != std::string::npos && what.find("undefined var") != std::string::npos;
+    };
+  };
+  BOOST_CHECK_EXCEPTION((void)v.value(), value_error, names("value"));
+  BOOST_CHECK_EXCEPTION((void)v.shape(), value_error, names("shape"));
+  BOOST_CHECK_EXCEPTION((void)v.numel(), value_error, names("numel"));
+  BOOST_CHECK_EXCEPTION((void)v.rank(), value_error, names("rank"));
+  BOOST_CHECK_EXCEPTION((void)v.size(0), value_error, names("size"));
+  BOOST_CHECK_EXCEPTION((void)v.item(), value_error, names("item"));
+  BOOST_CHECK_EXCEPTION((void)v.grad(), value_error, names("grad"));
+  BOOST_CHECK_EXCEPTION(v.zero_grad(), value_error, names("zero_grad"));
+  BOOST_CHECK_EXCEPTION(v.set_grad(td::ones({1})), value_error, names("set_grad"));
+  BOOST_CHECK_EXCEPTION(v.set_value(td::ones({1})), value_error, names("set_value"));
+  BOOST_CHECK_EXCEPTION((void)v.op(), value_error, names("op"));
+  BOOST_CHECK_EXCEPTION((void)v.inputs(), value_error, names("inputs"));
+  BOOST_CHECK_EXCEPTION((void)v.is_leaf(), value_error, names("is_leaf"));
+  BOOST_CHECK_EXCEPTION((void)v.detach(), value_error, names("detach"));
+  // An op given one throws as well (never a null dereference).
+  BOOST_CHECK_THROW((void)(v + v), error);
+}
+
 BOOST_AUTO_TEST_CASE(no_grad_and_constants_do_not_record) {
   auto x = parameter(td::ones({2}));
   {

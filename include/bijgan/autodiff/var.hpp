@@ -69,32 +69,35 @@ class var {
   }
 
   [[nodiscard]] bool defined() const noexcept { return n_ != nullptr; }
-  [[nodiscard]] const tensor_type& value() const { return n_->value; }
-  [[nodiscard]] const bijgan::shape& shape() const { return n_->value.shape(); }
-  [[nodiscard]] index_t numel() const { return n_->value.numel(); }
-  [[nodiscard]] std::size_t rank() const { return n_->value.rank(); }
-  [[nodiscard]] index_t size(index_t axis) const { return n_->value.size(axis); }
-  [[nodiscard]] T item() const { return n_->value.item(); }
+  // Every accessor below except requires_grad() and id() throws value_error on an undefined var.
+  [[nodiscard]] const tensor_type& value() const { return node("var::value").value; }
+  [[nodiscard]] const bijgan::shape& shape() const { return node("var::shape").value.shape(); }
+  [[nodiscard]] index_t numel() const { return node("var::numel").value.numel(); }
+  [[nodiscard]] std::size_t rank() const { return node("var::rank").value.rank(); }
+  [[nodiscard]] index_t size(index_t axis) const { return node("var::size").value.size(axis); }
+  [[nodiscard]] T item() const { return node("var::item").value.item(); }
+  /// False for an undefined var.
   [[nodiscard]] bool requires_grad() const noexcept { return n_ && n_->requires_grad; }
   /// The gradient accumulated by backward(); undefined when none has reached this var.
-  [[nodiscard]] const tensor_type& grad() const { return n_->grad; }
+  [[nodiscard]] const tensor_type& grad() const { return node("var::grad").grad; }
   /// Drops the accumulated gradient.
-  void zero_grad() const { n_->grad = tensor_type(); }
+  void zero_grad() const { node("var::zero_grad").grad = tensor_type(); }
   /// Replaces the accumulated gradient (optimizers, clipping).
-  void set_grad(tensor_type g) const { n_->grad = std::move(g); }
+  void set_grad(tensor_type g) const { node("var::set_grad").grad = std::move(g); }
   /// Replaces the value in place (optimizer updates); the shape must not change.
   void set_value(tensor_type v) const {
-    if (!(v.shape() == shape()))
-      fail<shape_error>("var::set_value", "shape ", v.shape(), " for a var of shape ", shape());
-    n_->value = std::move(v);
+    auto& nd = node("var::set_value");
+    if (!(v.shape() == nd.value.shape()))
+      fail<shape_error>("var::set_value", "shape ", v.shape(), " for a var of shape ", nd.value.shape());
+    nd.value = std::move(v);
   }
   /// Name of the op that made this var ("leaf" for leaves).
-  [[nodiscard]] const char* op() const noexcept { return n_->op; }
-  [[nodiscard]] const std::vector<var>& inputs() const { return n_->inputs; }
-  [[nodiscard]] bool is_leaf() const noexcept { return n_->inputs.empty(); }
+  [[nodiscard]] const char* op() const { return node("var::op").op; }
+  [[nodiscard]] const std::vector<var>& inputs() const { return node("var::inputs").inputs; }
+  [[nodiscard]] bool is_leaf() const { return node("var::is_leaf").inputs.empty(); }
   /// A leaf sharing this value, cut from the graph.
-  [[nodiscard]] var detach() const { return var(n_->value, false); }
-  /// Identity of the underlying node (for graph walks and maps).
+  [[nodiscard]] var detach() const { return var(node("var::detach").value, false); }
+  /// Identity of the underlying node (for graph walks and maps); null for an undefined var.
   [[nodiscard]] const void* id() const noexcept { return n_.get(); }
 
   /// Records a result of op `name` with the given inputs and backward rule, unless recording is
@@ -127,6 +130,11 @@ class var {
       out.n_->backward = std::forward<Rule>(rule);
     }
     return out;
+  }
+  node_t& node(const char* accessor) const {
+    if (!n_) [[unlikely]]
+      fail<value_error>(accessor, "undefined var (default-constructed or moved from: it holds no value)");
+    return *n_;
   }
   std::shared_ptr<node_t> n_;
 
