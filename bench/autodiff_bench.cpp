@@ -22,11 +22,14 @@ int main(int argc, char** argv) {
     x.zero_grad();
   });
   // "work" is nodes, so rate = nodes/s; print us/node via the median directly.
-  bench::report("autodiff_fwd_per_node_us", "bijgan", threads, {fwd.median_ms * 1e3 / nodes, fwd.min_ms * 1e3 / nodes}, 0, "us");
-  bench::report("autodiff_fwdbwd_per_node_us", "bijgan", threads, {both.median_ms * 1e3 / nodes, both.min_ms * 1e3 / nodes}, 0, "us");
+  bench::report("autodiff_fwd_per_node_us", "bijgan", threads, {fwd.median_ms * 1e3 / nodes, fwd.min_ms * 1e3 / nodes},
+                0, "us");
+  bench::report("autodiff_fwdbwd_per_node_us", "bijgan", threads,
+                {both.median_ms * 1e3 / nodes, both.min_ms * 1e3 / nodes}, 0, "us");
   {
     no_grad ng;
     const auto plain = bench::time_it([&] { (void)chain(); });
-    bench::report("no_grad_per_op_us", "bijgan", threads, {plain.median_ms * 1e3 / nodes, plain.min_ms * 1e3 / nodes}, 0, "us");
+    bench::report("no_grad_per_op_us", "bijgan", threads, {plain.median_ms * 1e3 / nodes, plain.min_ms * 1e3 / nodes},
+                  0, "us");
   }
 }

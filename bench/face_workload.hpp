@@ -28,9 +28,13 @@ inline constexpr bijgan::models::student_config student_cfg{
 /// H of the faces example: logit | RealNVP with 4 scales of 32 maps on 64x64x3, each coupling
 /// recomputed in the backward pass (as faces_lfw; recompute = false keeps H's graph).
 inline auto face_flow(bool recompute = true) {
-  return bijgan::flows::logit_transform<float>{} |
-         bijgan::flows::realnvp_multiscale<float>(
-             {.channels = 3, .height = 64, .width = 64, .scales = 4, .blocks = 1, .features = 32, .recompute = recompute});
+  return bijgan::flows::logit_transform<float>{} | bijgan::flows::realnvp_multiscale<float>({.channels = 3,
+                                                                                             .height = 64,
+                                                                                             .width = 64,
+                                                                                             .scales = 4,
+                                                                                             .blocks = 1,
+                                                                                             .features = 32,
+                                                                                             .recompute = recompute});
 }
 
 /// 64 identities x 4 random 64x64 faces with random 128-D descriptors.

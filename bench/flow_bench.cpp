@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
   {
     const index_t n = 32, c = 3, hw = 32, w = 64;
     auto conv = [](index_t i, index_t o) { return nn::conv2d({.in = i, .out = o, .kernel = 3, .padding = 1}); };
-    auto net = conv(c, w) | nn::act::relu{} | conv(w, w) | nn::act::relu{} | conv(w, w) | nn::act::relu{} | conv(w, 2 * c);
+    auto net =
+        conv(c, w) | nn::act::relu{} | conv(w, w) | nn::act::relu{} | conv(w, w) | nn::act::relu{} | conv(w, 2 * c);
     flows::affine_coupling<decltype(net)> k(c, net, {.mask = flows::mask_kind::checkerboard});
     k.scale.set_value(T::ones({c, 1, 1}));
     k.shift.set_value(T::ones({c, 1, 1}));
@@ -29,14 +30,16 @@ int main(int argc, char** argv) {
     bench::report("coupling_fwd", "bijgan", threads, bench::time_it([&] {
                     no_grad ng;
                     (void)k.forward(constant(xt));
-                  }), f, "GFLOP/s-e9");
+                  }),
+                  f, "GFLOP/s-e9");
     const V x(xt, true);
     bench::report("coupling_fwdbwd", "bijgan", threads, bench::time_it([&] {
                     nn::zero_grad(k);
                     x.zero_grad();
                     const auto r = k.forward(x);
                     backward(mean(sum(square(r.z), {1, 2, 3}) * 0.5f - r.logdet));
-                  }), 3 * f, "GFLOP/s-e9");
+                  }),
+                  3 * f, "GFLOP/s-e9");
     const auto y = [&] {
       no_grad ng;
       return k.forward(constant(xt)).z.value();
@@ -44,20 +47,26 @@ int main(int argc, char** argv) {
     bench::report("coupling_inverse", "bijgan", threads, bench::time_it([&] {
                     no_grad ng;
                     (void)k.inverse(constant(y));
-                  }), f, "GFLOP/s-e9");
+                  }),
+                  f, "GFLOP/s-e9");
   }
   {
     nn::manual_seed(1);
     const auto h = flows::logit_transform<float>{} |
-                   flows::realnvp_multiscale<float>({.channels = 1, .height = 32, .width = 32, .scales = 3, .blocks = 1, .features = 32});
+                   flows::realnvp_multiscale<float>(
+                       {.channels = 1, .height = 32, .width = 32, .scales = 3, .blocks = 1, .features = 32});
     const flows::class_gaussian<float> prior{.classes = 10, .dim = 1024, .delta = 0.2};
     generator gu(3);
     const auto xt = T::random({64, 1, 32, 32}, gu, {distribution::uniform, 0, 1});
     const std::vector<index_t> labels(64, 3);
-    bench::report("flow_fmnist_step_b64", "bijgan", threads, bench::time_it([&] {
-                    nn::zero_grad(h);
-                    const auto r = h.forward(constant(xt));
-                    backward(mean(-(prior.log_prob(r.z, labels) + r.logdet)));
-                  }, 5), 64, "images/s");
+    bench::report("flow_fmnist_step_b64", "bijgan", threads,
+                  bench::time_it(
+                      [&] {
+                        nn::zero_grad(h);
+                        const auto r = h.forward(constant(xt));
+                        backward(mean(-(prior.log_prob(r.z, labels) + r.logdet)));
+                      },
+                      5),
+                  64, "images/s");
   }
 }

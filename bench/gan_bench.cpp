@@ -21,8 +21,14 @@ using V = var<float>;
 namespace {
 
 constexpr models::gan_config cnn_cfg{.channels = 3, .resolution = 32, .feature_dim = 128, .noise_dim = 32, .width = 64};
-constexpr models::gan_config attention_cfg{.channels = 3, .resolution = 32, .feature_dim = 128, .noise_dim = 32, .embed = 64,
-                                           .bicubic_stages = 2, .critic_patch = 4, .critic_embed = 64};
+constexpr models::gan_config attention_cfg{.channels = 3,
+                                           .resolution = 32,
+                                           .feature_dim = 128,
+                                           .noise_dim = 32,
+                                           .embed = 64,
+                                           .bicubic_stages = 2,
+                                           .critic_patch = 4,
+                                           .critic_embed = 64};
 
 /// The anchors' critic: conv4x4s2 3->64->128->256 with LeakyReLU 0.2, linear 4096->1.
 struct critic_net {
@@ -83,42 +89,62 @@ int main(int argc, char** argv) {
   set_num_threads(threads);
   nn::manual_seed(1);
   const index_t n = 64, z = 128;
-  auto conv = [](index_t i, index_t o) { return nn::conv2d<float>({.in = i, .out = o, .kernel = 4, .stride = 2, .padding = 1}); };
+  auto conv = [](index_t i, index_t o) {
+    return nn::conv2d<float>({.in = i, .out = o, .kernel = 4, .stride = 2, .padding = 1});
+  };
   auto up = [](index_t i, index_t o) {
     return nn::conv_transpose2d<float>({.in = i, .out = o, .kernel = 4, .stride = 2, .padding = 1});
   };
   critic_net d{conv(3, 64), conv(64, 128), conv(128, 256), nn::linear<float>({.in = 4096, .out = 1})};
-  generator_net g{nn::linear<float>({.in = z, .out = 4096}), nn::batch_norm<float>({.channels = 4096}),
-                  nn::batch_norm<float>({.channels = 128}), nn::batch_norm<float>({.channels = 64}), up(256, 128), up(128, 64), up(64, 3)};
+  generator_net g{nn::linear<float>({.in = z, .out = 4096}),
+                  nn::batch_norm<float>({.channels = 4096}),
+                  nn::batch_norm<float>({.channels = 128}),
+                  nn::batch_norm<float>({.channels = 64}),
+                  up(256, 128),
+                  up(128, 64),
+                  up(64, 3)};
   optim::adam<float> opt_d(nn::parameters(d), {.lr = 1e-4, .beta1 = 0, .beta2 = 0.9});
   optim::adam<float> opt_g(nn::parameters(g), {.lr = 1e-4, .beta1 = 0, .beta2 = 0.9});
   generator rng(2);
-  const auto real = constant(apply(fn::add_scalar<float>{-1}, tensor<float>::random({n, 3, 32, 32}, rng, {distribution::uniform, 0, 2})));
-  bench::report("wgan_critic_step", "bijgan", threads, bench::time_it([&] {
-                  V fake;
-                  {
-                    const no_grad off;
-                    fake = constant(g(constant(tensor<float>::random({n, z}, rng, {distribution::normal, 0, 1}))).value());
-                  }
-                  opt_d.zero_grad();
-                  const auto c = losses::wgan_critic(d, real, fake, rng, {.lambda = 10, .drift = 0});
-                  backward(c.loss);
-                  opt_d.step();
-                }, 7), 0, "-");
+  const auto real = constant(
+      apply(fn::add_scalar<float>{-1}, tensor<float>::random({n, 3, 32, 32}, rng, {distribution::uniform, 0, 2})));
+  bench::report(
+      "wgan_critic_step", "bijgan", threads,
+      bench::time_it(
+          [&] {
+            V fake;
+            {
+              const no_grad off;
+              fake = constant(g(constant(tensor<float>::random({n, z}, rng, {distribution::normal, 0, 1}))).value());
+            }
+            opt_d.zero_grad();
+            const auto c = losses::wgan_critic(d, real, fake, rng, {.lambda = 10, .drift = 0});
+            backward(c.loss);
+            opt_d.step();
+          },
+          7),
+      0, "-");
   if (!critic_only) {
-    bench::report("wgan_gen_step", "bijgan", threads, bench::time_it([&] {
-                    const auto frozen = nn::frozen(d);  // the critic is not trained in this step
-                    opt_g.zero_grad();
-                    backward(-mean(frozen(g(constant(tensor<float>::random({n, z}, rng, {distribution::normal, 0, 1}))))));
-                    opt_g.step();
-                  }, 7), 0, "-");
+    bench::report(
+        "wgan_gen_step", "bijgan", threads,
+        bench::time_it(
+            [&] {
+              const auto frozen = nn::frozen(d);  // the critic is not trained in this step
+              opt_g.zero_grad();
+              backward(-mean(frozen(g(constant(tensor<float>::random({n, z}, rng, {distribution::normal, 0, 1}))))));
+              opt_g.step();
+            },
+            7),
+        0, "-");
     // Full DiBiGAN / DAB-GAN training steps (critic + generator) on random data, 128-D features.
     train::gan_data data{tensor<float>::random({256, 3, 32, 32}, rng, {distribution::uniform, 0, 1}),
-                         tensor<float>::random({256, 128}, rng, {distribution::normal, 0, 1}), std::vector<int>(256, 0)};
+                         tensor<float>::random({256, 128}, rng, {distribution::normal, 0, 1}),
+                         std::vector<int>(256, 0)};
     full_step<models::dibigan<cnn_cfg>>("dibigan_step_b64", threads, data);
     full_step<models::dabgan<attention_cfg>>("dabgan_step_b64", threads, data);
   }
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
-  std::printf("# peak RSS %.1f MB (%s)\n", double(u.ru_maxrss) / 1024.0, critic_only ? "critic step only" : "all workloads");
+  std::printf("# peak RSS %.1f MB (%s)\n", double(u.ru_maxrss) / 1024.0,
+              critic_only ? "critic step only" : "all workloads");
 }

@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
     using mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     Eigen::Map<const mat> ea(a.data(), n, n), eb(b.data(), n, n);
     mat ec(n, n);
-    bench::report(name, std::string("raw-") + host_gemm_provider(), threads, bench::time_it([&] { ec.noalias() = ea * eb; }), flop, "GFLOP/s-e9");
+    bench::report(name, std::string("raw-") + host_gemm_provider(), threads,
+                  bench::time_it([&] { ec.noalias() = ea * eb; }), flop, "GFLOP/s-e9");
     bench::report(name, "bijgan-tensor", threads, bench::time_it([&] { (void)matmul(a, b); }), flop, "GFLOP/s-e9");
     const auto va = constant(a), vb = constant(b);
     bench::report(name, "bijgan-var", threads, bench::time_it([&] { (void)matmul(va, vb); }), flop, "GFLOP/s-e9");

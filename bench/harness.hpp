@@ -41,9 +41,11 @@ timing time_it(F&& f, int reps = 11) {
 }
 
 /// Prints: bench <name> <impl> <threads> <median_ms> <min_ms> <rate> <unit>
-inline void report(const std::string& name, const std::string& impl, int threads, timing t, double work, const char* unit) {
+inline void report(const std::string& name, const std::string& impl, int threads, timing t, double work,
+                   const char* unit) {
   const double rate = work > 0 ? work / (t.median_ms * 1e-3) : 0;
-  std::printf("bench\t%s\t%s\t%d\t%.4g\t%.4g\t%.4g\t%s\n", name.c_str(), impl.c_str(), threads, t.median_ms, t.min_ms, rate, unit);
+  std::printf("bench\t%s\t%s\t%d\t%.4g\t%.4g\t%.4g\t%s\n", name.c_str(), impl.c_str(), threads, t.median_ms, t.min_ms,
+              rate, unit);
   std::fflush(stdout);
 }
 

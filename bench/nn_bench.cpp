@@ -20,7 +20,9 @@ int main(int argc, char** argv) {
   set_num_threads(threads);
   generator g(1);
   auto randn = [&](const shape& s) { return T::random(s, g, {distribution::normal, 0, 1}); };
-  auto conv_gflop = [](double n, double cin, double cout, double k, double h) { return 2 * n * cin * cout * k * k * h * h; };
+  auto conv_gflop = [](double n, double cin, double cout, double k, double h) {
+    return 2 * n * cin * cout * k * k * h * h;
+  };
 
   struct conv_case {
     const char* name;
@@ -35,13 +37,15 @@ int main(int argc, char** argv) {
     bench::report(std::string(c.name) + "_fwd", "bijgan", threads, bench::time_it([&] {
                     no_grad ng;
                     (void)conv(constant(xt));
-                  }), f, "GFLOP/s-e9");
+                  }),
+                  f, "GFLOP/s-e9");
     const V x(xt, c.input_grad);
     bench::report(std::string(c.name) + "_fwdbwd", "bijgan", threads, bench::time_it([&] {
                     nn::zero_grad(conv);
                     x.zero_grad();
                     backward(sum(conv(x) * constant(gy)));
-                  }), f * (c.input_grad ? 3 : 2), "GFLOP/s-e9");
+                  }),
+                  f * (c.input_grad ? 3 : 2), "GFLOP/s-e9");
   }
   {
     const index_t B = 16, L = 256, D = 256;
@@ -51,13 +55,15 @@ int main(int argc, char** argv) {
     bench::report("mha_fwd", "bijgan", threads, bench::time_it([&] {
                     no_grad ng;
                     (void)mha(constant(xt));
-                  }), fwd, "GFLOP/s-e9");
+                  }),
+                  fwd, "GFLOP/s-e9");
     const V x(xt, true);
     bench::report("mha_fwdbwd", "bijgan", threads, bench::time_it([&] {
                     nn::zero_grad(mha);
                     x.zero_grad();
                     backward(sum(mha(x) * constant(gy)));
-                  }), 3 * fwd, "GFLOP/s-e9");
+                  }),
+                  3 * fwd, "GFLOP/s-e9");
   }
   for (auto [name, count] : {std::pair<const char*, index_t>{"adam_10M_1x10M", 1}, {"adam_10M_100x100k", 100}}) {
     const index_t total = 10'000'000, each = total / count;

@@ -25,9 +25,13 @@ void fwd_bwd(benchmark::State& state, Op op) {
 
 }  // namespace
 
-BENCHMARK_CAPTURE(fwd_bwd, mul, [](const auto& a, const auto& b) { return a * b; })->Arg(16)->Arg(256)->Arg(1024);
-BENCHMARK_CAPTURE(fwd_bwd, gelu, [](const auto& a, const auto&) { return gelu(a); })->Arg(16)->Arg(256)->Arg(1024);
-BENCHMARK_CAPTURE(fwd_bwd, softmax, [](const auto& a, const auto&) { return softmax(a, 1); })->Arg(16)->Arg(256)->Arg(1024);
-BENCHMARK_CAPTURE(fwd_bwd, matmul, [](const auto& a, const auto& b) { return matmul(a, b); })->Arg(16)->Arg(256);
-BENCHMARK_CAPTURE(fwd_bwd, l2_norm_rows, [](const auto& a, const auto&) { return l2_norm(a, {1}); })->Arg(16)->Arg(256)->Arg(1024);
-BENCHMARK_CAPTURE(fwd_bwd, transpose, [](const auto& a, const auto&) { return transpose(a); })->Arg(16)->Arg(256)->Arg(1024);
+BENCHMARK_CAPTURE(fwd_bwd, mul, [](const auto& a, const auto& b) { return a * b; }) -> Arg(16) -> Arg(256) -> Arg(1024);
+BENCHMARK_CAPTURE(fwd_bwd, gelu, [](const auto& a, const auto&) { return gelu(a); }) -> Arg(16) -> Arg(256)
+    -> Arg(1024);
+BENCHMARK_CAPTURE(fwd_bwd, softmax, [](const auto& a, const auto&) { return softmax(a, 1); }) -> Arg(16) -> Arg(256)
+    -> Arg(1024);
+BENCHMARK_CAPTURE(fwd_bwd, matmul, [](const auto& a, const auto& b) { return matmul(a, b); }) -> Arg(16) -> Arg(256);
+BENCHMARK_CAPTURE(fwd_bwd, l2_norm_rows, [](const auto& a, const auto&) { return l2_norm(a, {1}); }) -> Arg(16)
+    -> Arg(256) -> Arg(1024);
+BENCHMARK_CAPTURE(fwd_bwd, transpose, [](const auto& a, const auto&) { return transpose(a); }) -> Arg(16) -> Arg(256)
+    -> Arg(1024);

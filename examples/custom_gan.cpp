@@ -78,9 +78,11 @@ int main() {
     for (index_t i = 0; i < n; ++i) {
       const int c = static_cast<int>(i % 2);
       labels.push_back(c);
-      const double cx = (c ? 5.5 : 2.0) + jitter[static_cast<std::size_t>(2 * i)], cy = 3.5 + jitter[static_cast<std::size_t>(2 * i + 1)];
+      const double cx = (c ? 5.5 : 2.0) + jitter[static_cast<std::size_t>(2 * i)],
+                   cy = 3.5 + jitter[static_cast<std::size_t>(2 * i + 1)];
       for (int y = 0; y < 8; ++y)
-        for (int x = 0; x < 8; ++x) pix.push_back(static_cast<float>(0.05 + 0.9 * std::exp(-((x - cx) * (x - cx) + (y - cy) * (y - cy)) / 3.0)));
+        for (int x = 0; x < 8; ++x)
+          pix.push_back(static_cast<float>(0.05 + 0.9 * std::exp(-((x - cx) * (x - cx) + (y - cy) * (y - cy)) / 3.0)));
     }
     const auto images = tensor<float>::from(pix, {n, 1, 8, 8});
     const auto projection = tensor<float>::random({64, 16}, g, {distribution::normal, 0, 0.3f});
@@ -94,11 +96,14 @@ int main() {
     train::gan_options o;
     o.steps = 300, o.batch = 32, o.terms.distill = false, o.scales.adversarial = 0.05, o.scales.biject = 10;
     o.log = nullptr;
-    const auto before = losses::l1(gen(constant(features), constant(tensor<float>::zeros({n, 4}))), constant(images)).item();
+    const auto before =
+        losses::l1(gen(constant(features), constant(tensor<float>::zeros({n, 4}))), constant(images)).item();
     const auto r = train::fit_gan(gen, critic, {images, features, labels}, o, &h, train::no_part);
-    const auto after = losses::l1(gen(constant(features), constant(tensor<float>::zeros({n, 4}))), constant(images)).item();
-    std::cout << "user generator + user bijection, " << r.steps << " steps in " << r.seconds << " s: L1 to the real images " << before
-              << " -> " << after << " (biject " << r.last.values.at("biject") << ", critic " << r.last.values.at("critic") << ")\n";
+    const auto after =
+        losses::l1(gen(constant(features), constant(tensor<float>::zeros({n, 4}))), constant(images)).item();
+    std::cout << "user generator + user bijection, " << r.steps << " steps in " << r.seconds
+              << " s: L1 to the real images " << before << " -> " << after << " (biject " << r.last.values.at("biject")
+              << ", critic " << r.last.values.at("critic") << ")\n";
     return after < 0.5 * before ? 0 : 1;
   } catch (const bijgan::error& e) {
     std::cerr << e.what() << "\n";

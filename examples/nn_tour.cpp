@@ -26,7 +26,10 @@ struct residual_mlp {
   nn::linear<T, B> up, down;
 
   explicit residual_mlp(const residual_mlp_options& o, generator& g = nn::default_generator())
-      : options(o), norm({.features = o.dim}, g), up({.in = o.dim, .out = o.hidden}, g), down({.in = o.hidden, .out = o.dim}, g) {}
+      : options(o),
+        norm({.features = o.dim}, g),
+        up({.in = o.dim, .out = o.hidden}, g),
+        down({.in = o.hidden, .out = o.dim}, g) {}
 
   var<T, B> operator()(const var<T, B>& x) const { return x + down(gelu(up(norm(x)))); }
 

@@ -6,12 +6,11 @@
 #include "bijgan/config/errors.hpp"
 #include "bijgan/fwd.hpp"
 
-#include "bijgan/backend/host/host.hpp"
 #include "bijgan/backend/concept.hpp"
+#include "bijgan/backend/host/host.hpp"
 #include "bijgan/tensor/ops.hpp"
 #include "bijgan/tensor/tensor.hpp"
 
-#include "bijgan/ops/ops.hpp"
 #include "bijgan/concepts/engine.hpp"
 #include "bijgan/distances/gaussian_w2.hpp"
 #include "bijgan/flows/flows.hpp"
@@ -23,6 +22,7 @@
 #include "bijgan/losses/contrastive.hpp"
 #include "bijgan/losses/distill.hpp"
 #include "bijgan/nn/nn.hpp"
+#include "bijgan/ops/ops.hpp"
 #include "bijgan/optim/optim.hpp"
 #include "bijgan/train/weighting.hpp"
 

@@ -54,7 +54,8 @@ BOOST_AUTO_TEST_CASE(accessors_of_an_undefined_var_throw) {
   const auto names = [](const char* accessor) {
     return [accessor](const value_error& e) {
       const std::string what = e.what();
-      return what.find(std::string("var::") + accessor) != std::string::npos && what.find("undefined var") != std::string::npos;
+      return what.find(std::string("var::") + accessor) != std::string::npos &&
+             what.find("undefined var") != std::string::npos;
     };
   };
   BOOST_CHECK_EXCEPTION((void)v.value(), value_error, names("value"));
@@ -193,7 +194,8 @@ BOOST_AUTO_TEST_CASE(backend_parity_helper) {
   BOOST_TEST(same.passed, same.message);
   BOOST_TEST(same.max_grad_error == 0.0);
   int call = 0;
-  const auto differ = testing::compare_backends<host>([&](const auto& v) { return ++call == 1 ? gelu(v[0]) : tanh(v[0]); }, in);
+  const auto differ =
+      testing::compare_backends<host>([&](const auto& v) { return ++call == 1 ? gelu(v[0]) : tanh(v[0]); }, in);
   BOOST_TEST(!differ.passed);
   BOOST_TEST(differ.message.find("value") != std::string::npos);
 }
@@ -249,7 +251,6 @@ BOOST_AUTO_TEST_CASE(float_readme_example) {
   for (std::size_t i = 0; i < 4; ++i) BOOST_TEST(std::abs(colsum[i] - gb[i]) < 1e-5f);
 }
 
-
 // checkpoint: a two-output segment y = tanh(x W + b), l = sum(y^2) per row, on a non-leaf input.
 namespace {
 struct segment {
@@ -295,7 +296,8 @@ BOOST_AUTO_TEST_CASE(checkpoint_equals_the_plain_graph) {
     for (std::size_t j = 0; j < u.size(); ++j) BOOST_TEST(std::abs(u[j] - v[j]) < 1e-12);
   }
   // Finite differences, first and second order, on the checkpointed function.
-  const auto r = testing::gradcheck([&](const std::vector<vd>& p) { return loss(p, true); }, {x0, w0, b0}, {.second_order = true});
+  const auto r =
+      testing::gradcheck([&](const std::vector<vd>& p) { return loss(p, true); }, {x0, w0, b0}, {.second_order = true});
   BOOST_TEST(r.passed, r.message);
 }
 
@@ -311,14 +313,15 @@ BOOST_AUTO_TEST_CASE(checkpoint_keeps_no_intermediate_nodes) {
   const auto plain = detail::reverse_topological(std::vector{sum(deep({x})[0])}).size();
   const auto kept = detail::reverse_topological(std::vector{sum(checkpoint(deep, {x}, {f.w, f.b})[0])}).size();
   BOOST_TEST(plain == 34u);  // 10 x (matmul, add, tanh), x, w, b, sum
-  BOOST_TEST(kept <= 7u);  // sum, reshape, slice, the checkpoint node, x, w, b
+  BOOST_TEST(kept <= 7u);    // sum, reshape, slice, the checkpoint node, x, w, b
   // Nested: a checkpoint inside a checkpointed function; duplicate inputs count once.
   const auto nested = [&](const std::vector<vd>& in) {
     return std::vector<vd>{checkpoint(f, {in[0]}, {f.w, f.b})[1] + sum(in[1], {1})};
   };
   const auto via = checkpoint(nested, {x, x}, {f.w, f.b})[0];
   const auto direct = f({x})[1] + sum(x, {1});
-  const auto g1 = grad(std::vector{sum(via)}, std::vector{x, f.w}), g2 = grad(std::vector{sum(direct)}, std::vector{x, f.w});
+  const auto g1 = grad(std::vector{sum(via)}, std::vector{x, f.w}),
+             g2 = grad(std::vector{sum(direct)}, std::vector{x, f.w});
   for (std::size_t i = 0; i < 2; ++i) {
     const auto u = g1[i].value().to_vector(), v = g2[i].value().to_vector();
     for (std::size_t j = 0; j < u.size(); ++j) BOOST_TEST(std::abs(u[j] - v[j]) < 1e-12);

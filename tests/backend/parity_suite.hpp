@@ -46,13 +46,17 @@ template <class T, class Ops>
 void every_op(const char* what, const Ops& ops, const std::vector<tensor<T, host>>& inputs,
               testing::parity_options o = testing::default_tolerance<T>()) {
   std::size_t index = 0;
-  std::apply([&](const auto&... op) {
-    ([&] {
-      const auto r = testing::compare_backends<device>(op, inputs, o);
-      BOOST_TEST(r.passed, what << " " << index << " (" << device::name << "): " << r.message);
-      ++index;
-    }(), ...);
-  }, ops);
+  std::apply(
+      [&](const auto&... op) {
+        (
+            [&] {
+              const auto r = testing::compare_backends<device>(op, inputs, o);
+              BOOST_TEST(r.passed, what << " " << index << " (" << device::name << "): " << r.message);
+              ++index;
+            }(),
+            ...);
+      },
+      ops);
 }
 
 /// compare_module_backends with the module's name in the message.
@@ -66,7 +70,9 @@ void module_matches(const char* name, M m, F call, const std::vector<tensor<type
 /// Calls a module on its first input.
 struct call1 {
   template <class M, class V>
-  auto operator()(const M& m, const std::vector<V>& x) const { return m(x[0]); }
+  auto operator()(const M& m, const std::vector<V>& x) const {
+    return m(x[0]);
+  }
 };
 
 template <class T>
@@ -77,10 +83,23 @@ testing::parity_options looser(double factor) {
   return o;
 }
 
-constexpr models::gan_config tiny{.channels = 1, .resolution = 8, .feature_dim = 6, .noise_dim = 3, .width = 4, .mapping_layers = 2,
-                                  .style_dim = 4, .embed = 16, .heads = 2, .depth = 1, .condition_tokens = 16, .window = 4,
-                                  .bicubic_stages = 1, .critic_patch = 2, .critic_embed = 16};
-constexpr models::student_config tiny_student{.channels = 1, .resolution = 8, .feature_dim = 6, .width = 4, .stages = 2};
+constexpr models::gan_config tiny{.channels = 1,
+                                  .resolution = 8,
+                                  .feature_dim = 6,
+                                  .noise_dim = 3,
+                                  .width = 4,
+                                  .mapping_layers = 2,
+                                  .style_dim = 4,
+                                  .embed = 16,
+                                  .heads = 2,
+                                  .depth = 1,
+                                  .condition_tokens = 16,
+                                  .window = 4,
+                                  .bicubic_stages = 1,
+                                  .critic_patch = 2,
+                                  .critic_embed = 16};
+constexpr models::student_config tiny_student{
+    .channels = 1, .resolution = 8, .feature_dim = 6, .width = 4, .stages = 2};
 
 /// The largest difference between the parameters of a host module and its moved copy.
 template <class H, class D>
@@ -111,16 +130,32 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(elementwise_reduction_shape_and_linalg_ops_match_h
       [](const auto& v) { return exp(v[0]) + log(v[0]) + log1p(v[0]) + sqrt(v[0]) + rsqrt(v[0]); },
       [](const auto& v) { return pow(v[0], T(1.5)) + pow(v[0], v[1]) + abs(-v[0]) + square(v[0]); },
       [](const auto& v) { return erf(v[0]) + tanh(v[0]) + sigmoid(v[0]) + relu(v[0] - T(1)); },
-      [](const auto& v) { return leaky_relu(v[0] - T(1), T(0.2)) + gelu(v[0]) + softplus(v[0]) + clamp(v[0], T(0.7), T(1.5)); },
-      [](const auto& v) { return sum(v[0], {0}, true) + mean(v[0], {1}, true) + max(v[0], {1}, true) + min(v[0], {0}, true); },
-      [](const auto& v) { return min(v[0]) + variance(v[0]) + logsumexp(v[0]) + sum(softmax(v[0], 0) * log_softmax(v[0], 1)); },
+      [](const auto& v) {
+        return leaky_relu(v[0] - T(1), T(0.2)) + gelu(v[0]) + softplus(v[0]) + clamp(v[0], T(0.7), T(1.5));
+      },
+      [](const auto& v) {
+        return sum(v[0], {0}, true) + mean(v[0], {1}, true) + max(v[0], {1}, true) + min(v[0], {0}, true);
+      },
+      [](const auto& v) {
+        return min(v[0]) + variance(v[0]) + logsumexp(v[0]) + sum(softmax(v[0], 0) * log_softmax(v[0], 1));
+      },
       [](const auto& v) { return variance(v[0], {1}, true, 0) + logsumexp(v[1], {0}, true); },
       [](const auto& v) { return matmul(v[0], v[1], false, true) + sum(matmul(v[0], v[1], true, false)); },
-      [](const auto& v) { return sum(matmul(reshape(v[0], {2, 2, 3}), transpose(reshape(v[1], {4, 3}))), {0}); },
-      [](const auto& v) { return concat(std::vector{slice(v[0], 1, 1, 3), permute(v[1], {0, 1})}, 1); },
-      [](const auto& v) { return sum(stack(std::vector{v[0], v[1]}, 1), {1}) + sum(pad(v[0], {1, 0, 0, 2}, T(0.5))); },
-      [](const auto& v) { return flatten(unsqueeze(v[0], 0)) * T(2) + sum(broadcast_to(reshape(v[1], {1, 3, 4}), {2, 3, 4})); },
-      [&](const auto& v) { return where(mask(v[0].value()), v[0], v[1]) + broadcast_to(sum_to(v[0], {1, 4}), {3, 4}); },
+      [](const auto& v) {
+        return sum(matmul(reshape(v[0], {2, 2, 3}), transpose(reshape(v[1], {4, 3}))), {0});
+      },
+      [](const auto& v) {
+        return concat(std::vector{slice(v[0], 1, 1, 3), permute(v[1], {0, 1})}, 1);
+      },
+      [](const auto& v) {
+        return sum(stack(std::vector{v[0], v[1]}, 1), {1}) + sum(pad(v[0], {1, 0, 0, 2}, T(0.5)));
+      },
+      [](const auto& v) {
+        return flatten(unsqueeze(v[0], 0)) * T(2) + sum(broadcast_to(reshape(v[1], {1, 3, 4}), {2, 3, 4}));
+      },
+      [&](const auto& v) {
+        return where(mask(v[0].value()), v[0], v[1]) + broadcast_to(sum_to(v[0], {1, 4}), {3, 4});
+      },
       [](const auto& v) { return l2_norm(v[0], {1}) + cosine_similarity(v[0], v[1]); });
   parity::every_op<T>("op", ops, {parity::uniform<T>({3, 4}, 31, 0.5, 2.0), parity::uniform<T>({3, 4}, 32, 0.5, 2.0)});
 }
@@ -131,11 +166,23 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(window_resampling_and_index_ops_match_host, T, par
       [](const auto& v) { return conv2d(v[0], v[1], {}, {.stride = 2, .padding = 1}); },
       [](const auto& v) { return conv2d(v[0], v[1], {}, {.padding = 1}); },
       [](const auto& v) { return conv2d(v[0], v[1], {}, {.padding = 2, .dilation = 2}); },
-      [](const auto& v) { return conv_transpose2d(v[0], permute(v[1], {1, 0, 2, 3}), {}, {.stride = 2, .padding = 1, .output_padding = 1}); },
-      [](const auto& v) { return max_pool2d(v[0], {.kernel = 3, .stride = 2, .padding = 1}) + avg_pool2d(v[0], {.kernel = 3, .stride = 2, .padding = 1}); },
-      [](const auto& v) { return resize(v[0], 9, 5, interpolation::bicubic) + resize(v[0], 9, 5, interpolation::bilinear); },
-      [](const auto& v) { return upsample(slice(v[0], 2, 0, 3), 3) + upsample(slice(v[0], 2, 0, 3), 3, interpolation::bicubic); },
-      [](const auto& v) { return pixel_unshuffle(pixel_shuffle(v[0], 1), 2) + T(0) * sum(pixel_shuffle(reshape(v[1], {1, 36, 1, 3}), 2)); },
+      [](const auto& v) {
+        return conv_transpose2d(v[0], permute(v[1], {1, 0, 2, 3}), {},
+                                {.stride = 2, .padding = 1, .output_padding = 1});
+      },
+      [](const auto& v) {
+        return max_pool2d(v[0], {.kernel = 3, .stride = 2, .padding = 1}) +
+               avg_pool2d(v[0], {.kernel = 3, .stride = 2, .padding = 1});
+      },
+      [](const auto& v) {
+        return resize(v[0], 9, 5, interpolation::bicubic) + resize(v[0], 9, 5, interpolation::bilinear);
+      },
+      [](const auto& v) {
+        return upsample(slice(v[0], 2, 0, 3), 3) + upsample(slice(v[0], 2, 0, 3), 3, interpolation::bicubic);
+      },
+      [](const auto& v) {
+        return pixel_unshuffle(pixel_shuffle(v[0], 1), 2) + T(0) * sum(pixel_shuffle(reshape(v[1], {1, 36, 1, 3}), 2));
+      },
       [](const auto& v) {
         using B = typename std::decay_t<decltype(v[0])>::backend_type;
         return index_select(reshape(v[1], {4, 27}), index_list<B>({3, 0, 0, 2})) +
@@ -159,7 +206,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(higher_order_gradients_match_host, T, parity::elem
         const auto g1 = grad(std::vector{sum(x * x * x)}, std::vector{x}, {.create_graph = true})[0];
         return grad(std::vector{sum(g1 * softplus(x))}, std::vector{x}, {.create_graph = true})[0];
       });
-  parity::every_op<T>("second order", ops, {parity::randn<T>({2, 3, 5, 5}, 43), parity::randn<T>({4, 3, 3, 3}, 44, 0.3)});
+  parity::every_op<T>("second order", ops,
+                      {parity::randn<T>({2, 3, 5, 5}, 43), parity::randn<T>({4, 3, 3, 3}, 44, 0.3)});
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(tiled_attention_matches_host, T, parity::element_types) {
@@ -167,18 +215,18 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(tiled_attention_matches_host, T, parity::element_t
   // One tile, tiles that split batch, queries and keys (online softmax), and the gradient
   // penalty's second-order path through attention.
   const attention_options split{.tiling = {.max_tile_elements = 6, .max_key_block = 3}};
-  const auto ops = std::make_tuple(
-      [](const auto& v) { return scaled_dot_product_attention(v[0], v[1], v[2], v[3]); },
-      [split](const auto& v) { return scaled_dot_product_attention(v[0], v[1], v[2], v[3], split); },
-      [split](const auto& v) {
-        auto q = v[0] * T(1);
-        const auto y = sum(tanh(scaled_dot_product_attention(q, v[1], v[2], v[3], split)));
-        const auto g = grad(std::vector{y}, std::vector{q}, {.create_graph = true})[0];
-        return sum(g * g, {1, 2, 3});
-      });
+  const auto ops =
+      std::make_tuple([](const auto& v) { return scaled_dot_product_attention(v[0], v[1], v[2], v[3]); },
+                      [split](const auto& v) { return scaled_dot_product_attention(v[0], v[1], v[2], v[3], split); },
+                      [split](const auto& v) {
+                        auto q = v[0] * T(1);
+                        const auto y = sum(tanh(scaled_dot_product_attention(q, v[1], v[2], v[3], split)));
+                        const auto g = grad(std::vector{y}, std::vector{q}, {.create_graph = true})[0];
+                        return sum(g * g, {1, 2, 3});
+                      });
   parity::every_op<T>("attention", ops,
-                      {parity::randn<T>({2, 2, 5, 4}, 45), parity::randn<T>({2, 2, 7, 4}, 46), parity::randn<T>({2, 2, 7, 3}, 47),
-                       parity::randn<T>({2, 5, 7}, 48)});
+                      {parity::randn<T>({2, 2, 5, 4}, 45), parity::randn<T>({2, 2, 7, 4}, 46),
+                       parity::randn<T>({2, 2, 7, 3}, 47), parity::randn<T>({2, 5, 7}, 48)});
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(every_module_matches_host, T, parity::element_types) {
@@ -187,13 +235,17 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(every_module_matches_host, T, parity::element_type
   using parity::randn;
   nn::manual_seed(61);
   parity::module_matches("linear", nn::linear<T>({.in = 5, .out = 3}), call1{}, {randn<T>({4, 5}, 1)});
-  parity::module_matches("linear (equalized)", nn::linear<T>({.in = 5, .out = 3, .equalized = {.on = true}}), call1{}, {randn<T>({2, 4, 5}, 2)});
-  parity::module_matches("conv2d", nn::conv2d<T>({.in = 3, .out = 4, .kernel = 3, .stride = 2, .padding = 1}), call1{}, {randn<T>({2, 3, 7, 7}, 3)});
-  parity::module_matches("conv2d (groups)", nn::conv2d<T>({.in = 4, .out = 4, .kernel = 3, .padding = 1, .groups = 2}), call1{},
-                         {randn<T>({2, 4, 5, 5}, 4)});
-  parity::module_matches("conv_transpose2d", nn::conv_transpose2d<T>({.in = 3, .out = 2, .kernel = 4, .stride = 2, .padding = 1}), call1{},
+  parity::module_matches("linear (equalized)", nn::linear<T>({.in = 5, .out = 3, .equalized = {.on = true}}), call1{},
+                         {randn<T>({2, 4, 5}, 2)});
+  parity::module_matches("conv2d", nn::conv2d<T>({.in = 3, .out = 4, .kernel = 3, .stride = 2, .padding = 1}), call1{},
+                         {randn<T>({2, 3, 7, 7}, 3)});
+  parity::module_matches("conv2d (groups)", nn::conv2d<T>({.in = 4, .out = 4, .kernel = 3, .padding = 1, .groups = 2}),
+                         call1{}, {randn<T>({2, 4, 5, 5}, 4)});
+  parity::module_matches("conv_transpose2d",
+                         nn::conv_transpose2d<T>({.in = 3, .out = 2, .kernel = 4, .stride = 2, .padding = 1}), call1{},
                          {randn<T>({2, 3, 4, 4}, 5)});
-  parity::module_matches("batch_norm (train: running statistics)", nn::batch_norm<T>({.channels = 3}), call1{}, {randn<T>({4, 3, 3, 3}, 6)});
+  parity::module_matches("batch_norm (train: running statistics)", nn::batch_norm<T>({.channels = 3}), call1{},
+                         {randn<T>({4, 3, 3, 3}, 6)});
   {
     nn::batch_norm<T> bn({.channels = 3});
     bn(constant(randn<T>({4, 3, 3, 3}, 7)));
@@ -201,29 +253,41 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(every_module_matches_host, T, parity::element_type
     parity::module_matches("batch_norm (eval)", bn, call1{}, {randn<T>({4, 3, 3, 3}, 8)});
   }
   parity::module_matches("layer_norm", nn::layer_norm<T>({.features = 6}), call1{}, {randn<T>({2, 3, 6}, 9)});
-  parity::module_matches("instance_norm", nn::instance_norm<T>({.channels = 3, .affine = true}), call1{}, {randn<T>({2, 3, 4, 4}, 10)});
+  parity::module_matches("instance_norm", nn::instance_norm<T>({.channels = 3, .affine = true}), call1{},
+                         {randn<T>({2, 3, 4, 4}, 10)});
   parity::module_matches("adain", nn::adain<T>({.channels = 3, .style_dim = 5}),
-                         [](const auto& m, const auto& x) { return m(x[0], x[1]); }, {randn<T>({2, 3, 4, 4}, 11), randn<T>({2, 5}, 12)});
+                         [](const auto& m, const auto& x) { return m(x[0], x[1]); },
+                         {randn<T>({2, 3, 4, 4}, 11), randn<T>({2, 5}, 12)});
   parity::module_matches("dropout (same Philox stream)", nn::dropout<T>({.p = 0.3}), call1{}, {randn<T>({4, 50}, 13)});
-  parity::module_matches("positional_embedding", nn::positional_embedding<T>({.tokens = 6, .dim = 4}), call1{}, {randn<T>({2, 6, 4}, 14)});
-  parity::module_matches("minibatch_stddev", nn::minibatch_stddev<T>({.group_size = 2}), call1{}, {randn<T>({4, 2, 3, 3}, 15)});
-  parity::module_matches("multi_head_attention", nn::multi_head_attention<T>({.dim = 8, .heads = 2, .qkv_bias = true}), call1{},
-                         {randn<T>({2, 5, 8}, 16)});
+  parity::module_matches("positional_embedding", nn::positional_embedding<T>({.tokens = 6, .dim = 4}), call1{},
+                         {randn<T>({2, 6, 4}, 14)});
+  parity::module_matches("minibatch_stddev", nn::minibatch_stddev<T>({.group_size = 2}), call1{},
+                         {randn<T>({4, 2, 3, 3}, 15)});
+  parity::module_matches("multi_head_attention", nn::multi_head_attention<T>({.dim = 8, .heads = 2, .qkv_bias = true}),
+                         call1{}, {randn<T>({2, 5, 8}, 16)});
   parity::module_matches("cross attention", nn::multi_head_attention<T>({.dim = 8, .heads = 2, .context_dim = 6}),
-                         [](const auto& m, const auto& x) { return m.attend(x[0], x[1]); }, {randn<T>({2, 5, 8}, 17), randn<T>({2, 7, 6}, 18)});
+                         [](const auto& m, const auto& x) { return m.attend(x[0], x[1]); },
+                         {randn<T>({2, 5, 8}, 17), randn<T>({2, 7, 6}, 18)});
   parity::module_matches("relative_position_bias", nn::relative_position_bias<T>({.window = 3, .heads = 2, .std = 0.5}),
                          [](const auto& m, const auto& x) { return m() * x[0]; }, {randn<T>({1}, 19)});
   parity::module_matches("grid_attention", nn::grid_attention<T>({.dim = 8, .heads = 2, .window = 2}),
                          [](const auto& m, const auto& x) { return m(x[0], 4, 4); }, {randn<T>({2, 16, 8}, 20)});
-  parity::module_matches("transformer_block (windowed)", nn::transformer_block<T>({.dim = 8, .heads = 2, .mlp_ratio = 2, .window = 2}),
+  parity::module_matches("transformer_block (windowed)",
+                         nn::transformer_block<T>({.dim = 8, .heads = 2, .mlp_ratio = 2, .window = 2}),
                          [](const auto& m, const auto& x) { return m(x[0], 4, 4); }, {randn<T>({2, 16, 8}, 21)});
-  parity::module_matches("condition_tokens", nn::condition_tokens<T>({.in = 5, .tokens = 16, .dim = 4}), call1{}, {randn<T>({2, 5}, 22)});
-  parity::module_matches("conditioned_block", nn::conditioned_block<T>({.dim = 8, .heads = 2, .mlp_ratio = 2, .window = 2, .context_dim = 4}),
-                         [](const auto& m, const auto& x) { return m(x[0], x[1], 4, 4); }, {randn<T>({2, 16, 8}, 23), randn<T>({2, 16, 4}, 24)});
-  parity::module_matches("conv_resnet", nn::conv_resnet<T>({.in = 2, .out = 4, .width = 4, .blocks = 2}), call1{}, {randn<T>({2, 2, 4, 4}, 25)});
+  parity::module_matches("condition_tokens", nn::condition_tokens<T>({.in = 5, .tokens = 16, .dim = 4}), call1{},
+                         {randn<T>({2, 5}, 22)});
+  parity::module_matches(
+      "conditioned_block",
+      nn::conditioned_block<T>({.dim = 8, .heads = 2, .mlp_ratio = 2, .window = 2, .context_dim = 4}),
+      [](const auto& m, const auto& x) { return m(x[0], x[1], 4, 4); },
+      {randn<T>({2, 16, 8}, 23), randn<T>({2, 16, 4}, 24)});
+  parity::module_matches("conv_resnet", nn::conv_resnet<T>({.in = 2, .out = 4, .width = 4, .blocks = 2}), call1{},
+                         {randn<T>({2, 2, 4, 4}, 25)});
   parity::module_matches("chain with residual",
                          nn::conv2d<T>({.in = 2, .out = 3, .kernel = 3, .padding = 1}) | nn::act::leaky_relu{0.2} |
-                             nn::residual(nn::conv2d<T>({.in = 3, .out = 3, .kernel = 1})) | nn::act::flatten{} | nn::linear<T>({.in = 48, .out = 2}),
+                             nn::residual(nn::conv2d<T>({.in = 3, .out = 3, .kernel = 1})) | nn::act::flatten{} |
+                             nn::linear<T>({.in = 48, .out = 2}),
                          call1{}, {randn<T>({2, 2, 4, 4}, 26)});
 }
 
@@ -250,8 +314,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(every_bijection_and_prior_matches_host, T, parity:
     k.scale.set_value(randn<T>({2, 1, 1}, 2, 0.8));
     k.shift.set_value(randn<T>({2, 1, 1}, 3));
     all_three("affine_coupling", k, x);
-    flows::additive_coupling<decltype(net(2))> a(2, nn::conv2d<T>({.in = 2, .out = 4, .kernel = 3, .padding = 1}) | nn::act::tanh{} |
-                                                        nn::conv2d<T>({.in = 4, .out = 2, .kernel = 3, .padding = 1}),
+    flows::additive_coupling<decltype(net(2))> a(2,
+                                                 nn::conv2d<T>({.in = 2, .out = 4, .kernel = 3, .padding = 1}) |
+                                                     nn::act::tanh{} |
+                                                     nn::conv2d<T>({.in = 4, .out = 2, .kernel = 3, .padding = 1}),
                                                  {.mask = mask});
     a.shift.set_value(randn<T>({2, 1, 1}, 4));
     all_three("additive_coupling", a, x);
@@ -262,16 +328,18 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(every_bijection_and_prior_matches_host, T, parity:
   flows::invertible_conv1x1<T> ic(2);
   ic.log_s.set_value(randn<T>({2}, 6, 0.5));
   all_three("invertible_conv1x1", ic, x);
-  all_three("sequence (squeeze | actnorm | inverse_of(coupling))",
-            flows::squeeze<T>{} | flows::actnorm<T>(8) |
-                flows::inverse_of(flows::affine_coupling<decltype(net(8))>(8, net(8), {.mask = flows::mask_kind::channel})),
-            x);
+  all_three(
+      "sequence (squeeze | actnorm | inverse_of(coupling))",
+      flows::squeeze<T>{} | flows::actnorm<T>(8) |
+          flows::inverse_of(flows::affine_coupling<decltype(net(8))>(8, net(8), {.mask = flows::mask_kind::channel})),
+      x);
   all_three("factor_out", flows::factor_out(shape{2, 4, 4}, flows::squeeze<T>{} | flows::actnorm<T>(4)), x);
   const auto u = parity::uniform<T>({2, 1, 8, 8}, 7, 0.05, 0.95);
   flows::realnvp_multiscale<T> h({.channels = 1, .height = 8, .width = 8, .scales = 2, .blocks = 1, .features = 4});
   generator g(8);
   for (auto& [name, p] : nn::named_parameters(h))
-    if (name.ends_with("scale") || name.ends_with("shift")) p.set_value(tensor<T, host>::random(p.shape(), g, {distribution::normal, 0, 0.5}));
+    if (name.ends_with("scale") || name.ends_with("shift"))
+      p.set_value(tensor<T, host>::random(p.shape(), g, {distribution::normal, 0, 0.5}));
   all_three("realnvp_multiscale", h, u);
   all_three("logit | realnvp_multiscale", flows::logit_transform<T>{} | h, u);
 
@@ -288,7 +356,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(every_bijection_and_prior_matches_host, T, parity:
       },
       [](const auto& v) {
         using B = typename std::decay_t<decltype(v[0])>::backend_type;
-        flows::class_gaussian<T, B> p{.classes = 5, .dim = 6, .delta = 0.3, .layout = flows::mean_layout::random, .seed = 9};
+        flows::class_gaussian<T, B> p{
+            .classes = 5, .dim = 6, .delta = 0.3, .layout = flows::mean_layout::random, .seed = 9};
         return p.log_prob(v[0], {1, 1, 3}) + sum(p.class_logits(v[0]));
       });
   parity::every_op<T>("prior", ops, {randn<T>({3, 6}, 10)});
@@ -299,7 +368,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(every_loss_and_distance_matches_host, T, parity::e
   using parity::randn;
   const auto ops = std::make_tuple(
       [](const auto& v) { return losses::l1(v[0], v[1]) + losses::cosine_distill(v[0].value(), v[1]); },
-      [](const auto& v) { return losses::cross_entropy(v[0], {2, 0, 1, 1, 0, 2}); },
+      [](const auto& v) {
+        return losses::cross_entropy(v[0], {2, 0, 1, 1, 0, 2});
+      },
       [](const auto& v) {
         using B = typename std::decay_t<decltype(v[0])>::backend_type;
         const auto same = to<B>(tensor<T, host>::from(std::vector<T>{1, 0, 0, 1, 1, 0}, {6}));
@@ -307,14 +378,16 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(every_loss_and_distance_matches_host, T, parity::e
                losses::pairwise_contrastive(matmul(v[0], v[1], false, true), {0, 0, 1, 1, 2, 2}, T(1));
       },
       [](const auto& v) {
-        return losses::feature_distill(std::vector{v[0]}, std::vector{constant(v[1].value())}, v[1] * T(2), constant(v[0].value()));
+        return losses::feature_distill(std::vector{v[0]}, std::vector{constant(v[1].value())}, v[1] * T(2),
+                                       constant(v[0].value()));
       },
       [](const auto& v) { return distances::gaussian_w2_samples(v[0], v[1]); },
       [](const auto& v) { return distances::gaussian_w2_samples(v[0], v[1], distances::covariance_form::diagonal); },
       [](const auto& v) {
         const auto a = distances::fit_gaussian(v[0]), b = distances::fit_gaussian(v[1]);
-        return distances::gaussian_w2(a.mean, a.covariance, b.mean, b.covariance,
-                                      {.method = distances::sqrtm_method::newton_schulz, .newton_schulz_iterations = 20});
+        return distances::gaussian_w2(
+            a.mean, a.covariance, b.mean, b.covariance,
+            {.method = distances::sqrtm_method::newton_schulz, .newton_schulz_iterations = 20});
       },
       [](const auto& v) {
         const auto a = distances::fit_gaussian(v[0]), b = distances::fit_gaussian(v[1]);
@@ -327,15 +400,16 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(every_loss_and_distance_matches_host, T, parity::e
   parity::every_op<T>("loss", ops, {randn<T>({6, 3}, 51), randn<T>({6, 3}, 52)}, parity::looser<T>(10));
 
   // The WGAN-GP critic loss (same Philox draws for the interpolation points) and the generator's.
-  const auto critic_ops = std::make_tuple(
-      [](const auto& v) {
-        const auto critic = [&](const auto& x) { return matmul(tanh(matmul(flatten(x), v[2])), v[3]); };
-        generator g(53);
-        const auto r = losses::wgan_critic(critic, v[0], v[1], g, {.lambda = 10, .drift = 0.001});
-        return r.loss + r.gradient_penalty + losses::wgan_generator(critic, v[1]);
-      });
-  parity::every_op<T>("wgan", critic_ops, {randn<T>({4, 1, 2, 3}, 54), randn<T>({4, 1, 2, 3}, 55), randn<T>({6, 5}, 56), randn<T>({5, 1}, 57)},
-                      parity::looser<T>(10));
+  const auto critic_ops = std::make_tuple([](const auto& v) {
+    const auto critic = [&](const auto& x) { return matmul(tanh(matmul(flatten(x), v[2])), v[3]); };
+    generator g(53);
+    const auto r = losses::wgan_critic(critic, v[0], v[1], g, {.lambda = 10, .drift = 0.001});
+    return r.loss + r.gradient_penalty + losses::wgan_generator(critic, v[1]);
+  });
+  parity::every_op<T>(
+      "wgan", critic_ops,
+      {randn<T>({4, 1, 2, 3}, 54), randn<T>({4, 1, 2, 3}, 55), randn<T>({6, 5}, 56), randn<T>({5, 1}, 57)},
+      parity::looser<T>(10));
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(whole_models_moved_with_nn_to_match_host, T, parity::element_types) {
@@ -349,9 +423,11 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(whole_models_moved_with_nn_to_match_host, T, parit
     models::dabgan<tiny>::generator<T> g;
     g.set_stage(2, 0.5);
     parity::module_matches("DAB-GAN generator (fade-in)", g, gen, {randn<T>({2, 6}, 1), randn<T>({2, 3}, 2)}, looser);
-    static_assert(std::is_same_v<decltype(nn::to<parity::device>(g)), models::dabgan<tiny>::generator<T, parity::device>>);
+    static_assert(
+        std::is_same_v<decltype(nn::to<parity::device>(g)), models::dabgan<tiny>::generator<T, parity::device>>);
   }
-  parity::module_matches("DAB-GAN critic", models::dabgan<tiny>::critic<T>{}, parity::call1{}, {randn<T>({2, 1, 8, 8}, 3)}, looser);
+  parity::module_matches("DAB-GAN critic", models::dabgan<tiny>::critic<T>{}, parity::call1{},
+                         {randn<T>({2, 1, 8, 8}, 3)}, looser);
   {
     models::dibigan<tiny>::generator<T> g;
     g.set_stage(2, 1);
@@ -360,8 +436,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(whole_models_moved_with_nn_to_match_host, T, parit
     d.set_stage(2, 0.5);
     parity::module_matches("DiBiGAN critic", d, parity::call1{}, {randn<T>({4, 1, 8, 8}, 6)}, looser);
   }
-  parity::module_matches("PO-GAN generator", models::po_gan<tiny>::generator<T>{}, gen, {randn<T>({2, 6}, 7), randn<T>({2, 1}, 8)}, looser);
-  parity::module_matches("student", models::student<parity::tiny_student, T>{}, parity::call1{}, {randn<T>({4, 1, 8, 8}, 9)}, looser);
+  parity::module_matches("PO-GAN generator", models::po_gan<tiny>::generator<T>{}, gen,
+                         {randn<T>({2, 6}, 7), randn<T>({2, 1}, 8)}, looser);
+  parity::module_matches("student", models::student<parity::tiny_student, T>{}, parity::call1{},
+                         {randn<T>({4, 1, 8, 8}, 9)}, looser);
   parity::module_matches("lenet", engines::lenet<T>{}, parity::call1{}, {randn<T>({2, 1, 32, 32}, 10)}, looser);
 }
 
@@ -385,8 +463,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(optimizers_take_the_same_steps, T, parity::element
     const double nh = optim::clip_grad_norm(nn::parameters(hm), 0.5);
     const double nd = optim::clip_grad_norm(nn::parameters(dm), 0.5);
     BOOST_TEST(std::abs(nh - nd) <= 1e-4 * (1 + nh), "gradient norm at step " << step);
-    if (step % 2 == 0) ha.step(), da.step();
-    else hs.step(), ds.step();
+    if (step % 2 == 0)
+      ha.step(), da.step();
+    else
+      hs.step(), ds.step();
     he.update(hm);
     de.update(dm);
   }
@@ -426,7 +506,8 @@ BOOST_AUTO_TEST_CASE(checkpoints_cross_backends) {
   models::dabgan<parity::tiny>::generator<float, parity::device> again;
   io::load(path, again);
   const auto ap = nn::named_parameters(again);
-  for (std::size_t i = 0; i < ap.size(); ++i) BOOST_TEST(ap[i].second.value().to_vector() == hp[i].second.value().to_vector(), ap[i].first);
+  for (std::size_t i = 0; i < ap.size(); ++i)
+    BOOST_TEST(ap[i].second.value().to_vector() == hp[i].second.value().to_vector(), ap[i].first);
   fs::remove(path);
 }
 
@@ -437,13 +518,15 @@ BOOST_AUTO_TEST_CASE(fit_gan_on_the_device_follows_the_host) {
   auto imgs = parity::randn<float>({24, 1, 8, 8}, 111).to_vector();
   for (auto& v : imgs) v = 1 / (1 + std::exp(-v));
   const auto images = tensor<float>::from(imgs, {24, 1, 8, 8});
-  const auto features = matmul(constant(images.reshape({24, 64})), constant(parity::randn<float>({64, 6}, 112))).value();
+  const auto features =
+      matmul(constant(images.reshape({24, 64})), constant(parity::randn<float>({64, 6}, 112))).value();
   std::vector<int> labels;
   for (int i = 0; i < 24; ++i) labels.push_back(i % 3);
   const train::gan_data data{images, features, labels};
   nn::manual_seed(113);
   const auto hflow = flows::logit_transform<float>{} |
-                     flows::realnvp_multiscale<float>({.channels = 1, .height = 8, .width = 8, .scales = 2, .blocks = 1, .features = 4});
+                     flows::realnvp_multiscale<float>(
+                         {.channels = 1, .height = 8, .width = 8, .scales = 2, .blocks = 1, .features = 4});
   models::student<parity::tiny_student> hstudent;
   nn::eval(hstudent);
   models::dabgan<parity::tiny>::generator<> hg;
@@ -462,7 +545,8 @@ BOOST_AUTO_TEST_CASE(fit_gan_on_the_device_follows_the_host) {
   BOOST_TEST(d.steps == h.steps);
   for (const char* k : {"critic", "gp", "adv", "recon", "distill", "biject"}) {
     const double a = h.last.values.at(k), b = d.last.values.at(k);
-    BOOST_TEST(std::abs(a - b) <= 2e-3 * (1 + std::abs(a)), k << ": host " << a << ", " << parity::device::name << " " << b);
+    BOOST_TEST(std::abs(a - b) <= 2e-3 * (1 + std::abs(a)),
+               k << ": host " << a << ", " << parity::device::name << " " << b);
   }
 }
 
@@ -478,7 +562,9 @@ BOOST_AUTO_TEST_CASE(classifier_student_refresh_and_flow_trainers_follow_the_hos
   std::vector<int> labels;
   for (int i = 0; i < 32; ++i) labels.push_back(i % 2);
   const auto proj = parity::randn<float>({64, 6}, 122);
-  const auto engine = [&](const tensor<float>& x) { return matmul(constant(x.reshape({x.size(0), 64})), constant(proj)).value(); };
+  const auto engine = [&](const tensor<float>& x) {
+    return matmul(constant(x.reshape({x.size(0), 64})), constant(proj)).value();
+  };
   const auto features = engine(images);
 
   // fit_classifier: a small CNN classifier, one epoch.
@@ -508,7 +594,8 @@ BOOST_AUTO_TEST_CASE(classifier_student_refresh_and_flow_trainers_follow_the_hos
   train::gan_report report;
   report.step = 5;
   report.generate = [&](const tensor<float>& f, std::uint64_t) {  // "images" from features
-    return apply(fn::sigmoid{}, matmul(constant(f), constant(parity::randn<float>({6, 64}, 125))).value()).reshape({f.size(0), 1, 8, 8});
+    return apply(fn::sigmoid{}, matmul(constant(f), constant(parity::randn<float>({6, 64}, 125))).value())
+        .reshape({f.size(0), 1, 8, 8});
   };
   const train::student_refresh_options ro{.every = 5, .batch = 8, .steps = 2};
   train::student_refresh(student, engine, images, features, ro)(report);
@@ -523,10 +610,13 @@ BOOST_AUTO_TEST_CASE(classifier_student_refresh_and_flow_trainers_follow_the_hos
   const auto h0 = nn::clone(h);
   train::flow_fit_options fo;
   fo.epochs = 1, fo.batch = 8, fo.warmup_steps = 2, fo.checkpoint_every = 0, fo.class_weight = 0.5, fo.log = &quiet;
-  const auto a = train::fit_flow(h, flows::class_gaussian<float>{.classes = 2, .dim = 64, .delta = 0.2}, images, labels, fo);
-  const auto b = train::fit_flow(dh, flows::class_gaussian<float, device>{.classes = 2, .dim = 64, .delta = 0.2}, images, labels, fo);
+  const auto a =
+      train::fit_flow(h, flows::class_gaussian<float>{.classes = 2, .dim = 64, .delta = 0.2}, images, labels, fo);
+  const auto b = train::fit_flow(dh, flows::class_gaussian<float, device>{.classes = 2, .dim = 64, .delta = 0.2},
+                                 images, labels, fo);
   BOOST_TEST(a.steps == b.steps);
-  BOOST_TEST(std::abs(a.last_loss - b.last_loss) < 1e-4 * (1 + std::abs(a.last_loss)), "fit_flow: host " << a.last_loss << ", device " << b.last_loss);
+  BOOST_TEST(std::abs(a.last_loss - b.last_loss) < 1e-4 * (1 + std::abs(a.last_loss)),
+             "fit_flow: host " << a.last_loss << ", device " << b.last_loss);
   BOOST_TEST(parity::parameter_gap(h0, h) > 1e-3, "fit_flow trained nothing");
   BOOST_TEST(parity::parameter_gap(h, dh) < 1e-3, "fit_flow");
 }

@@ -5,7 +5,8 @@
 
 struct my_backend : bijgan::archetype_backend {
   static constexpr const char* name = "mine";
-  template <class T> static void im2col(const bijgan::conv_geometry&, const T*, T*) = delete;
+  template <class T>
+  static void im2col(const bijgan::conv_geometry&, const T*, T*) = delete;
 };
 
 int main() {

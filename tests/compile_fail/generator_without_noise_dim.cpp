@@ -12,9 +12,13 @@ struct my_generator {
   static constexpr index_t feature_dim = 8;
   static constexpr std::array<index_t, 3> image_shape{1, 8, 8};
   nn::linear<float> layer{{.in = 8, .out = 64}};
-  var<float> operator()(const var<float>& f, const var<float>&) const { return reshape(layer(f), shape{f.size(0), 1, 8, 8}); }
+  var<float> operator()(const var<float>& f, const var<float>&) const {
+    return reshape(layer(f), shape{f.size(0), 1, 8, 8});
+  }
   template <class F>
-  void visit(F&& f) { f("layer", layer); }
+  void visit(F&& f) {
+    f("layer", layer);
+  }
 };
 
 int main() {

@@ -42,10 +42,12 @@ coupling make_coupling(index_t c, flows::coupling_options o, std::uint64_t seed)
 
 /// A small H with random (non-identity) coupling scales and shifts.
 flows::realnvp_multiscale<double> small_h(std::uint64_t seed) {
-  flows::realnvp_multiscale<double> h({.channels = 1, .height = 8, .width = 8, .scales = 3, .blocks = 1, .features = 4});
+  flows::realnvp_multiscale<double> h(
+      {.channels = 1, .height = 8, .width = 8, .scales = 3, .blocks = 1, .features = 4});
   generator g(seed);
   for (auto& [name, p] : nn::named_parameters(h))
-    if (name.ends_with("scale") || name.ends_with("shift")) p.set_value(td::random(p.shape(), g, {distribution::normal, 0, 0.5}));
+    if (name.ends_with("scale") || name.ends_with("shift"))
+      p.set_value(td::random(p.shape(), g, {distribution::normal, 0, 0.5}));
   return h;
 }
 
@@ -113,9 +115,11 @@ BOOST_AUTO_TEST_CASE(glow_steps_logit_and_additive_coupling_pass_the_fixture) {
   BOOST_TEST(r.passed, "invertible_conv1x1 (trained): " << r.message);
   BOOST_TEST(std::abs(ic.forward(constant(x)).logdet.value().to_vector()[0]) > 1e-3);
   for (auto mask : {flows::mask_kind::checkerboard, flows::mask_kind::channel}) {
-    flows::additive_coupling<decltype(conditioner(2))> ad(4, nn::conv2d<double>({.in = 4, .out = 6, .kernel = 3, .padding = 1}) |
-                                                                 nn::act::tanh{} | nn::conv2d<double>({.in = 6, .out = 4, .kernel = 3, .padding = 1}),
-                                                         {.mask = mask, .parity = 1});
+    flows::additive_coupling<decltype(conditioner(2))> ad(
+        4,
+        nn::conv2d<double>({.in = 4, .out = 6, .kernel = 3, .padding = 1}) | nn::act::tanh{} |
+            nn::conv2d<double>({.in = 6, .out = 4, .kernel = 3, .padding = 1}),
+        {.mask = mask, .parity = 1});
     ad.shift.set_value(randn({4, 1, 1}, 15));
     r = testing::check_flow(ad, x);
     BOOST_TEST(r.passed, "additive_coupling: " << r.message);
@@ -196,10 +200,12 @@ BOOST_AUTO_TEST_CASE(realnvp_multiscale_is_a_flow_with_the_paper_layout) {
   BOOST_TEST(!std::equal(zv.begin() + 48, zv.begin() + 64, z2.begin() + 48));
   // The whole pipeline of the examples: logit pre-processing then H, and its float round trip.
   nn::manual_seed(23);
-  flows::realnvp_multiscale<float> hf({.channels = 3, .height = 16, .width = 16, .scales = 3, .blocks = 2, .features = 8});
+  flows::realnvp_multiscale<float> hf(
+      {.channels = 3, .height = 16, .width = 16, .scales = 3, .blocks = 2, .features = 8});
   generator g(24);
   for (auto& [name, p] : nn::named_parameters(hf))
-    if (name.ends_with("scale") || name.ends_with("shift")) p.set_value(tensor<float>::random(p.shape(), g, {distribution::normal, 0, 0.5f}));
+    if (name.ends_with("scale") || name.ends_with("shift"))
+      p.set_value(tensor<float>::random(p.shape(), g, {distribution::normal, 0, 0.5f}));
   const auto pipeline = flows::logit_transform<float>{} | hf;
   const auto img = flows::dequantize(tensor<float>::random({2, 3, 16, 16}, g, {distribution::uniform, 0, 1}), g);
   BOOST_TEST(testing::round_trip_error(pipeline, img) < 1e-4);
@@ -242,7 +248,8 @@ BOOST_AUTO_TEST_CASE(actnorm_initialises_from_data_and_invconv_starts_as_a_rotat
   for (index_t i = 0; i < 5; ++i)
     for (index_t j = 0; j < 5; ++j) {
       double d = 0;
-      for (index_t k = 0; k < 5; ++k) d += w[static_cast<std::size_t>(i * 5 + k)] * w[static_cast<std::size_t>(j * 5 + k)];
+      for (index_t k = 0; k < 5; ++k)
+        d += w[static_cast<std::size_t>(i * 5 + k)] * w[static_cast<std::size_t>(j * 5 + k)];
       BOOST_TEST(std::abs(d - (i == j ? 1.0 : 0.0)) < 1e-12);  // W Wᵀ = I
     }
   BOOST_TEST(std::abs(ic.forward(constant(randn({1, 5, 2, 2}, 28))).logdet.item()) < 1e-12);
@@ -296,10 +303,12 @@ BOOST_AUTO_TEST_CASE(priors_closed_forms_classification_and_sampling) {
   BOOST_CHECK_THROW(cg.log_prob(constant(z), {0}), shape_error);
   BOOST_CHECK_THROW(sn.log_prob(constant(td::zeros({2, 3}))), shape_error);
   // The random layout: fixed, nearly orthogonal means δ·r_c, about δ·√(2D) apart.
-  const flows::class_gaussian<double> rg{.classes = 5, .dim = 256, .delta = 0.5, .layout = flows::mean_layout::random, .seed = 3};
+  const flows::class_gaussian<double> rg{
+      .classes = 5, .dim = 256, .delta = 0.5, .layout = flows::mean_layout::random, .seed = 3};
   const auto mu = rg.means().to_vector();
   BOOST_TEST(mu == rg.means().to_vector(), boost::test_tools::per_element());  // same seed, same means
-  BOOST_TEST(mu != (flows::class_gaussian<double>{.classes = 5, .dim = 256, .delta = 0.5, .layout = flows::mean_layout::random, .seed = 4}
+  BOOST_TEST(mu != (flows::class_gaussian<double>{
+                       .classes = 5, .dim = 256, .delta = 0.5, .layout = flows::mean_layout::random, .seed = 4}
                         .means()
                         .to_vector()));
   for (std::size_t a = 0; a < 5; ++a)
@@ -316,7 +325,8 @@ BOOST_AUTO_TEST_CASE(priors_closed_forms_classification_and_sampling) {
   const auto rows = rg.log_prob_all(zr);
   for (std::size_t i = 0; i < lab.size(); ++i) {
     double q = 0;  // −½‖z − μ_c‖² − D/2·ln 2π by hand
-    for (std::size_t k = 0; k < 256; ++k) q += std::pow(zv[i * 256 + k] - mu[static_cast<std::size_t>(lab[i]) * 256 + k], 2);
+    for (std::size_t k = 0; k < 256; ++k)
+      q += std::pow(zv[i * 256 + k] - mu[static_cast<std::size_t>(lab[i]) * 256 + k], 2);
     BOOST_TEST(std::abs(direct[i] - (-0.5 * q - 128 * ln2pi)) < 1e-9);
     BOOST_TEST(std::abs(rows[i][static_cast<std::size_t>(lab[i])] - direct[i]) < 1e-9);
   }
@@ -355,10 +365,12 @@ BOOST_AUTO_TEST_CASE(priors_closed_forms_classification_and_sampling) {
 
 BOOST_AUTO_TEST_CASE(class_conditional_nll_of_h_passes_gradcheck) {
   nn::manual_seed(31);
-  flows::realnvp_multiscale<double> h({.channels = 1, .height = 4, .width = 4, .scales = 2, .blocks = 1, .features = 2});
+  flows::realnvp_multiscale<double> h(
+      {.channels = 1, .height = 4, .width = 4, .scales = 2, .blocks = 1, .features = 2});
   generator g(32);
   for (auto& [name, p] : nn::named_parameters(h))
-    if (name.ends_with("scale") || name.ends_with("shift")) p.set_value(td::random(p.shape(), g, {distribution::normal, 0, 0.5}));
+    if (name.ends_with("scale") || name.ends_with("shift"))
+      p.set_value(td::random(p.shape(), g, {distribution::normal, 0, 0.5}));
   const flows::class_gaussian<double> prior{.classes = 3, .dim = 16, .delta = 0.3};
   const auto r = testing::module_gradcheck(h, {randn({2, 1, 4, 4}, 33)}, [&](const auto& m, const std::vector<vd>& v) {
     const auto f = m.forward(v[0]);
@@ -411,17 +423,23 @@ BOOST_AUTO_TEST_CASE(float_round_trip_and_shape_errors) {
   auto says = [](const char* what) {
     return [what](const shape_error& e) { return std::string(e.what()).find(what) != std::string::npos; };
   };
-  BOOST_CHECK_EXCEPTION(flows::squeeze<double>{}.forward(constant(td::zeros({1, 1, 3, 4}))), shape_error, says("even H and W"));
-  BOOST_CHECK_EXCEPTION(coupling(3, conditioner(3), {.mask = flows::mask_kind::channel}), shape_error, says("even channel count"));
-  BOOST_CHECK_EXCEPTION(make_coupling(2, {}, 50).forward(constant(td::zeros({1, 3, 4, 4}))), shape_error, says("(N, 2, H, W)"));
-  BOOST_CHECK_EXCEPTION(flows::realnvp_multiscale<double>({.channels = 1, .height = 12, .width = 12, .scales = 4}), shape_error,
-                        says("multiples of 8"));
+  BOOST_CHECK_EXCEPTION(flows::squeeze<double>{}.forward(constant(td::zeros({1, 1, 3, 4}))), shape_error,
+                        says("even H and W"));
+  BOOST_CHECK_EXCEPTION(coupling(3, conditioner(3), {.mask = flows::mask_kind::channel}), shape_error,
+                        says("even channel count"));
+  BOOST_CHECK_EXCEPTION(make_coupling(2, {}, 50).forward(constant(td::zeros({1, 3, 4, 4}))), shape_error,
+                        says("(N, 2, H, W)"));
+  BOOST_CHECK_EXCEPTION(flows::realnvp_multiscale<double>({.channels = 1, .height = 12, .width = 12, .scales = 4}),
+                        shape_error, says("multiples of 8"));
   BOOST_CHECK_EXCEPTION(small_h(1).forward(constant(td::zeros({1, 3, 8, 8}))), shape_error, says("(N, 1, 8, 8)"));
   BOOST_CHECK_EXCEPTION(small_h(1).inverse(constant(td::zeros({1, 63}))), shape_error, says("(N, 64)"));
-  BOOST_CHECK_EXCEPTION(flows::invertible_conv1x1<double>(3).forward(constant(td::zeros({1, 2, 2, 2}))), shape_error, says("(N, 3, H, W)"));
-  BOOST_CHECK_EXCEPTION(flows::actnorm<double>(3).forward(constant(td::zeros({1, 2, 2, 2}))), shape_error, says("(N, 3, H, W)"));
-  BOOST_CHECK_EXCEPTION(flows::factor_out(shape{4, 2, 2}, flows::squeeze<double>{}).forward(constant(td::zeros({1, 4, 4, 4}))), shape_error,
-                        says("(N, 4, 2, 2)"));
+  BOOST_CHECK_EXCEPTION(flows::invertible_conv1x1<double>(3).forward(constant(td::zeros({1, 2, 2, 2}))), shape_error,
+                        says("(N, 3, H, W)"));
+  BOOST_CHECK_EXCEPTION(flows::actnorm<double>(3).forward(constant(td::zeros({1, 2, 2, 2}))), shape_error,
+                        says("(N, 3, H, W)"));
+  BOOST_CHECK_EXCEPTION(
+      flows::factor_out(shape{4, 2, 2}, flows::squeeze<double>{}).forward(constant(td::zeros({1, 4, 4, 4}))),
+      shape_error, says("(N, 4, 2, 2)"));
 }
 
 BOOST_AUTO_TEST_CASE(fit_flow_gate_groups_and_exact_resume) {

@@ -20,8 +20,8 @@ namespace checkpoint_test {
 
 auto small_net(std::uint64_t seed) {
   nn::manual_seed(seed);
-  return nn::conv2d({.in = 1, .out = 2, .kernel = 3, .padding = 1}) | nn::batch_norm({.channels = 2}) | nn::act::flatten{} |
-         nn::linear({.in = 8, .out = 3});
+  return nn::conv2d({.in = 1, .out = 2, .kernel = 3, .padding = 1}) | nn::batch_norm({.channels = 2}) |
+         nn::act::flatten{} | nn::linear({.in = 8, .out = 3});
 }
 fs::path test_file(const char* name) { return fs::path(BIJGAN_TEST_DATA_DIR) / name; }
 bool says(const std::exception& e, std::initializer_list<const char*> parts) {
@@ -45,7 +45,8 @@ BOOST_AUTO_TEST_CASE(module_round_trip) {
   auto b = small_net(99);
   io::load(path, b);
   const auto pa = nn::named_parameters(a), pb = nn::named_parameters(b);
-  for (std::size_t i = 0; i < pa.size(); ++i) BOOST_TEST(pa[i].second.value().to_vector() == pb[i].second.value().to_vector());
+  for (std::size_t i = 0; i < pa.size(); ++i)
+    BOOST_TEST(pa[i].second.value().to_vector() == pb[i].second.value().to_vector());
   BOOST_TEST(b.get<1>().running_mean.to_vector() == a.get<1>().running_mean.to_vector());
   // The layout other readers expect: u64 header length, a JSON object, data 8-byte aligned.
   const auto bytes = io::read_file(path);
@@ -57,7 +58,9 @@ BOOST_AUTO_TEST_CASE(module_round_trip) {
   BOOST_TEST(w.at("dtype").string() == "F32");
   BOOST_TEST(w.at("shape").items().size() == 4u);
   std::size_t total = 0;
-  for (const auto& [k, v] : header.members()) total += static_cast<std::size_t>(v.at("data_offsets").items()[1].integer() - v.at("data_offsets").items()[0].integer());
+  for (const auto& [k, v] : header.members())
+    total +=
+        static_cast<std::size_t>(v.at("data_offsets").items()[1].integer() - v.at("data_offsets").items()[0].integer());
   BOOST_TEST(total == bytes.size() - 8 - n);
   fs::remove(path);
 }
@@ -65,12 +68,14 @@ BOOST_AUTO_TEST_CASE(module_round_trip) {
 BOOST_AUTO_TEST_CASE(reads_files_written_by_an_independent_writer) {
   const auto d = io::load_safetensors(test_file("reference.safetensors"));
   BOOST_TEST(d.metadata.at("format") == "pt");
-  BOOST_TEST(d.get("block.weight").to_vector() == (std::vector<float>{-1, -0.5, 0, 0.5, 1, 1.5}), boost::test_tools::per_element());
+  BOOST_TEST(d.get("block.weight").to_vector() == (std::vector<float>{-1, -0.5, 0, 0.5, 1, 1.5}),
+             boost::test_tools::per_element());
   BOOST_TEST(d.get("block.weight").shape() == (shape{2, 3}));
   const auto b = d.get<double>("block.bias").to_vector();
   BOOST_TEST(b[0] == 1.0 / 3);
   BOOST_TEST(b[2] == 1e-300);
-  BOOST_TEST(d.get("half").to_vector() == (std::vector<float>{1, -2, 0.099975586f, 65504}), boost::test_tools::per_element());
+  BOOST_TEST(d.get("half").to_vector() == (std::vector<float>{1, -2, 0.099975586f, 65504}),
+             boost::test_tools::per_element());
   BOOST_TEST(d.get("brain").to_vector() == (std::vector<float>{1, -3.140625f, 0.5f}), boost::test_tools::per_element());
 
   const auto f4 = io::read_npy(test_file("reference_f4.npy"));
@@ -88,18 +93,23 @@ BOOST_AUTO_TEST_CASE(strict_loading_names_the_path_and_both_shapes) {
   {
     auto bad = d;
     bad.entries().erase("3.bias");
-    BOOST_CHECK_EXCEPTION(bad.load_module("", b), value_error, [](const auto& e) { return says(e, {"\"3.bias\"", "missing"}); });
+    BOOST_CHECK_EXCEPTION(bad.load_module("", b), value_error, [](const auto& e) {
+      return says(e, {"\"3.bias\"", "missing"});
+    });
   }
   {
     auto bad = d;
     bad.put("3.extra", tensor<float>::zeros({2}));
-    BOOST_CHECK_EXCEPTION(bad.load_module("", b), value_error, [](const auto& e) { return says(e, {"\"3.extra\"", "no counterpart"}); });
+    BOOST_CHECK_EXCEPTION(bad.load_module("", b), value_error, [](const auto& e) {
+      return says(e, {"\"3.extra\"", "no counterpart"});
+    });
   }
   {
     auto bad = d;
     bad.put("3.weight", tensor<float>::zeros({3, 7}));
-    BOOST_CHECK_EXCEPTION(bad.load_module("", b), shape_error,
-                          [](const auto& e) { return says(e, {"\"3.weight\"", "[3, 7]", "[3, 8]"}); });
+    BOOST_CHECK_EXCEPTION(bad.load_module("", b), shape_error, [](const auto& e) {
+      return says(e, {"\"3.weight\"", "[3, 7]", "[3, 8]"});
+    });
     // Nothing was assigned: b keeps its own weights.
     BOOST_TEST(b.get<3>().weight.value().to_vector() != a.get<3>().weight.value().to_vector());
   }

@@ -39,8 +39,6 @@ struct stage {
   }
 };
 
-
-
 BOOST_AUTO_TEST_SUITE(nn_suite)
 
 BOOST_AUTO_TEST_CASE(linear_forward_and_init) {
@@ -114,7 +112,8 @@ BOOST_AUTO_TEST_CASE(other_norms) {
   const auto sb = ada.style(w).value().to_vector();
   const auto got = ada(img, w).value().to_vector();
   const auto norm = in(img).value().to_vector();
-  for (std::size_t i = 0; i < 8; ++i) BOOST_TEST(std::abs(got[i] - ((1 + sb[i / 4]) * norm[i] + sb[2 + i / 4])) < 1e-12);
+  for (std::size_t i = 0; i < 8; ++i)
+    BOOST_TEST(std::abs(got[i] - ((1 + sb[i / 4]) * norm[i] + sb[2 + i / 4])) < 1e-12);
 }
 
 BOOST_AUTO_TEST_CASE(dropout_embedding_and_minibatch_stddev) {
@@ -129,7 +128,8 @@ BOOST_AUTO_TEST_CASE(dropout_embedding_and_minibatch_stddev) {
   BOOST_CHECK_THROW(nn::dropout<double>({.p = 1.0}), value_error);
 
   nn::positional_embedding<double> pe({.tokens = 3, .dim = 2});
-  BOOST_TEST(std::abs(pe(constant(td::zeros({2, 3, 2}))).value().to_vector()[5] - pe.table.value().to_vector()[5]) < 1e-15);
+  BOOST_TEST(std::abs(pe(constant(td::zeros({2, 3, 2}))).value().to_vector()[5] - pe.table.value().to_vector()[5]) <
+             1e-15);
 
   // Two samples, one channel of one pixel each: values 1 and 3 -> std over the group is 1.
   nn::minibatch_stddev<double> mb({.group_size = 4, .features = 1, .eps = 0});
@@ -152,7 +152,8 @@ BOOST_AUTO_TEST_CASE(attention_matches_its_definition) {
       double w[3], z = 0;
       for (int j = 0; j < 3; ++j) {
         double s = 0;
-        for (int e = 0; e < 2; ++e) s += q[static_cast<std::size_t>(i * 4 + h * 2 + e)] * kv[static_cast<std::size_t>(j * 8 + h * 2 + e)];
+        for (int e = 0; e < 2; ++e)
+          s += q[static_cast<std::size_t>(i * 4 + h * 2 + e)] * kv[static_cast<std::size_t>(j * 8 + h * 2 + e)];
         w[j] = std::exp(s / std::sqrt(2.0));
         z += w[j];
       }
@@ -179,7 +180,8 @@ BOOST_AUTO_TEST_CASE(attention_matches_its_definition) {
   const int tokens[] = {8, 9, 12, 13};
   for (int k = 0; k < 4; ++k)
     for (int e = 0; e < 4; ++e)
-      BOOST_TEST(std::abs(out[static_cast<std::size_t>(tokens[k] * 4 + e)] - alone[static_cast<std::size_t>(k * 4 + e)]) < 1e-12);
+      BOOST_TEST(std::abs(out[static_cast<std::size_t>(tokens[k] * 4 + e)] -
+                          alone[static_cast<std::size_t>(k * 4 + e)]) < 1e-12);
   // The relative bias depends only on the offset: tokens (0,0)->(1,1) and (0,1)->(1,2)... same entry.
   const auto bv = bias.value().to_vector();
   BOOST_TEST(bv[0 * 4 + 0] == bv[3 * 4 + 3]);  // offset (0, 0), head 0
@@ -200,7 +202,8 @@ BOOST_AUTO_TEST_CASE(machinery_paths_modes_and_composition) {
   BOOST_TEST(nn::parameter_count(net) == 18 + 2 + 2 + 2 + 24 + 3);
   std::vector<std::string> buffers;
   for (const auto& [p, t] : nn::named_buffers(net)) buffers.push_back(p);
-  BOOST_TEST(buffers == (std::vector<std::string>{"2.running_mean", "2.running_var"}), boost::test_tools::per_element());
+  BOOST_TEST(buffers == (std::vector<std::string>{"2.running_mean", "2.running_var"}),
+             boost::test_tools::per_element());
   BOOST_TEST(net(constant(randn({2, 1, 2, 2}, 11))).shape() == (shape{2, 3}));
   nn::eval(net);
   BOOST_TEST(!net.get<2>().training.on);
@@ -224,7 +227,12 @@ BOOST_AUTO_TEST_CASE(machinery_paths_modes_and_composition) {
 BOOST_AUTO_TEST_CASE(module_gradients_match_finite_differences) {
   using testing::module_gradcheck;
   nn::manual_seed(20);
-  auto one = [](auto& m) { return [&m](const auto& mm, const vs& v) { (void)m; return mm(v[0]); }; };
+  auto one = [](auto& m) {
+    return [&m](const auto& mm, const vs& v) {
+      (void)m;
+      return mm(v[0]);
+    };
+  };
   {
     nn::linear<double> m({.in = 3, .out = 2, .bias = true, .equalized = {.on = true}});
     const auto r = module_gradcheck(m, {randn({2, 3}, 21)}, one(m), {.second_order = true});
@@ -268,13 +276,15 @@ BOOST_AUTO_TEST_CASE(module_gradients_match_finite_differences) {
   }
   {
     nn::multi_head_attention<double> m({.dim = 4, .heads = 2, .context_dim = 3, .qkv_bias = true});
-    const auto r = module_gradcheck(m, {randn({2, 3, 4}, 30), randn({2, 2, 3}, 31)},
-                                    [](const auto& mm, const vs& v) { return mm.attend(v[0], v[1]); }, {.second_order = true});
+    const auto r =
+        module_gradcheck(m, {randn({2, 3, 4}, 30), randn({2, 2, 3}, 31)},
+                         [](const auto& mm, const vs& v) { return mm.attend(v[0], v[1]); }, {.second_order = true});
     BOOST_TEST(r.passed, "cross attention: " << r.message);
   }
   {
     nn::transformer_block<double> m({.dim = 4, .heads = 2, .mlp_ratio = 2, .window = 2});
-    const auto r = module_gradcheck(m, {randn({1, 16, 4}, 32)}, [](const auto& mm, const vs& v) { return mm(v[0], 4, 4); });
+    const auto r =
+        module_gradcheck(m, {randn({1, 16, 4}, 32)}, [](const auto& mm, const vs& v) { return mm(v[0], 4, 4); });
     BOOST_TEST(r.passed, "grid transformer block: " << r.message);
   }
   {
@@ -286,7 +296,8 @@ BOOST_AUTO_TEST_CASE(module_gradients_match_finite_differences) {
     nn::condition_tokens<double> tok({.in = 3, .tokens = 16, .dim = 4});
     nn::conditioned_block<double> m({.dim = 4, .heads = 2, .mlp_ratio = 1});
     const auto ctx = tok(constant(randn({2, 3}, 34))).value();
-    const auto r = module_gradcheck(m, {randn({2, 4, 4}, 35), ctx}, [](const auto& mm, const vs& v) { return mm(v[0], v[1], 2, 2); });
+    const auto r = module_gradcheck(m, {randn({2, 4, 4}, 35), ctx},
+                                    [](const auto& mm, const vs& v) { return mm(v[0], v[1], 2, 2); });
     BOOST_TEST(r.passed, "conditioned block: " << r.message);
   }
 }
@@ -315,7 +326,8 @@ BOOST_AUTO_TEST_CASE(to_backend_copies_every_parameter_buffer_and_flag) {
     BOOST_TEST(!a[i].second.value().shares_storage_with(b[i].second.value()));
     BOOST_TEST(b[i].second.requires_grad());
   }
-  BOOST_TEST(copy.get<2>().running_mean.to_vector() == (std::vector<double>{0.5, -0.5}), boost::test_tools::per_element());
+  BOOST_TEST(copy.get<2>().running_mean.to_vector() == (std::vector<double>{0.5, -0.5}),
+             boost::test_tools::per_element());
   BOOST_TEST(!copy.get<2>().training.on);
   const auto x = constant(randn({2, 1, 2, 2}, 41));
   BOOST_TEST(near(copy(x).value().to_vector(), net(x).value().to_vector(), 0));

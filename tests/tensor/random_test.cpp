@@ -12,8 +12,10 @@ BOOST_AUTO_TEST_SUITE(random_suite)
 
 BOOST_AUTO_TEST_CASE(philox_known_answers) {
   // Random123's kat_vectors for philox4x32_10: counter (c0..c3), key (k0, k1) -> output.
-  auto run = [](std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3, std::uint32_t k0, std::uint32_t k1) {
-    return detail::philox4x32_10((std::uint64_t(c1) << 32) | c0, (std::uint64_t(c3) << 32) | c2, (std::uint64_t(k1) << 32) | k0);
+  auto run = [](std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3, std::uint32_t k0,
+                std::uint32_t k1) {
+    return detail::philox4x32_10((std::uint64_t(c1) << 32) | c0, (std::uint64_t(c3) << 32) | c2,
+                                 (std::uint64_t(k1) << 32) | k0);
   };
   const auto z = run(0, 0, 0, 0, 0, 0);
   BOOST_TEST(z.w[0] == 0x6627e8d5u);

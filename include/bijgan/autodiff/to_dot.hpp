@@ -22,8 +22,9 @@ void to_dot(const var<T, B>& root, std::ostream& os) {
     const var<T, B> v = stack.back();
     stack.pop_back();
     const auto me = ids.at(v.id());
-    os << "  n" << me << " [label=\"" << v.op() << "\\n" << v.shape() << "\""
-       << (v.is_leaf() && v.requires_grad() ? ", style=filled, fillcolor=lightblue" : "") << "];\n";
+    os << "  n" << me << " [label=\"" << v.op() << "\\n"
+       << v.shape() << "\"" << (v.is_leaf() && v.requires_grad() ? ", style=filled, fillcolor=lightblue" : "")
+       << "];\n";
     for (const auto& in : v.inputs()) {
       auto [it, fresh] = ids.emplace(in.id(), ids.size());
       if (fresh) stack.push_back(in);

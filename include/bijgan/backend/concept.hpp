@@ -35,9 +35,9 @@ namespace bijgan {
 ///   B::random(draw, n, out)         out[i] = draw(i) for a philox_draw
 ///   B::to_host(src, dst, n) / B::from_host(src, dst, n)   copies to and from host memory
 template <class B, class T = float>
-concept backend = requires(T* p, const T* cp, std::size_t n, index_t ni, const shape& s,
-                           strided_in<T> in, gemm_args<T> g, philox_draw<T> d,
-                           std::array<index_t, shape::max_rank> strides, const conv_geometry& geo) {
+concept backend = requires(T* p, const T* cp, std::size_t n, index_t ni, const shape& s, strided_in<T> in,
+                           gemm_args<T> g, philox_draw<T> d, std::array<index_t, shape::max_rank> strides,
+                           const conv_geometry& geo) {
   { B::name } -> std::convertible_to<const char*>;
   typename B::template buffer<T>;
   requires requires(typename B::template buffer<T> b) {
@@ -71,21 +71,36 @@ struct archetype_backend {
     T* data();
     std::size_t size() const;
   };
-  template <class T> static void fill(T*, index_t, T);
-  template <class F, class T> static void map(F, index_t, T*, const T*);
-  template <class F, class T, class... In> static void transform(F, const shape&, T*, In...);
-  template <class T> static void copy_strided(const shape&, strided_in<T>, T*, std::array<index_t, shape::max_rank>);
-  template <class T> static void reduce(reduce_kind, const T*, T*, index_t, index_t, index_t);
-  template <class T> static void gemm(const gemm_args<T>&);
-  template <class T> static void im2col(const conv_geometry&, const T*, T*);
-  template <class T> static void col2im(const conv_geometry&, const T*, T*);
-  template <class T> static void gather_rows(const T*, const index_t*, index_t, index_t, T*);
-  template <class T> static void scatter_add_rows(const T*, const index_t*, index_t, index_t, T*);
-  template <class T> static bool convolution(conv_pass, const conv_geometry&, index_t, index_t, const T*, const T*, T*);
-  template <class F> static void for_each(index_t, F);
-  template <class T> static void random(const philox_draw<T>&, index_t, T*);
-  template <class T> static void to_host(const T*, T*, std::size_t);
-  template <class T> static void from_host(const T*, T*, std::size_t);
+  template <class T>
+  static void fill(T*, index_t, T);
+  template <class F, class T>
+  static void map(F, index_t, T*, const T*);
+  template <class F, class T, class... In>
+  static void transform(F, const shape&, T*, In...);
+  template <class T>
+  static void copy_strided(const shape&, strided_in<T>, T*, std::array<index_t, shape::max_rank>);
+  template <class T>
+  static void reduce(reduce_kind, const T*, T*, index_t, index_t, index_t);
+  template <class T>
+  static void gemm(const gemm_args<T>&);
+  template <class T>
+  static void im2col(const conv_geometry&, const T*, T*);
+  template <class T>
+  static void col2im(const conv_geometry&, const T*, T*);
+  template <class T>
+  static void gather_rows(const T*, const index_t*, index_t, index_t, T*);
+  template <class T>
+  static void scatter_add_rows(const T*, const index_t*, index_t, index_t, T*);
+  template <class T>
+  static bool convolution(conv_pass, const conv_geometry&, index_t, index_t, const T*, const T*, T*);
+  template <class F>
+  static void for_each(index_t, F);
+  template <class T>
+  static void random(const philox_draw<T>&, index_t, T*);
+  template <class T>
+  static void to_host(const T*, T*, std::size_t);
+  template <class T>
+  static void from_host(const T*, T*, std::size_t);
 };
 static_assert(backend<archetype_backend, float>);
 

@@ -3,9 +3,9 @@
 // image[n][c][oy*sh - ph + i*dh][ox*sw - pw + j*dw] (zero outside the image).
 #pragma once
 
+#include "bijgan/backend/shape.hpp"
 #include "bijgan/config/config.hpp"
 #include "bijgan/config/errors.hpp"
-#include "bijgan/backend/shape.hpp"
 
 namespace bijgan {
 
@@ -65,7 +65,8 @@ struct conv_geometry {
 inline index_t window_out(index_t n, index_t k, index_t s, index_t p, index_t d, const char* op) {
   const index_t span = d * (k - 1) + 1;
   if (k < 1 || s < 1 || d < 1 || p < 0)
-    fail<shape_error>(op, "kernel ", k, ", stride ", s, ", padding ", p, ", dilation ", d, " (need k, s, d >= 1, p >= 0)");
+    fail<shape_error>(op, "kernel ", k, ", stride ", s, ", padding ", p, ", dilation ", d,
+                      " (need k, s, d >= 1, p >= 0)");
   if (n + 2 * p < span) fail<shape_error>(op, "window of span ", span, " does not fit extent ", n, " + 2*", p);
   return (n + 2 * p - span) / s + 1;
 }

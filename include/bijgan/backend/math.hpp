@@ -8,8 +8,8 @@
 
 namespace bijgan::math {
 
-#define BIJGAN_MATH_UNARY(name)                                           \
-  BIJGAN_HD inline float name(float x) { return ::name##f(x); }          \
+#define BIJGAN_MATH_UNARY(name)                                 \
+  BIJGAN_HD inline float name(float x) { return ::name##f(x); } \
   BIJGAN_HD inline double name(double x) { return ::name(x); }
 
 BIJGAN_MATH_UNARY(exp)

@@ -34,8 +34,7 @@ BIJGAN_HD inline std::uint32_t mulhilo(std::uint32_t a, std::uint32_t b, std::ui
 }
 
 /// Ten Philox rounds on counter c with key k.
-BIJGAN_HD inline philox_block philox4x32_10(std::uint64_t counter_lo, std::uint64_t counter_hi,
-                                            std::uint64_t key) {
+BIJGAN_HD inline philox_block philox4x32_10(std::uint64_t counter_lo, std::uint64_t counter_hi, std::uint64_t key) {
   std::uint32_t c0 = static_cast<std::uint32_t>(counter_lo), c1 = static_cast<std::uint32_t>(counter_lo >> 32);
   std::uint32_t c2 = static_cast<std::uint32_t>(counter_hi), c3 = static_cast<std::uint32_t>(counter_hi >> 32);
   std::uint32_t k0 = static_cast<std::uint32_t>(key), k1 = static_cast<std::uint32_t>(key >> 32);

@@ -65,7 +65,8 @@ struct ops<Eigen::Matrix<S, R, C, O, MR, MC>> {
     const M sym = (a + a.transpose()) * S(0.5);
     Eigen::SelfAdjointEigenSolver<M> es(sym);
     if (es.info() != Eigen::Success) fail<value_error>("algebra::sqrtm", "the eigen solver did not converge");
-    return es.eigenvectors() * es.eigenvalues().array().max(S(0)).sqrt().matrix().asDiagonal() * es.eigenvectors().transpose();
+    return es.eigenvectors() * es.eigenvalues().array().max(S(0)).sqrt().matrix().asDiagonal() *
+           es.eigenvectors().transpose();
   }
 };
 

@@ -29,7 +29,8 @@ template <class T, class B, class F>
 tensor<T, B> in_batches(const tensor<T, B>& images, index_t batch, const tensor<T, B>& empty, F f) {
   if (batch < 1) fail<value_error>("in_batches", "batch size ", batch, " must be >= 1");
   std::vector<tensor<T, B>> parts;
-  for (index_t s = 0; s < images.size(0); s += batch) parts.push_back(f(images.slice_rows(s, std::min(images.size(0), s + batch))));
+  for (index_t s = 0; s < images.size(0); s += batch)
+    parts.push_back(f(images.slice_rows(s, std::min(images.size(0), s + batch))));
   if (parts.empty()) return empty;
   return parts.size() == 1 ? parts[0] : concat(std::span<const tensor<T, B>>(parts), 0);
 }

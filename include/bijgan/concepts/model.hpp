@@ -13,7 +13,8 @@
 namespace bijgan {
 
 /// A feature_generator (not `generator`: that is the random-number generator type) maps
-/// engine features (N, feature_dim) and background noise (N, noise_dim) to images (N, C, H, W) in the engine's range [0, 1]:
+/// engine features (N, feature_dim) and background noise (N, noise_dim) to images (N, C, H, W) in the engine's range
+/// [0, 1]:
 ///   G::feature_dim, G::noise_dim (static constexpr; noise_dim may be 0: PO-GAN)
 ///   G::image_shape (static constexpr std::array<index_t, 3>: C, H, W at full resolution)
 ///   g(features, noise) -> var
@@ -60,11 +61,19 @@ concept staged_network = nn::module<N> && requires(const N& n, const nn::var_of<
 template <class G>
 constexpr bool check_generator() {
   static_assert(nn::module<G>, "a generator must be a module: value_type, backend_type and visit(f)");
-  static_assert(requires { G::feature_dim; }, "a generator needs static constexpr index_t feature_dim (the engine's feature size)");
-  static_assert(requires { G::noise_dim; }, "a generator needs static constexpr index_t noise_dim (0 when it takes no v)");
-  static_assert(requires { G::image_shape[0]; }, "a generator needs static constexpr std::array<index_t, 3> image_shape (C, H, W)");
-  static_assert(requires(const G& g, const nn::var_of<G>& v) { { g(v, v) } -> std::same_as<nn::var_of<G>>; },
-                "a generator needs var operator()(const var& features, const var& noise) const returning images");
+  static_assert(
+      requires { G::feature_dim; },
+      "a generator needs static constexpr index_t feature_dim (the engine's feature size)");
+  static_assert(
+      requires { G::noise_dim; }, "a generator needs static constexpr index_t noise_dim (0 when it takes no v)");
+  static_assert(
+      requires { G::image_shape[0]; },
+      "a generator needs static constexpr std::array<index_t, 3> image_shape (C, H, W)");
+  static_assert(
+      requires(const G& g, const nn::var_of<G>& v) {
+        { g(v, v) } -> std::same_as<nn::var_of<G>>;
+      },
+      "a generator needs var operator()(const var& features, const var& noise) const returning images");
   return true;
 }
 
@@ -72,8 +81,11 @@ constexpr bool check_generator() {
 template <class D>
 constexpr bool check_critic() {
   static_assert(nn::module<D>, "a critic must be a module: value_type, backend_type and visit(f)");
-  static_assert(requires(const D& d, const nn::var_of<D>& x) { { d(x) } -> std::same_as<nn::var_of<D>>; },
-                "a critic needs var operator()(const var& images) const returning scores (N) or (N, 1)");
+  static_assert(
+      requires(const D& d, const nn::var_of<D>& x) {
+        { d(x) } -> std::same_as<nn::var_of<D>>;
+      },
+      "a critic needs var operator()(const var& images) const returning scores (N) or (N, 1)");
   return true;
 }
 
@@ -81,9 +93,13 @@ constexpr bool check_critic() {
 template <class N>
 constexpr bool check_staged_network() {
   static_assert(nn::module<N>, "a staged network must be a module: value_type, backend_type and visit(f)");
-  static_assert(requires(const N& n, const nn::var_of<N>& x) { { n.stages(x) } -> std::same_as<staged_output<nn::var_of<N>>>; },
-                "a staged network needs staged_output<var> stages(const var& images) const");
-  static_assert(requires { N::image_shape[0]; }, "a staged network needs static constexpr std::array<index_t, 3> image_shape");
+  static_assert(
+      requires(const N& n, const nn::var_of<N>& x) {
+        { n.stages(x) } -> std::same_as<staged_output<nn::var_of<N>>>;
+      },
+      "a staged network needs staged_output<var> stages(const var& images) const");
+  static_assert(
+      requires { N::image_shape[0]; }, "a staged network needs static constexpr std::array<index_t, 3> image_shape");
   return true;
 }
 

@@ -18,11 +18,9 @@
 /// Silences gcc's false positives from Eigen's AVX-512 GEMM and SVD kernels (toolchain.md);
 /// used only around third-party includes.
 #if defined(__GNUC__) && !defined(__clang__)
-#define BIJGAN_THIRD_PARTY_BEGIN                                         \
-  _Pragma("GCC diagnostic push")                                         \
-      _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")        \
-          _Pragma("GCC diagnostic ignored \"-Wuninitialized\"")          \
-              _Pragma("GCC diagnostic ignored \"-Warray-bounds\"")
+#define BIJGAN_THIRD_PARTY_BEGIN                                                             \
+  _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"") \
+      _Pragma("GCC diagnostic ignored \"-Wuninitialized\"") _Pragma("GCC diagnostic ignored \"-Warray-bounds\"")
 #define BIJGAN_THIRD_PARTY_END _Pragma("GCC diagnostic pop")
 #else
 #define BIJGAN_THIRD_PARTY_BEGIN

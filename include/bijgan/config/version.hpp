@@ -11,6 +11,7 @@
 
 namespace bijgan {
 /// The library version as "major.minor.patch".
-inline constexpr const char* version_string = BIJGAN_VERSION_STRINGIFY(BIJGAN_VERSION_MAJOR) "." BIJGAN_VERSION_STRINGIFY(
-    BIJGAN_VERSION_MINOR) "." BIJGAN_VERSION_STRINGIFY(BIJGAN_VERSION_PATCH);
+inline constexpr const char* version_string =
+    BIJGAN_VERSION_STRINGIFY(BIJGAN_VERSION_MAJOR) "." BIJGAN_VERSION_STRINGIFY(
+        BIJGAN_VERSION_MINOR) "." BIJGAN_VERSION_STRINGIFY(BIJGAN_VERSION_PATCH);
 }  // namespace bijgan

@@ -32,10 +32,12 @@ struct labelled_batch {
 /// A lazy range-v3 pipeline over a labelled set: the indices shuffled with `seed`, cut into
 /// batches, each mapped to its (images, labels) when the loop reaches it. The range owns what
 /// it needs (the set's tensor is shared, not copied).
-inline auto labelled_batches(const tensor<float, host>& images, std::vector<int> labels, index_t batch_size, std::uint64_t seed) {
+inline auto labelled_batches(const tensor<float, host>& images, std::vector<int> labels, index_t batch_size,
+                             std::uint64_t seed) {
   if (static_cast<index_t>(labels.size()) != images.size(0))
     fail<shape_error>("labelled_batches", images.size(0), " images but ", labels.size(), " labels");
-  auto order = std::make_shared<const std::vector<std::vector<index_t>>>(shuffled_batches(images.size(0), batch_size, seed));
+  auto order =
+      std::make_shared<const std::vector<std::vector<index_t>>>(shuffled_batches(images.size(0), batch_size, seed));
   auto all_labels = std::make_shared<const std::vector<int>>(std::move(labels));
   return ranges::views::iota(std::size_t{0}, order->size()) |
          ranges::views::transform([order, all_labels, images](std::size_t b) {

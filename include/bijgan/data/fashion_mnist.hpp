@@ -18,15 +18,18 @@ inline std::filesystem::path fashion_mnist_dir() { return "/usr/share/datasets/f
 
 /// True when both splits are installed in dir.
 inline bool fashion_mnist_available(const std::filesystem::path& dir = fashion_mnist_dir()) {
-  for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"})
+  for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                        "t10k-labels-idx1-ubyte.gz"})
     if (!std::filesystem::exists(dir / f)) return false;
   return true;
 }
 
 /// Loads the "train" (60,000) or "t10k" (10,000) split. Throws io_error naming the missing
 /// file and the package that provides it.
-inline labelled_images load_fashion_mnist(const std::string& split, const std::filesystem::path& dir = fashion_mnist_dir()) {
-  if (split != "train" && split != "t10k") fail<value_error>("load_fashion_mnist", "split is \"train\" or \"t10k\", not \"", split, "\"");
+inline labelled_images load_fashion_mnist(const std::string& split,
+                                          const std::filesystem::path& dir = fashion_mnist_dir()) {
+  if (split != "train" && split != "t10k")
+    fail<value_error>("load_fashion_mnist", "split is \"train\" or \"t10k\", not \"", split, "\"");
   const auto images = dir / (split + "-images-idx3-ubyte.gz");
   const auto labels = dir / (split + "-labels-idx1-ubyte.gz");
   if (!std::filesystem::exists(images))

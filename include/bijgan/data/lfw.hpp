@@ -17,10 +17,10 @@
 #include <string_view>
 #include <vector>
 
-#include "bijgan/ops/ops.hpp"
 #include "bijgan/io/checksum.hpp"
 #include "bijgan/io/png.hpp"
 #include "bijgan/io/progress.hpp"
+#include "bijgan/ops/ops.hpp"
 
 namespace bijgan::data {
 

@@ -15,11 +15,11 @@
 #include <utility>
 #include <vector>
 
-#include "bijgan/ops/ops.hpp"
 #include "bijgan/concepts/engine.hpp"
 #include "bijgan/concepts/model.hpp"
 #include "bijgan/io/checksum.hpp"
 #include "bijgan/io/tfjs.hpp"
+#include "bijgan/ops/ops.hpp"
 
 namespace bijgan::engines {
 

@@ -28,8 +28,10 @@ struct lenet {
   nn::linear<T, B> fc1, fc2;
 
   explicit lenet(generator& g = nn::default_generator())
-      : conv1({.in = 1, .out = 32, .kernel = 5}, g), conv2({.in = 32, .out = 64, .kernel = 5}, g),
-        fc1({.in = 64 * 5 * 5, .out = feature_dim}, g), fc2({.in = feature_dim, .out = classes}, g) {}
+      : conv1({.in = 1, .out = 32, .kernel = 5}, g),
+        conv2({.in = 32, .out = 64, .kernel = 5}, g),
+        fc1({.in = 64 * 5 * 5, .out = feature_dim}, g),
+        fc2({.in = feature_dim, .out = classes}, g) {}
 
   /// The differentiable feature of images (N, 1, 32, 32) in [0, 1]: (N, 1024).
   var<T, B> feature(const var<T, B>& x) const { return stages(x).features; }
@@ -57,7 +59,8 @@ struct lenet {
     no_grad ng;
     std::vector<int> out;
     for (index_t s = 0; s < images.size(0); s += batch) {
-      const auto logits = (*this)(constant(images.slice_rows(s, std::min(images.size(0), s + batch)))).value().to_vector();
+      const auto logits =
+          (*this)(constant(images.slice_rows(s, std::min(images.size(0), s + batch)))).value().to_vector();
       for (std::size_t i = 0; i < logits.size(); i += classes)
         out.push_back(static_cast<int>(std::max_element(logits.begin() + static_cast<std::ptrdiff_t>(i),
                                                         logits.begin() + static_cast<std::ptrdiff_t>(i + classes)) -

@@ -11,8 +11,8 @@
 #include <optional>
 #include <utility>
 
-#include "bijgan/ops/ops.hpp"
 #include "bijgan/concepts/model.hpp"
+#include "bijgan/ops/ops.hpp"
 
 namespace bijgan::engines {
 

@@ -9,9 +9,9 @@
 #include <map>
 #include <vector>
 
+#include "bijgan/backend/shape.hpp"
 #include "bijgan/config/config.hpp"
 #include "bijgan/config/errors.hpp"
-#include "bijgan/backend/shape.hpp"
 #include "bijgan/tensor/tensor.hpp"
 
 BIJGAN_THIRD_PARTY_BEGIN
@@ -22,13 +22,14 @@ namespace bijgan::eval {
 
 /// An affine map from D dimensions to a plane: p = (axes[0]·(x − origin), axes[1]·(x − origin)).
 struct plane_projection {
-  std::vector<double> origin;                ///< D
-  std::array<std::vector<double>, 2> axes;   ///< unit, orthogonal, D each
+  std::vector<double> origin;               ///< D
+  std::array<std::vector<double>, 2> axes;  ///< unit, orthogonal, D each
 
   /// The plane coordinates of each row of x (N, D). shape_error when D differs.
   [[nodiscard]] std::vector<std::array<double, 2>> operator()(const tensor<float, host>& x) const {
     const auto d = static_cast<index_t>(origin.size());
-    if (x.rank() != 2 || x.size(1) != d) fail<shape_error>("eval::plane_projection", "rows ", x.shape(), " must be (N, ", d, ")");
+    if (x.rank() != 2 || x.size(1) != d)
+      fail<shape_error>("eval::plane_projection", "rows ", x.shape(), " must be (N, ", d, ")");
     const auto v = x.to_vector();
     std::vector<std::array<double, 2>> out(static_cast<std::size_t>(x.size(0)));
     for (index_t n = 0; n < x.size(0); ++n)
@@ -58,7 +59,8 @@ inline plane_projection centroid_plane(const tensor<float, host>& x, const std::
   for (std::size_t n = 0; n < labels.size(); ++n) {
     auto& [sum, count] = sums[labels[n]];
     sum.resize(static_cast<std::size_t>(d), 0.0);
-    for (index_t j = 0; j < d; ++j) sum[static_cast<std::size_t>(j)] += v[n * static_cast<std::size_t>(d) + static_cast<std::size_t>(j)];
+    for (index_t j = 0; j < d; ++j)
+      sum[static_cast<std::size_t>(j)] += v[n * static_cast<std::size_t>(d) + static_cast<std::size_t>(j)];
     ++count;
   }
   const auto c = static_cast<Eigen::Index>(sums.size());

@@ -20,7 +20,8 @@ namespace bijgan::eval {
 /// Images (N, C, H, W) on the host reconstructed by g from features (N, feature_dim), with v
 /// drawn from N(0, I) by `seed`, in batches, without recording a graph.
 template <class G>
-tensor<float, host> reconstruct(const G& g, const tensor<float, host>& features, std::uint64_t seed, index_t batch = 64) {
+tensor<float, host> reconstruct(const G& g, const tensor<float, host>& features, std::uint64_t seed,
+                                index_t batch = 64) {
   using T = typename G::value_type;
   using B = typename G::backend_type;
   const no_grad off;
@@ -32,7 +33,8 @@ tensor<float, host> reconstruct(const G& g, const tensor<float, host>& features,
   for (index_t i = 0; i < features.size(0); i += batch) {
     const index_t e = std::min(features.size(0), i + batch);
     const auto fv = features.slice_rows(i, e).to_vector();
-    const auto f = constant(to<B>(tensor<T, host>::from(std::vector<T>(fv.begin(), fv.end()), shape{e - i, G::feature_dim})));
+    const auto f =
+        constant(to<B>(tensor<T, host>::from(std::vector<T>(fv.begin(), fv.end()), shape{e - i, G::feature_dim})));
     const auto v = constant(tensor<T, B>::random(shape{e - i, G::noise_dim}, gen, {distribution::normal, 0, 1}));
     const auto x = to<host>(g(f, v).value());
     s = x.shape();
@@ -51,7 +53,8 @@ using plane = std::vector<double>;
 inline plane gaussian_valid(const plane& x, index_t h, index_t w, index_t k, double sigma, index_t& oh, index_t& ow) {
   std::vector<double> g(static_cast<std::size_t>(k));
   double z = 0;
-  for (index_t i = 0; i < k; ++i) z += g[static_cast<std::size_t>(i)] = std::exp(-0.5 * std::pow((double(i) - double(k - 1) / 2) / sigma, 2));
+  for (index_t i = 0; i < k; ++i)
+    z += g[static_cast<std::size_t>(i)] = std::exp(-0.5 * std::pow((double(i) - double(k - 1) / 2) / sigma, 2));
   for (auto& v : g) v /= z;
   oh = h - k + 1, ow = w - k + 1;
   plane rows(static_cast<std::size_t>(h * ow), 0.0), out(static_cast<std::size_t>(oh * ow), 0.0);
@@ -64,7 +67,8 @@ inline plane gaussian_valid(const plane& x, index_t h, index_t w, index_t k, dou
   for (index_t r = 0; r < oh; ++r)
     for (index_t c = 0; c < ow; ++c) {
       double a = 0;
-      for (index_t t = 0; t < k; ++t) a += g[static_cast<std::size_t>(t)] * rows[static_cast<std::size_t>((r + t) * ow + c)];
+      for (index_t t = 0; t < k; ++t)
+        a += g[static_cast<std::size_t>(t)] * rows[static_cast<std::size_t>((r + t) * ow + c)];
       out[static_cast<std::size_t>(r * ow + c)] = a;
     }
   return out;
@@ -98,7 +102,8 @@ inline plane halve(const plane& x, index_t h, index_t w) {
     for (index_t c = 0; c < w / 2; ++c)
       out[static_cast<std::size_t>(r * (w / 2) + c)] =
           0.25 * (x[static_cast<std::size_t>(2 * r * w + 2 * c)] + x[static_cast<std::size_t>(2 * r * w + 2 * c + 1)] +
-                  x[static_cast<std::size_t>((2 * r + 1) * w + 2 * c)] + x[static_cast<std::size_t>((2 * r + 1) * w + 2 * c + 1)]);
+                  x[static_cast<std::size_t>((2 * r + 1) * w + 2 * c)] +
+                  x[static_cast<std::size_t>((2 * r + 1) * w + 2 * c + 1)]);
   return out;
 }
 }  // namespace detail
@@ -108,7 +113,8 @@ inline plane halve(const plane& x, index_t h, index_t w) {
 /// result lies in [0, 1]. Images must be at least 2^4 = 16 pixels on a side (5 scales).
 inline double ms_ssim(const tensor<float, host>& a, const tensor<float, host>& b, double range = 1) {
   if (a.shape() != b.shape() || a.rank() != 3 || a.size(1) < 16 || a.size(2) < 16)
-    fail<shape_error>("eval::ms_ssim", "images ", a.shape(), " and ", b.shape(), " must be one (C, H, W) shape with H, W >= 16");
+    fail<shape_error>("eval::ms_ssim", "images ", a.shape(), " and ", b.shape(),
+                      " must be one (C, H, W) shape with H, W >= 16");
   constexpr std::array<double, 5> weights{0.0448, 0.2856, 0.3001, 0.2363, 0.1333};
   const index_t c = a.size(0), h0 = a.size(1), w0 = a.size(2);
   const auto av = a.to_vector(), bv = b.to_vector();
@@ -138,7 +144,8 @@ double ms_ssim_diversity(const G& g, const tensor<float, host>& features, std::u
   const auto a = reconstruct(g, features, seed), b = reconstruct(g, features, seed + 1);
   const shape one{a.size(1), a.size(2), a.size(3)};
   double sum = 0;
-  for (index_t i = 0; i < a.size(0); ++i) sum += ms_ssim(a.slice_rows(i, i + 1).reshape(one), b.slice_rows(i, i + 1).reshape(one));
+  for (index_t i = 0; i < a.size(0); ++i)
+    sum += ms_ssim(a.slice_rows(i, i + 1).reshape(one), b.slice_rows(i, i + 1).reshape(one));
   return sum / double(a.size(0));
 }
 
@@ -147,7 +154,8 @@ double ms_ssim_diversity(const G& g, const tensor<float, host>& features, std::u
 template <class Predict>
 double class_accuracy(Predict&& predict, const tensor<float, host>& images, const std::vector<int>& labels) {
   const auto pred = predict(images);
-  if (pred.size() != labels.size()) fail<shape_error>("eval::class_accuracy", pred.size(), " predictions for ", labels.size(), " labels");
+  if (pred.size() != labels.size())
+    fail<shape_error>("eval::class_accuracy", pred.size(), " predictions for ", labels.size(), " labels");
   long right = 0;
   for (std::size_t i = 0; i < pred.size(); ++i) right += pred[i] == labels[i];
   return pred.empty() ? 0.0 : double(right) / double(pred.size());
@@ -159,11 +167,13 @@ double class_accuracy(Predict&& predict, const tensor<float, host>& images, cons
 /// generator, or a progressive generator at an early stage); smaller ones are enlarged (nearest)
 /// to the reals' size. reals (n, C, R, R), features (n, D).
 template <class Reconstruct>
-tensor<float, host> reconstruction_sheet(Reconstruct&& recon, const tensor<float, host>& reals, const tensor<float, host>& features,
-                                         index_t more = 4, std::uint64_t seed = 2026) {
+tensor<float, host> reconstruction_sheet(Reconstruct&& recon, const tensor<float, host>& reals,
+                                         const tensor<float, host>& features, index_t more = 4,
+                                         std::uint64_t seed = 2026) {
   const char* op = "eval::reconstruction_sheet";
   if (reals.rank() != 4 || features.rank() != 2 || reals.size(0) != features.size(0) || reals.size(0) == 0 || more < 0)
-    fail<shape_error>(op, "reals ", reals.shape(), " and features ", features.shape(), " must be (n, C, R, R) and (n, D), n > 0");
+    fail<shape_error>(op, "reals ", reals.shape(), " and features ", features.shape(),
+                      " must be (n, C, R, R) and (n, D), n > 0");
   const index_t n = reals.size(0), per = reals.numel() / n;
   std::vector<std::vector<float>> columns{reals.to_vector()};
   for (index_t k = 0; k <= more; ++k) {
@@ -181,7 +191,8 @@ tensor<float, host> reconstruction_sheet(Reconstruct&& recon, const tensor<float
   for (index_t r = 0; r < n; ++r)
     for (const auto& c : columns) rows.insert(rows.end(), c.begin() + r * per, c.begin() + (r + 1) * per);
   const auto cols = static_cast<index_t>(columns.size());
-  return io::make_grid(tensor<float, host>::from(rows, shape{n * cols, reals.size(1), reals.size(2), reals.size(3)}), cols);
+  return io::make_grid(tensor<float, host>::from(rows, shape{n * cols, reals.size(1), reals.size(2), reals.size(3)}),
+                       cols);
 }
 
 }  // namespace bijgan::eval

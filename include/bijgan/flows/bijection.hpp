@@ -45,20 +45,27 @@ concept bijection = requires(const F& f, const var<typename F::value_type, typen
 /// static_assert(flows::check_bijection<my_flow>()).
 template <class F>
 constexpr bool check_bijection() {
-  static_assert(requires { typename F::value_type; }, "a bijection needs `using value_type = T;` (float or double)");
-  static_assert(requires { typename F::backend_type; }, "a bijection needs `using backend_type = B;` (host or cuda)");
+  static_assert(
+      requires { typename F::value_type; }, "a bijection needs `using value_type = T;` (float or double)");
+  static_assert(
+      requires { typename F::backend_type; }, "a bijection needs `using backend_type = B;` (host or cuda)");
   if constexpr (requires {
                   typename F::value_type;
                   typename F::backend_type;
                 }) {
     using V = var<typename F::value_type, typename F::backend_type>;
-    static_assert(requires(const F& f, const V& x) { f.forward(x); }, "a bijection needs `forward(const var&) const`");
-    static_assert(requires(const F& f, const V& x) {
-      { f.forward(x) } -> std::same_as<flow_result<typename F::value_type, typename F::backend_type>>;
-    }, "forward(x) must return flows::flow_result<T, B> {z, logdet per sample}");
-    static_assert(requires(const F& f, const V& z) {
-      { f.inverse(z) } -> std::same_as<V>;
-    }, "a bijection needs `var inverse(const var&) const` returning x");
+    static_assert(
+        requires(const F& f, const V& x) { f.forward(x); }, "a bijection needs `forward(const var&) const`");
+    static_assert(
+        requires(const F& f, const V& x) {
+          { f.forward(x) } -> std::same_as<flow_result<typename F::value_type, typename F::backend_type>>;
+        },
+        "forward(x) must return flows::flow_result<T, B> {z, logdet per sample}");
+    static_assert(
+        requires(const F& f, const V& z) {
+          { f.inverse(z) } -> std::same_as<V>;
+        },
+        "a bijection needs `var inverse(const var&) const` returning x");
   }
   return bijection<F>;
 }
@@ -68,8 +75,12 @@ constexpr bool check_bijection() {
 /// latent back into the shape a step expects.
 template <class F>
 shape output_shape(const F& f, const shape& in) {
-  if constexpr (requires { { f.output_shape(in) } -> std::convertible_to<shape>; }) return f.output_shape(in);
-  else return in;
+  if constexpr (requires {
+                  { f.output_shape(in) } -> std::convertible_to<shape>;
+                })
+    return f.output_shape(in);
+  else
+    return in;
 }
 
 /// The least type that models bijection (declarations only), for checking generic code.

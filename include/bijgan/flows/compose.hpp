@@ -61,7 +61,8 @@ struct sequence {
   }
   template <std::size_t I, class F>
   void visit_one(F& f) {
-    if constexpr (nn::module<std::tuple_element_t<I, std::tuple<Fs...>>>) f(nn::detail::index_name(I), std::get<I>(steps));
+    if constexpr (nn::module<std::tuple_element_t<I, std::tuple<Fs...>>>)
+      f(nn::detail::index_name(I), std::get<I>(steps));
   }
 };
 
@@ -72,8 +73,10 @@ template <class... Fs>
 struct is_sequence<sequence<Fs...>> : std::true_type {};
 template <class X>
 auto as_steps(X x) {
-  if constexpr (is_sequence<X>::value) return x.steps;
-  else return std::tuple<X>(std::move(x));
+  if constexpr (is_sequence<X>::value)
+    return x.steps;
+  else
+    return std::tuple<X>(std::move(x));
 }
 }  // namespace detail
 

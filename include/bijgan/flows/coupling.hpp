@@ -72,7 +72,9 @@ struct affine_coupling {
   var<T, B> shift;  ///< (C, 1, 1), zero at initialisation
 
   affine_coupling(index_t channels, Net n, const coupling_options& o = {})
-      : options(o), net(std::move(n)), scale(parameter(tensor<T, B>::zeros(shape{channels, 1, 1}))),
+      : options(o),
+        net(std::move(n)),
+        scale(parameter(tensor<T, B>::zeros(shape{channels, 1, 1}))),
         shift(parameter(tensor<T, B>::zeros(shape{channels, 1, 1}))) {
     detail::check_coupling_channels(channels, o, "flows::affine_coupling");
   }

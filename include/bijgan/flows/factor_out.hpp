@@ -85,7 +85,8 @@ struct factor_out {
  private:
   void check(const shape& s) const {
     if (s.rank() != 4 || s[1] != input[0] || s[2] != input[1] || s[3] != input[2])
-      fail<shape_error>("flows::factor_out", "forward input ", s, " must be (N, ", input[0], ", ", input[1], ", ", input[2], ")");
+      fail<shape_error>("flows::factor_out", "forward input ", s, " must be (N, ", input[0], ", ", input[1], ", ",
+                        input[2], ")");
   }
 };
 

@@ -9,10 +9,10 @@
 #include <utility>
 #include <vector>
 
-#include "bijgan/ops/checkpoint.hpp"
 #include "bijgan/flows/coupling.hpp"
 #include "bijgan/flows/factor_out.hpp"
 #include "bijgan/nn/resnet.hpp"
+#include "bijgan/ops/checkpoint.hpp"
 #include "bijgan/ops/resample.hpp"
 
 namespace bijgan::flows {
@@ -76,7 +76,8 @@ struct realnvp_multiscale {
   flow_result<T, B> forward(const var<T, B>& x) const {
     const auto& o = options;
     if (x.rank() != 4 || x.size(1) != o.channels || x.size(2) != o.height || x.size(3) != o.width)
-      fail<shape_error>("flows::realnvp_multiscale", "input ", x.shape(), " must be (N, ", o.channels, ", ", o.height, ", ", o.width, ")");
+      fail<shape_error>("flows::realnvp_multiscale", "input ", x.shape(), " must be (N, ", o.channels, ", ", o.height,
+                        ", ", o.width, ")");
     flow_result<T, B> r{x, constant(tensor<T, B>::zeros(shape{x.size(0)}))};
     std::vector<var<T, B>> parts;
     for (const auto& st : levels) {
@@ -125,8 +126,9 @@ struct realnvp_multiscale {
 
  private:
   coupling make(index_t c, mask_kind m, int parity, generator& g) const {
-    return coupling(c, nn::conv_resnet<T, B>({.in = c, .out = 2 * c, .width = options.features, .blocks = options.blocks}, g),
-                    {.mask = m, .parity = parity});
+    return coupling(
+        c, nn::conv_resnet<T, B>({.in = c, .out = 2 * c, .width = options.features, .blocks = options.blocks}, g),
+        {.mask = m, .parity = parity});
   }
   void run(const std::vector<coupling>& steps, flow_result<T, B>& r) const {
     for (const auto& k : steps) {
@@ -156,7 +158,8 @@ struct realnvp_multiscale {
     const index_t f = index_t(1) << (o.scales - 1);
     if (o.height % f != 0 || o.width % f != 0 || (o.height / f) * (o.width / f) < 2)
       fail<shape_error>("flows::realnvp_multiscale", "an image of ", o.height, "x", o.width, " does not fit ", o.scales,
-                        " scales: height and width must be multiples of ", f, " with at least 2 pixels left at the last scale");
+                        " scales: height and width must be multiples of ", f,
+                        " with at least 2 pixels left at the last scale");
   }
 };
 

@@ -74,7 +74,8 @@ struct standard_normal {
 
  private:
   void check(const shape& s) const {
-    if (s.rank() != 2 || s[1] != dim) fail<shape_error>("flows::standard_normal", "latent ", s, " must be (N, ", dim, ")");
+    if (s.rank() != 2 || s[1] != dim)
+      fail<shape_error>("flows::standard_normal", "latent ", s, " must be (N, ", dim, ")");
   }
 };
 
@@ -157,11 +158,13 @@ struct class_gaussian {
       const auto cv = matmul(z, m->matrix, false, true).to_vector();
       cross.assign(cv.begin(), cv.end());
       const auto& mv = m->values;
-      for (std::size_t k = 0; k < mv.size(); ++k) norms[k / static_cast<std::size_t>(d)] += double(mv[k]) * double(mv[k]);
+      for (std::size_t k = 0; k < mv.size(); ++k)
+        norms[k / static_cast<std::size_t>(d)] += double(mv[k]) * double(mv[k]);
     } else {
       for (index_t c = 0; c < classes; ++c) norms[static_cast<std::size_t>(c)] = mean_of(c) * mean_of(c) * double(d);
     }
-    std::vector<std::vector<double>> out(static_cast<std::size_t>(n), std::vector<double>(static_cast<std::size_t>(classes)));
+    std::vector<std::vector<double>> out(static_cast<std::size_t>(n),
+                                         std::vector<double>(static_cast<std::size_t>(classes)));
     for (index_t i = 0; i < n; ++i) {
       double sq = 0, s = 0;
       for (index_t k = 0; k < d; ++k) {
@@ -171,8 +174,9 @@ struct class_gaussian {
       }
       for (index_t c = 0; c < classes; ++c) {
         const auto ci = static_cast<std::size_t>(c);
-        const double zm = layout == mean_layout::random ? cross[static_cast<std::size_t>(i) * static_cast<std::size_t>(classes) + ci]
-                                                        : mean_of(c) * s;
+        const double zm = layout == mean_layout::random
+                              ? cross[static_cast<std::size_t>(i) * static_cast<std::size_t>(classes) + ci]
+                              : mean_of(c) * s;
         out[static_cast<std::size_t>(i)][ci] = -0.5 * (sq - 2 * zm + norms[ci]) - c0;
       }
     }
@@ -219,11 +223,14 @@ struct class_gaussian {
         m->values.insert(m->values.end(), static_cast<std::size_t>(dim), static_cast<T>(mean_of(c)));
       } else {
         generator g(seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(c));
-        const auto r = tensor<T, host>::random(shape{dim}, g, {distribution::normal, T(0), static_cast<T>(delta)}).to_vector();
+        const auto r =
+            tensor<T, host>::random(shape{dim}, g, {distribution::normal, T(0), static_cast<T>(delta)}).to_vector();
         m->values.insert(m->values.end(), r.begin(), r.end());
       }
       double sq = 0;
-      for (index_t k = 0; k < dim; ++k) sq += double(m->values[static_cast<std::size_t>(c * dim + k)]) * double(m->values[static_cast<std::size_t>(c * dim + k)]);
+      for (index_t k = 0; k < dim; ++k)
+        sq += double(m->values[static_cast<std::size_t>(c * dim + k)]) *
+              double(m->values[static_cast<std::size_t>(c * dim + k)]);
       half[static_cast<std::size_t>(c)] = static_cast<T>(0.5 * sq);
     }
     m->matrix = tensor<T, B>::from(m->values, shape{classes, dim});
@@ -232,11 +239,13 @@ struct class_gaussian {
     return m;
   }
   void check_label(index_t c) const {
-    if (c < 0 || c >= classes) fail<value_error>("flows::class_gaussian", "label ", c, " is outside [0, ", classes, ")");
+    if (c < 0 || c >= classes)
+      fail<value_error>("flows::class_gaussian", "label ", c, " is outside [0, ", classes, ")");
   }
   void check(const shape& s, std::size_t labels) const {
     if (classes < 1 || dim < 1) fail<value_error>("flows::class_gaussian", "needs classes >= 1 and dim >= 1");
-    if (s.rank() != 2 || s[1] != dim) fail<shape_error>("flows::class_gaussian", "latent ", s, " must be (N, ", dim, ")");
+    if (s.rank() != 2 || s[1] != dim)
+      fail<shape_error>("flows::class_gaussian", "latent ", s, " must be (N, ", dim, ")");
     if (static_cast<std::size_t>(s[0]) != labels)
       fail<shape_error>("flows::class_gaussian", labels, " labels for a latent batch ", s);
   }
@@ -244,7 +253,8 @@ struct class_gaussian {
 
 /// Images from latents: f.inverse(z) without recording a graph.
 template <bijection F>
-tensor<typename F::value_type, typename F::backend_type> sample(const F& f, const tensor<typename F::value_type, typename F::backend_type>& z) {
+tensor<typename F::value_type, typename F::backend_type> sample(
+    const F& f, const tensor<typename F::value_type, typename F::backend_type>& z) {
   const no_grad off;
   return f.inverse(constant(z)).value();
 }

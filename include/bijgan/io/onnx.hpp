@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "bijgan/backend/shape.hpp"
 #include "bijgan/io/atomic_file.hpp"
 #include "bijgan/io/half.hpp"
-#include "bijgan/backend/shape.hpp"
 
 namespace bijgan::io {
 

@@ -10,9 +10,9 @@
 #include <limits>
 #include <vector>
 
+#include "bijgan/backend/shape.hpp"
 #include "bijgan/config/errors.hpp"
 #include "bijgan/io/png.hpp"
-#include "bijgan/backend/shape.hpp"
 #include "bijgan/tensor/tensor.hpp"
 
 namespace bijgan::io {
@@ -36,15 +36,15 @@ struct scatter_options {
 /// The palette (Tableau's ten categorical colours), RGB in [0, 1].
 inline std::array<float, 3> palette_colour(int k) {
   static constexpr std::array<std::array<float, 3>, 10> table{{{0.122f, 0.467f, 0.706f},
-                                                                {1.000f, 0.498f, 0.055f},
-                                                                {0.173f, 0.627f, 0.173f},
-                                                                {0.839f, 0.153f, 0.157f},
-                                                                {0.580f, 0.404f, 0.741f},
-                                                                {0.549f, 0.337f, 0.294f},
-                                                                {0.890f, 0.467f, 0.761f},
-                                                                {0.498f, 0.498f, 0.498f},
-                                                                {0.737f, 0.741f, 0.133f},
-                                                                {0.090f, 0.745f, 0.812f}}};
+                                                               {1.000f, 0.498f, 0.055f},
+                                                               {0.173f, 0.627f, 0.173f},
+                                                               {0.839f, 0.153f, 0.157f},
+                                                               {0.580f, 0.404f, 0.741f},
+                                                               {0.549f, 0.337f, 0.294f},
+                                                               {0.890f, 0.467f, 0.761f},
+                                                               {0.498f, 0.498f, 0.498f},
+                                                               {0.737f, 0.741f, 0.133f},
+                                                               {0.090f, 0.745f, 0.812f}}};
   return table[static_cast<std::size_t>(k % 10)];
 }
 
@@ -55,7 +55,8 @@ inline std::array<float, 3> palette_colour(int k) {
 inline tensor<float, host> scatter_image(const std::vector<scatter_series>& series, const scatter_options& o = {}) {
   const char* op = "io::scatter_image";
   if (o.width < 2 * o.margin + 2 || o.height < 2 * o.margin + 2 || o.margin < 0 || o.radius < 0)
-    fail<value_error>(op, "size ", o.width, "x", o.height, " with margin ", o.margin, " and radius ", o.radius, " leaves no room");
+    fail<value_error>(op, "size ", o.width, "x", o.height, " with margin ", o.margin, " and radius ", o.radius,
+                      " leaves no room");
   double lo[2] = {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()};
   double hi[2] = {-lo[0], -lo[1]};
   std::size_t count = 0;
@@ -64,7 +65,8 @@ inline tensor<float, host> scatter_image(const std::vector<scatter_series>& seri
     if (se.colours.size() != se.points.size())
       fail<shape_error>(op, "series ", s, " has ", se.points.size(), " points but ", se.colours.size(), " colours");
     for (std::size_t i = 0; i < se.points.size(); ++i) {
-      if (se.colours[i] < 0) fail<value_error>(op, "series ", s, " point ", i, " has colour ", se.colours[i], " (must be >= 0)");
+      if (se.colours[i] < 0)
+        fail<value_error>(op, "series ", s, " point ", i, " has colour ", se.colours[i], " (must be >= 0)");
       for (int a = 0; a < 2; ++a) {
         const double v = se.points[i][static_cast<std::size_t>(a)];
         if (!std::isfinite(v)) fail<value_error>(op, "series ", s, " point ", i, " has a non-finite coordinate");
@@ -74,20 +76,24 @@ inline tensor<float, host> scatter_image(const std::vector<scatter_series>& seri
     count += se.points.size();
   }
   if (count == 0) fail<value_error>(op, "nothing to plot: every series is empty");
-  const double w = static_cast<double>(o.width - 2 * o.margin - 1), h = static_cast<double>(o.height - 2 * o.margin - 1);
+  const double w = static_cast<double>(o.width - 2 * o.margin - 1),
+               h = static_cast<double>(o.height - 2 * o.margin - 1);
   const double span = std::max({(hi[0] - lo[0]) / w, (hi[1] - lo[1]) / h, 1e-300});  // data units per pixel
   const double cx = 0.5 * (lo[0] + hi[0]), cy = 0.5 * (lo[1] + hi[1]);
   std::vector<float> img(static_cast<std::size_t>(3 * o.width * o.height), 1.0f);
   const auto put = [&](index_t px, index_t py, const std::array<float, 3>& c) {
     if (px < 0 || py < 0 || px >= o.width || py >= o.height) return;
-    for (index_t ch = 0; ch < 3; ++ch) img[static_cast<std::size_t>((ch * o.height + py) * o.width + px)] = c[static_cast<std::size_t>(ch)];
+    for (index_t ch = 0; ch < 3; ++ch)
+      img[static_cast<std::size_t>((ch * o.height + py) * o.width + px)] = c[static_cast<std::size_t>(ch)];
   };
   const int r = o.radius;
   for (const auto& se : series) {
     for (std::size_t i = 0; i < se.points.size(); ++i) {
       // y grows upwards in the plot, downwards in the image.
-      const auto px = static_cast<index_t>(std::lround(static_cast<double>(o.width - 1) / 2 + (se.points[i][0] - cx) / span));
-      const auto py = static_cast<index_t>(std::lround(static_cast<double>(o.height - 1) / 2 - (se.points[i][1] - cy) / span));
+      const auto px =
+          static_cast<index_t>(std::lround(static_cast<double>(o.width - 1) / 2 + (se.points[i][0] - cx) / span));
+      const auto py =
+          static_cast<index_t>(std::lround(static_cast<double>(o.height - 1) / 2 - (se.points[i][1] - cy) / span));
       const auto c = palette_colour(se.colours[i]);
       for (int dy = -r; dy <= r; ++dy)
         for (int dx = -r; dx <= r; ++dx) {

@@ -20,7 +20,12 @@ class progress_bar {
   /// steps already done before this bar started (a resumed run): throughput and ETA count
   /// only the steps this bar saw.
   progress_bar(long total, std::string label, long samples_per_step, std::ostream& os, long first_step = 0)
-      : total_(total), first_(first_step), label_(std::move(label)), per_step_(samples_per_step), os_(os), start_(clock::now()) {}
+      : total_(total),
+        first_(first_step),
+        label_(std::move(label)),
+        per_step_(samples_per_step),
+        os_(os),
+        start_(clock::now()) {}
 
   /// Marks step `step` (1-based) done with the given named values and redraws (at most ~10/s,
   /// always at the last step).

@@ -59,9 +59,12 @@ var<T, B> progressive_rgb(const var<T, B>& newest, const var<T, B>* previous, do
 /// The CNN generator of DiBiGAN (Mode = adain) and PO-GAN (Mode = input) at cfg's resolution.
 template <gan_config Cfg, cnn_conditioning Mode, class T = float, class B = host>
 struct cnn_generator {
-  static_assert(detail::is_progressive_resolution(Cfg.resolution), "gan_config::resolution must be 4·2^k (4, 8, 16, 32, 64, ...)");
-  static_assert(Cfg.channels >= 1 && Cfg.width >= 1 && Cfg.feature_dim >= 1, "gan_config: channels, width and feature_dim must be >= 1");
-  static_assert(Mode == cnn_conditioning::input || (Cfg.noise_dim >= 1 && Cfg.mapping_layers >= 1 && Cfg.style_dim >= 1),
+  static_assert(detail::is_progressive_resolution(Cfg.resolution),
+                "gan_config::resolution must be 4·2^k (4, 8, 16, 32, 64, ...)");
+  static_assert(Cfg.channels >= 1 && Cfg.width >= 1 && Cfg.feature_dim >= 1,
+                "gan_config: channels, width and feature_dim must be >= 1");
+  static_assert(Mode == cnn_conditioning::input ||
+                    (Cfg.noise_dim >= 1 && Cfg.mapping_layers >= 1 && Cfg.style_dim >= 1),
                 "DiBiGAN needs gan_config::noise_dim, mapping_layers and style_dim >= 1 (set noise_dim for v)");
   using value_type = T;
   using backend_type = B;
@@ -83,7 +86,8 @@ struct cnn_generator {
           conv2({.in = Cfg.width, .out = Cfg.width, .kernel = 3, .padding = 1, .equalized = detail::equalized}, g),
           to_rgb({.in = Cfg.width, .out = Cfg.channels, .kernel = 1, .equalized = {.on = true, .gain = 1}}, g) {
       if constexpr (Mode == cnn_conditioning::adain)
-        for (int i = 0; i < 2; ++i) styles.emplace_back(nn::adain_options{.channels = Cfg.width, .style_dim = Cfg.style_dim}, g);
+        for (int i = 0; i < 2; ++i)
+          styles.emplace_back(nn::adain_options{.channels = Cfg.width, .style_dim = Cfg.style_dim}, g);
     }
     V operator()(V h, const V* w) const {
       h = nn::pixel_norm(leaky_relu(conv1(h), T(0.2)));
@@ -106,12 +110,14 @@ struct cnn_generator {
   std::vector<block> blocks;              ///< one per stage: 4x4, 8x8, …
 
   explicit cnn_generator(generator& g = nn::default_generator())
-      : input({.in = Mode == cnn_conditioning::adain ? Cfg.noise_dim : Cfg.feature_dim, .out = Cfg.width * 16,
+      : input({.in = Mode == cnn_conditioning::adain ? Cfg.noise_dim : Cfg.feature_dim,
+               .out = Cfg.width * 16,
                .equalized = {.on = true, .gain = 0.35355339059327373}},  // √2/4 (ProGAN's dense input)
               g) {
     if constexpr (Mode == cnn_conditioning::adain)
       for (index_t i = 0; i < Cfg.mapping_layers; ++i)
-        mapping.emplace_back(nn::linear_options{.in = i == 0 ? Cfg.feature_dim : Cfg.style_dim, .out = Cfg.style_dim,
+        mapping.emplace_back(nn::linear_options{.in = i == 0 ? Cfg.feature_dim : Cfg.style_dim,
+                                                .out = Cfg.style_dim,
                                                 .equalized = {.on = true, .lr_multiplier = 0.01}},
                              g);
     for (int s = 0; s < max_stage; ++s) blocks.emplace_back(g);
@@ -171,7 +177,8 @@ struct cnn_generator {
 /// must be divisible by min(4, N) (minibatch-stddev groups).
 template <gan_config Cfg, class T = float, class B = host>
 struct cnn_critic {
-  static_assert(detail::is_progressive_resolution(Cfg.resolution), "gan_config::resolution must be 4·2^k (4, 8, 16, 32, 64, ...)");
+  static_assert(detail::is_progressive_resolution(Cfg.resolution),
+                "gan_config::resolution must be 4·2^k (4, 8, 16, 32, 64, ...)");
   using value_type = T;
   using backend_type = B;
   using V = var<T, B>;
@@ -183,7 +190,12 @@ struct cnn_critic {
     nn::conv2d<T, B> from_rgb, conv1, conv2;
     explicit block(generator& g, bool last)
         : from_rgb({.in = Cfg.channels, .out = Cfg.width, .kernel = 1, .equalized = detail::equalized}, g),
-          conv1({.in = Cfg.width + (last ? 1 : 0), .out = Cfg.width, .kernel = 3, .padding = 1, .equalized = detail::equalized}, g),
+          conv1({.in = Cfg.width + (last ? 1 : 0),
+                 .out = Cfg.width,
+                 .kernel = 3,
+                 .padding = 1,
+                 .equalized = detail::equalized},
+                g),
           conv2({.in = Cfg.width, .out = Cfg.width, .kernel = 3, .padding = 1, .equalized = detail::equalized}, g) {}
     template <class F>
     void visit(F&& f) {
@@ -207,15 +219,16 @@ struct cnn_critic {
   V operator()(const V& x) const {
     const index_t r = detail::stage_resolution(state.stage);
     if (x.rank() != 4 || x.size(1) != Cfg.channels || x.size(2) != r || x.size(3) != r)
-      fail<shape_error>("models::cnn_critic", "images ", x.shape(), " must be (N, ", Cfg.channels, ", ", r, ", ", r, ") at stage ",
-                        state.stage);
+      fail<shape_error>("models::cnn_critic", "images ", x.shape(), " must be (N, ", Cfg.channels, ", ", r, ", ", r,
+                        ") at stage ", state.stage);
     const auto lrelu = [](const V& v) { return leaky_relu(v, T(0.2)); };
     V h = lrelu(blocks[static_cast<std::size_t>(state.stage - 1)].from_rgb(x));
     for (int s = state.stage - 1; s >= 1; --s) {
       const auto& b = blocks[static_cast<std::size_t>(s)];
       h = avg_pool2d(lrelu(b.conv2(lrelu(b.conv1(h)))), {.kernel = 2});
       if (s == state.stage - 1 && state.alpha < 1)
-        h = detail::blend(lrelu(blocks[static_cast<std::size_t>(s - 1)].from_rgb(avg_pool2d(x, {.kernel = 2}))), h, state.alpha);
+        h = detail::blend(lrelu(blocks[static_cast<std::size_t>(s - 1)].from_rgb(avg_pool2d(x, {.kernel = 2}))), h,
+                          state.alpha);
     }
     const auto& last = blocks[0];
     h = lrelu(last.conv2(lrelu(last.conv1(stddev(h)))));

@@ -15,9 +15,11 @@ namespace bijgan::models {
 namespace detail {
 template <gan_config Cfg, class E>
 constexpr bool engine_fits() {
-  static_assert(blackbox_engine<E>, "the engine must satisfy bijgan::blackbox_engine (features(), feature_dim, image_shape)");
-  static_assert(E::feature_dim == Cfg.feature_dim, "the engine's feature_dim differs from gan_config::feature_dim: set the config's "
-                                                   "feature_dim to the engine's (e.g. 1024 for engines::lenet, 128 for dlib_resnet)");
+  static_assert(blackbox_engine<E>,
+                "the engine must satisfy bijgan::blackbox_engine (features(), feature_dim, image_shape)");
+  static_assert(E::feature_dim == Cfg.feature_dim,
+                "the engine's feature_dim differs from gan_config::feature_dim: set the config's "
+                "feature_dim to the engine's (e.g. 1024 for engines::lenet, 128 for dlib_resnet)");
   static_assert(E::image_shape[0] == Cfg.channels, "the engine's image channels differ from gan_config::channels");
   return true;
 }

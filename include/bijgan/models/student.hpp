@@ -33,8 +33,11 @@ struct residual_block {
   std::vector<nn::conv2d<T, B>> skip;  ///< 1x1 stride-2 projection when the shape changes
   residual_block(index_t in, index_t out, index_t stride, generator& g)
       : conv1({.in = in, .out = out, .kernel = 3, .stride = stride, .padding = 1, .bias = false}, g),
-        conv2({.in = out, .out = out, .kernel = 3, .padding = 1, .bias = false}, g), bn1({.channels = out}, g), bn2({.channels = out}, g) {
-    if (stride != 1 || in != out) skip.emplace_back(nn::conv2d_options{.in = in, .out = out, .kernel = 1, .stride = stride, .bias = false}, g);
+        conv2({.in = out, .out = out, .kernel = 3, .padding = 1, .bias = false}, g),
+        bn1({.channels = out}, g),
+        bn2({.channels = out}, g) {
+    if (stride != 1 || in != out)
+      skip.emplace_back(nn::conv2d_options{.in = in, .out = out, .kernel = 1, .stride = stride, .bias = false}, g);
   }
   var<T, B> operator()(const var<T, B>& x) const {
     const auto h = bn2(conv2(relu(bn1(conv1(x)))));
@@ -53,8 +56,10 @@ struct residual_block {
 /// The student network of `Cfg` (a staged_network: stages(x) gives each stage's output).
 template <student_config Cfg, class T = float, class B = host>
 struct student {
-  static_assert(Cfg.stages >= 1 && Cfg.width >= 1 && Cfg.feature_dim >= 1, "student_config: stages, width, feature_dim must be >= 1");
-  static_assert(Cfg.resolution % (index_t{1} << Cfg.stages) == 0, "student_config::resolution must be divisible by 2^stages");
+  static_assert(Cfg.stages >= 1 && Cfg.width >= 1 && Cfg.feature_dim >= 1,
+                "student_config: stages, width, feature_dim must be >= 1");
+  static_assert(Cfg.resolution % (index_t{1} << Cfg.stages) == 0,
+                "student_config::resolution must be divisible by 2^stages");
   using value_type = T;
   using backend_type = B;
   using V = var<T, B>;
@@ -67,7 +72,8 @@ struct student {
   nn::linear<T, B> head;
 
   explicit student(generator& g = nn::default_generator())
-      : stem({.in = Cfg.channels, .out = Cfg.width, .kernel = 3, .padding = 1, .bias = false}, g), stem_bn({.channels = Cfg.width}, g),
+      : stem({.in = Cfg.channels, .out = Cfg.width, .kernel = 3, .padding = 1, .bias = false}, g),
+        stem_bn({.channels = Cfg.width}, g),
         head({.in = Cfg.width << (Cfg.stages - 1), .out = Cfg.feature_dim}, g) {
     for (index_t s = 0; s < Cfg.stages; ++s) {
       const index_t in = s == 0 ? Cfg.width : Cfg.width << (s - 1), out = Cfg.width << s;
@@ -79,8 +85,8 @@ struct student {
   /// Stage outputs (N, width·2^s, r/2^(s+1), r/2^(s+1)) and the features (N, feature_dim).
   staged_output<V> stages(const V& x) const {
     if (x.rank() != 4 || x.size(1) != Cfg.channels || x.size(2) != Cfg.resolution || x.size(3) != Cfg.resolution)
-      fail<shape_error>("models::student", "images ", x.shape(), " must be (N, ", Cfg.channels, ", ", Cfg.resolution, ", ",
-                        Cfg.resolution, ")");
+      fail<shape_error>("models::student", "images ", x.shape(), " must be (N, ", Cfg.channels, ", ", Cfg.resolution,
+                        ", ", Cfg.resolution, ")");
     staged_output<V> out;
     V h = relu(stem_bn(stem(x)));
     for (std::size_t b = 0; b < blocks.size(); b += 2) {

@@ -51,9 +51,13 @@ struct chain {
     return std::apply([&](const auto&... l) { return run(x, l...); }, layers);
   }
   template <std::size_t I>
-  auto& get() { return std::get<I>(layers); }
+  auto& get() {
+    return std::get<I>(layers);
+  }
   template <std::size_t I>
-  const auto& get() const { return std::get<I>(layers); }
+  const auto& get() const {
+    return std::get<I>(layers);
+  }
 
   template <class F>
   void visit(F&& f) {
@@ -62,7 +66,9 @@ struct chain {
 
  private:
   template <class X>
-  static X run(const X& x) { return x; }
+  static X run(const X& x) {
+    return x;
+  }
   template <class X, class L, class... Rest>
   static auto run(const X& x, const L& l, const Rest&... rest) {
     return run(l(x), rest...);
@@ -86,23 +92,28 @@ template <class... L>
 struct is_chain<chain<L...>> : std::true_type {};
 template <class X>
 auto as_tuple(X x) {
-  if constexpr (is_chain<X>::value) return x.layers;
-  else return std::tuple<X>(std::move(x));
+  if constexpr (is_chain<X>::value)
+    return x.layers;
+  else
+    return std::tuple<X>(std::move(x));
 }
 }  // namespace detail
 
 namespace detail {
 /// Types with an inverse (flow steps): `a | b` of two of them is a flow sequence (flows/compose.hpp).
 template <class X>
-concept invertible = requires { &X::inverse; };
+concept invertible = requires {
+  &X::inverse;
+};
 }  // namespace detail
 
 /// a | b: a chain running a, then b (chains are flattened). One side must be a module; two
 /// bijections compose with flows' `|` instead.
 template <class A, class C>
-  requires((module<std::remove_cvref_t<A>> || module<std::remove_cvref_t<C>>) &&
-           !(detail::invertible<std::remove_cvref_t<A>> && detail::invertible<std::remove_cvref_t<C>>))
-auto operator|(A a, C c) {
+requires((module<std::remove_cvref_t<A>> ||
+          module<std::remove_cvref_t<C>>)&&!(detail::invertible<std::remove_cvref_t<A>> &&
+                                             detail::invertible<std::remove_cvref_t<C>>)) auto
+operator|(A a, C c) {
   return std::apply([](auto... l) { return chain<decltype(l)...>(std::move(l)...); },
                     std::tuple_cat(detail::as_tuple(std::move(a)), detail::as_tuple(std::move(c))));
 }
@@ -119,7 +130,8 @@ struct residual {
   X operator()(const X& x) const {
     auto y = body(x);
     if (y.shape() != x.shape())
-      fail<shape_error>("nn::residual", "body maps ", x.shape(), " to ", y.shape(), "; a residual body must keep the shape");
+      fail<shape_error>("nn::residual", "body maps ", x.shape(), " to ", y.shape(),
+                        "; a residual body must keep the shape");
     return x + y;
   }
   template <class F>
@@ -131,32 +143,56 @@ struct residual {
 /// Activations and reshapes as layers for chains.
 namespace act {
 struct relu {
-  template <class X> X operator()(const X& x) const { return bijgan::relu(x); }
+  template <class X>
+  X operator()(const X& x) const {
+    return bijgan::relu(x);
+  }
 };
 struct gelu {
-  template <class X> X operator()(const X& x) const { return bijgan::gelu(x); }
+  template <class X>
+  X operator()(const X& x) const {
+    return bijgan::gelu(x);
+  }
 };
 struct tanh {
-  template <class X> X operator()(const X& x) const { return bijgan::tanh(x); }
+  template <class X>
+  X operator()(const X& x) const {
+    return bijgan::tanh(x);
+  }
 };
 struct sigmoid {
-  template <class X> X operator()(const X& x) const { return bijgan::sigmoid(x); }
+  template <class X>
+  X operator()(const X& x) const {
+    return bijgan::sigmoid(x);
+  }
 };
 struct leaky_relu {
   double slope = 0.2;
-  template <class X> X operator()(const X& x) const { return bijgan::leaky_relu(x, static_cast<typename X::value_type>(slope)); }
+  template <class X>
+  X operator()(const X& x) const {
+    return bijgan::leaky_relu(x, static_cast<typename X::value_type>(slope));
+  }
 };
 /// (N, ...) -> (N, prod(...)).
 struct flatten {
-  template <class X> X operator()(const X& x) const { return bijgan::flatten(x, 1, -1); }
+  template <class X>
+  X operator()(const X& x) const {
+    return bijgan::flatten(x, 1, -1);
+  }
 };
 struct max_pool2d {
   pool2d_options options{};
-  template <class X> X operator()(const X& x) const { return bijgan::max_pool2d(x, options); }
+  template <class X>
+  X operator()(const X& x) const {
+    return bijgan::max_pool2d(x, options);
+  }
 };
 struct avg_pool2d {
   pool2d_options options{};
-  template <class X> X operator()(const X& x) const { return bijgan::avg_pool2d(x, options); }
+  template <class X>
+  X operator()(const X& x) const {
+    return bijgan::avg_pool2d(x, options);
+  }
 };
 }  // namespace act
 
@@ -169,7 +205,7 @@ struct rebind {
   using type = M;
 };
 template <template <class, class> class M, class T, class B, class To>
-  requires backend<B, T>
+requires backend<B, T>
 struct rebind<M<T, B>, To> {
   using type = M<T, To>;
 };
@@ -202,9 +238,12 @@ rebind_t<M, To> to(const M& m) {
   if constexpr (detail::is_chain<M>::value) {
     return std::apply([](const auto&... l) { return R(nn::to<To>(l)...); }, m.layers);
   } else if constexpr (!module<M>) {
-    if constexpr (std::is_same_v<R, M>) return m;  // activations, lambdas
-    else if constexpr (requires { m.template rebuild<To>(); }) return m.template rebuild<To>();
-    else return R{};                                 // parameter-free typed layers (squeeze)
+    if constexpr (std::is_same_v<R, M>)
+      return m;  // activations, lambdas
+    else if constexpr (requires { m.template rebuild<To>(); })
+      return m.template rebuild<To>();
+    else
+      return R{};  // parameter-free typed layers (squeeze)
   } else {
     static_assert(std::is_same_v<typename R::backend_type, To>,
                   "nn::to: this module type cannot be rebound to the target backend; give it template parameters "
@@ -214,9 +253,12 @@ rebind_t<M, To> to(const M& m) {
     } else {
       generator scratch(0);  // the initial values are overwritten below
       R out = [&] {
-        if constexpr (requires { m.template rebuild<To>(); }) return m.template rebuild<To>();
-        else if constexpr (requires { R(m.options, scratch); }) return R(m.options, scratch);
-        else return R(scratch);
+        if constexpr (requires { m.template rebuild<To>(); })
+          return m.template rebuild<To>();
+        else if constexpr (requires { R(m.options, scratch); })
+          return R(m.options, scratch);
+        else
+          return R(scratch);
       }();
       // Walk both in visit order: the structures are the same, so the leaves pair up.
       using T = typename M::value_type;
@@ -226,14 +268,19 @@ rebind_t<M, To> to(const M& m) {
       std::vector<const train_flag*> flags;
       walk_const(m, [&](const std::string&, auto& x) {
         using X = std::remove_cvref_t<decltype(x)>;
-        if constexpr (detail::is_var<X>::value) vars.push_back(&x);
-        else if constexpr (detail::is_tensor<X>::value) buffers.push_back(&x);
-        else flags.push_back(&x);
+        if constexpr (detail::is_var<X>::value)
+          vars.push_back(&x);
+        else if constexpr (detail::is_tensor<X>::value)
+          buffers.push_back(&x);
+        else
+          flags.push_back(&x);
       });
       // Own storage on the target, also when it is the same backend.
       const auto moved = [](const tensor<T, From>& t) {
-        if constexpr (std::is_same_v<To, From>) return t.clone();
-        else return bijgan::to<To>(t);
+        if constexpr (std::is_same_v<To, From>)
+          return t.clone();
+        else
+          return bijgan::to<To>(t);
       };
       std::size_t iv = 0, ib = 0, iflag = 0;
       walk(out, std::string(), [&](const std::string& path, auto& x) {

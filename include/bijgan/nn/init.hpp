@@ -49,8 +49,9 @@ tensor<T, B> normal(const shape& s, double mean, double std, generator& g = defa
 template <class T = float, class B = host>
 tensor<T, B> truncated_normal(const shape& s, double mean, double std, generator& g = default_generator(),
                               double lo = -2, double hi = 2) {
-  return tensor<T, B>::random(s, g, {distribution::truncated_normal, static_cast<T>(mean), static_cast<T>(std),
-                                     static_cast<T>(lo), static_cast<T>(hi)});
+  return tensor<T, B>::random(s, g,
+                              {distribution::truncated_normal, static_cast<T>(mean), static_cast<T>(std),
+                               static_cast<T>(lo), static_cast<T>(hi)});
 }
 template <class T = float, class B = host>
 tensor<T, B> zeros(const shape& s) {

@@ -137,9 +137,13 @@ M& set_training(M& m, bool training) {
   return m;
 }
 template <module M>
-M& train(M& m) { return set_training(m, true); }
+M& train(M& m) {
+  return set_training(m, true);
+}
 template <module M>
-M& eval(M& m) { return set_training(m, false); }
+M& eval(M& m) {
+  return set_training(m, false);
+}
 
 /// Drops the accumulated gradient of every parameter.
 template <module M>
@@ -154,8 +158,10 @@ M clone(const M& m) {
   M c = m;
   walk(c, std::string(), [](const std::string&, auto& x) {
     using X = std::remove_cvref_t<decltype(x)>;
-    if constexpr (detail::is_var<X>::value) x = X(x.value().clone(), x.requires_grad());
-    else if constexpr (detail::is_tensor<X>::value) x = x.clone();
+    if constexpr (detail::is_var<X>::value)
+      x = X(x.value().clone(), x.requires_grad());
+    else if constexpr (detail::is_tensor<X>::value)
+      x = x.clone();
   });
   return c;
 }

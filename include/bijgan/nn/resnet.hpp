@@ -28,7 +28,8 @@ struct conv_resnet {
     using backend_type = B;
     conv2d<T, B> first, second;
     block(index_t w, generator& g)
-        : first({.in = w, .out = w, .kernel = 3, .padding = 1}, g), second({.in = w, .out = w, .kernel = 3, .padding = 1}, g) {}
+        : first({.in = w, .out = w, .kernel = 3, .padding = 1}, g),
+          second({.in = w, .out = w, .kernel = 3, .padding = 1}, g) {}
     var<T, B> operator()(const var<T, B>& x) const { return x + second(bijgan::relu(first(bijgan::relu(x)))); }
     template <class F>
     void visit(F&& f) {

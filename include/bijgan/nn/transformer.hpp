@@ -52,7 +52,9 @@ struct transformer_block {
   mlp<T, B> ffn;
 
   explicit transformer_block(const transformer_block_options& o, generator& g = default_generator())
-      : options(o), norm1({.features = o.dim}, g), norm2({.features = o.dim}, g),
+      : options(o),
+        norm1({.features = o.dim}, g),
+        norm2({.features = o.dim}, g),
         attn({.dim = o.dim, .heads = o.heads, .window = o.window > 0 ? o.window : 1, .relative_bias = o.window > 0}, g),
         ffn({.dim = o.dim, .ratio = o.mlp_ratio}, g) {}
 
@@ -78,7 +80,7 @@ struct transformer_block {
     return attn(x, height, width);
   }
 };
-transformer_block(const transformer_block_options&) -> transformer_block<float, host>;
+transformer_block(const transformer_block_options&)->transformer_block<float, host>;
 
 struct condition_tokens_options {
   index_t in = 0;       ///< condition width ([F(x); v])
@@ -97,7 +99,9 @@ struct condition_tokens {
   positional_embedding<T, B> position;
 
   explicit condition_tokens(const condition_tokens_options& o, generator& g = default_generator())
-      : options(checked(o)), expand({.in = o.in, .out = o.tokens * o.dim}, g), position({.tokens = o.tokens, .dim = o.dim}, g) {}
+      : options(checked(o)),
+        expand({.in = o.in, .out = o.tokens * o.dim}, g),
+        position({.tokens = o.tokens, .dim = o.dim}, g) {}
   var<T, B> operator()(const var<T, B>& c) const {
     if (c.rank() != 2 || c.size(1) != options.in)
       fail<shape_error>("nn::condition_tokens", "condition ", c.shape(), " must be (N, ", options.in, ")");
@@ -117,7 +121,7 @@ struct condition_tokens {
     return o;
   }
 };
-condition_tokens(const condition_tokens_options&) -> condition_tokens<float, host>;
+condition_tokens(const condition_tokens_options&)->condition_tokens<float, host>;
 
 struct conditioned_block_options {
   index_t dim = 0;
@@ -139,8 +143,10 @@ struct conditioned_block {
   multi_head_attention<T, B> cross;
 
   explicit conditioned_block(const conditioned_block_options& o, generator& g = default_generator())
-      : options(o), block({.dim = o.dim, .heads = o.heads, .mlp_ratio = o.mlp_ratio, .window = o.window}, g),
-        norm_cross({.features = o.dim}, g), cross({.dim = o.dim, .heads = o.heads, .context_dim = o.context_dim}, g) {}
+      : options(o),
+        block({.dim = o.dim, .heads = o.heads, .mlp_ratio = o.mlp_ratio, .window = o.window}, g),
+        norm_cross({.features = o.dim}, g),
+        cross({.dim = o.dim, .heads = o.heads, .context_dim = o.context_dim}, g) {}
 
   /// x (N, height*width, dim), context (N, tokens, context_dim).
   var<T, B> operator()(const var<T, B>& x, const var<T, B>& context, index_t height, index_t width) const {
@@ -155,6 +161,6 @@ struct conditioned_block {
     f("cross", cross);
   }
 };
-conditioned_block(const conditioned_block_options&) -> conditioned_block<float, host>;
+conditioned_block(const conditioned_block_options&)->conditioned_block<float, host>;
 
 }  // namespace bijgan::nn

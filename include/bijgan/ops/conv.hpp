@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <limits>
 
+#include "bijgan/backend/conv_geometry.hpp"
 #include "bijgan/config/instances.hpp"
 #include "bijgan/ops/linalg.hpp"
 #include "bijgan/ops/shape.hpp"
-#include "bijgan/backend/conv_geometry.hpp"
 
 namespace bijgan {
 

@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "bijgan/config/instances.hpp"
 #include "bijgan/backend/functors.hpp"
+#include "bijgan/config/instances.hpp"
 #include "bijgan/tensor/ops.hpp"
 
 namespace bijgan {

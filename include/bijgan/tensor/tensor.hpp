@@ -8,10 +8,10 @@
 #include <type_traits>
 #include <vector>
 
-#include "bijgan/backend/host/host.hpp"
 #include "bijgan/backend/concept.hpp"
-#include "bijgan/config/instances.hpp"
+#include "bijgan/backend/host/host.hpp"
 #include "bijgan/backend/shape.hpp"
+#include "bijgan/config/instances.hpp"
 
 namespace bijgan {
 

@@ -36,8 +36,10 @@ struct parity_options {
 /// 1e-3 (gradients) of (1 + the largest host magnitude), double ones to 1e-9 and 1e-8.
 template <class T>
 constexpr parity_options default_tolerance() {
-  if constexpr (std::is_same_v<T, float>) return {1e-4, 1e-3};
-  else return {1e-9, 1e-8};
+  if constexpr (std::is_same_v<T, float>)
+    return {1e-4, 1e-3};
+  else
+    return {1e-9, 1e-8};
 }
 
 namespace detail {
@@ -99,7 +101,8 @@ parity_result compare_backends(F&& f, const std::vector<tensor<T, host>>& inputs
         continue;
       }
       if (hv[i].grad().defined())
-        detail::compare_into(r, dv[i].grad(), hv[i].grad(), o.grad_tol, r.max_grad_error, "gradient of input " + std::to_string(i));
+        detail::compare_into(r, dv[i].grad(), hv[i].grad(), o.grad_tol, r.max_grad_error,
+                             "gradient of input " + std::to_string(i));
     }
   }
   return r;
@@ -132,12 +135,15 @@ parity_result compare_module_backends(M& m, F&& call, const std::vector<tensor<t
   backward(sum(dy * dy));
   for (std::size_t i = 0; i < hv.size(); ++i)
     if (hv[i].grad().defined() && dv[i].grad().defined())
-      detail::compare_into(r, dv[i].grad(), hv[i].grad(), o.grad_tol, r.max_grad_error, "gradient of input " + std::to_string(i));
+      detail::compare_into(r, dv[i].grad(), hv[i].grad(), o.grad_tol, r.max_grad_error,
+                           "gradient of input " + std::to_string(i));
   const auto hp = nn::named_parameters(m);
   const auto dp = nn::named_parameters(dm);
   if (hp.size() != dp.size()) {
     r.passed = false;
-    if (r.message.empty()) r.message = "the moved module has " + std::to_string(dp.size()) + " parameters, the host one " + std::to_string(hp.size());
+    if (r.message.empty())
+      r.message = "the moved module has " + std::to_string(dp.size()) + " parameters, the host one " +
+                  std::to_string(hp.size());
     return r;
   }
   for (std::size_t i = 0; i < hp.size(); ++i) {

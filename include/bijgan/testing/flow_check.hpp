@@ -67,7 +67,8 @@ flow_check_result check_flow(const F& f, const tensor<double, host>& x, double t
   if (r.inverse_error > tol || r.logdet_error > tol) {
     r.passed = false;
     std::ostringstream os;
-    os << "round-trip error " << r.inverse_error << ", log-det error " << r.logdet_error << " (tolerance " << tol << ")";
+    os << "round-trip error " << r.inverse_error << ", log-det error " << r.logdet_error << " (tolerance " << tol
+       << ")";
     r.message = os.str();
   }
   return r;

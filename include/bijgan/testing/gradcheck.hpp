@@ -46,10 +46,11 @@ using checked_fn = std::function<var<double, host>(const std::vector<var<double,
 namespace detail {
 
 /// One scalar functional, its analytic gradient and the finite-difference comparison.
-inline void compare(const std::function<double(const std::vector<tensor<double, host>>&)>& value,
-                    const std::function<std::vector<tensor<double, host>>(const std::vector<tensor<double, host>>&)>& analytic,
-                    const std::vector<tensor<double, host>>& inputs, const gradcheck_options& o, const char* order,
-                    gradcheck_result& r) {
+inline void compare(
+    const std::function<double(const std::vector<tensor<double, host>>&)>& value,
+    const std::function<std::vector<tensor<double, host>>(const std::vector<tensor<double, host>>&)>& analytic,
+    const std::vector<tensor<double, host>>& inputs, const gradcheck_options& o, const char* order,
+    gradcheck_result& r) {
   const auto grads = analytic(inputs);
   const double f0 = value(inputs);  // every perturbation is undone exactly, so f(x) is fixed
   index_t total = 0;
@@ -81,13 +82,14 @@ inline void compare(const std::function<double(const std::vector<tensor<double, 
       if (err > o.atol + o.rtol * std::abs(num) && r.passed) {
         r.passed = false;
         std::ostringstream os;
-        os << order << " gradient of input " << i << " element " << j << ": analytic "
-           << g[static_cast<std::size_t>(j)] << " vs numeric " << num << " (error " << err << ")";
+        os << order << " gradient of input " << i << " element " << j << ": analytic " << g[static_cast<std::size_t>(j)]
+           << " vs numeric " << num << " (error " << err << ")";
         r.message = os.str();
       }
     }
   }
-  if (r.passed && total > 0 && static_cast<double>(r.kinks_skipped) > o.max_kink_fraction * static_cast<double>(total)) {
+  if (r.passed && total > 0 &&
+      static_cast<double>(r.kinks_skipped) > o.max_kink_fraction * static_cast<double>(total)) {
     r.passed = false;
     r.message = std::string(order) + ": too many elements on kinks (" + std::to_string(r.kinks_skipped) + " of " +
                 std::to_string(total) + "); move the inputs away from the kinks";
@@ -114,18 +116,18 @@ inline gradcheck_result gradcheck(const checked_fn& f, const std::vector<tensor<
     return grad(std::vector{sum(f(vs) * w)}, vs);
   };
   gradcheck_result r;
-  detail::compare(
-      [&](const auto& xs) { return sum(f(to_vars(xs)) * w).item(); },
-      [&](const auto& xs) {
-        std::vector<tensor<double, host>> gs;
-        for (const auto& g : first(xs)) gs.push_back(g.value());
-        return gs;
-      },
-      inputs, o, "first-order", r);
+  detail::compare([&](const auto& xs) { return sum(f(to_vars(xs)) * w).item(); },
+                  [&](const auto& xs) {
+                    std::vector<tensor<double, host>> gs;
+                    for (const auto& g : first(xs)) gs.push_back(g.value());
+                    return gs;
+                  },
+                  inputs, o, "first-order", r);
   if (!r.passed || !o.second_order) return r;
 
   std::vector<var<double, host>> w2;
-  for (const auto& x : inputs) w2.push_back(constant(tensor<double, host>::random(x.shape(), gen, {distribution::uniform, 0.5, 1.5})));
+  for (const auto& x : inputs)
+    w2.push_back(constant(tensor<double, host>::random(x.shape(), gen, {distribution::uniform, 0.5, 1.5})));
   const auto functional = [&](const std::vector<tensor<double, host>>& xs) {
     auto vs = to_vars(xs);
     const auto l = sum(f(vs) * w);

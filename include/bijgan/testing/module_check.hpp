@@ -28,7 +28,8 @@ gradcheck_result module_gradcheck(M& m, const std::vector<tensor<double, host>>&
   const std::size_t n_in = inputs.size();
   const checked_fn f = [&](const std::vector<var<double, host>>& v) {
     for (std::size_t k = 0; k < slots.size(); ++k) *slots[k] = v[n_in + k];
-    return forward(static_cast<const M&>(m), std::vector<var<double, host>>(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n_in)));
+    return forward(static_cast<const M&>(m),
+                   std::vector<var<double, host>>(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n_in)));
   };
   auto r = gradcheck(f, all, o);
   for (std::size_t k = 0; k < slots.size(); ++k) *slots[k] = saved[k];

@@ -113,7 +113,8 @@ BOOST_AUTO_TEST_CASE(steady_state_steps_call_no_cudaMalloc) {
   const auto before = cache.source_allocations();
   for (int i = 0; i < 5; ++i) step();
   device::synchronize();
-  BOOST_TEST(cache.source_allocations() == before, "cudaMalloc calls in 5 warm steps: " << cache.source_allocations() - before);
+  BOOST_TEST(cache.source_allocations() == before,
+             "cudaMalloc calls in 5 warm steps: " << cache.source_allocations() - before);
 }
 
 // CUDA and cuBLAS failures arrive as backend_error naming the call and the code.
@@ -129,7 +130,8 @@ BOOST_AUTO_TEST_CASE(errors_name_the_call_and_the_code) {
   // More than the device holds: the cache is released, the retry fails, and the error says so.
   BOOST_CHECK_THROW((tensor<float, device>::zeros(shape{index_t{1} << 40})), backend_error);
   try {
-    BIJGAN_CUDA_CHECK(cublasSgemm(nullptr, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, nullptr, nullptr, 1, nullptr, 1, nullptr, nullptr, 1));
+    BIJGAN_CUDA_CHECK(
+        cublasSgemm(nullptr, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, nullptr, nullptr, 1, nullptr, 1, nullptr, nullptr, 1));
     BOOST_FAIL("cublasSgemm on a null handle did not throw");
   } catch (const backend_error& e) {
     BOOST_TEST(std::string(e.what()).find("CUBLAS_STATUS_NOT_INITIALIZED") != std::string::npos, e.what());

@@ -18,9 +18,9 @@
 #include <limits>
 #include <utility>
 
+#include "bijgan/backend/concept.hpp"
 #include "bijgan/backend/cuda/allocator.hpp"
 #include "bijgan/backend/cuda/context.hpp"
-#include "bijgan/backend/concept.hpp"
 
 namespace bijgan {
 
@@ -101,9 +101,9 @@ struct strided_reduce {
   __device__ void operator()(index_t idx) const {
     const index_t o = idx / inner, i = idx % inner;
     const T* p = in + o * n * inner + i;
-    T acc = kind == reduce_kind::sum ? T(0)
-                                     : (kind == reduce_kind::max ? -std::numeric_limits<T>::infinity()
-                                                                 : std::numeric_limits<T>::infinity());
+    T acc = kind == reduce_kind::sum
+                ? T(0)
+                : (kind == reduce_kind::max ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity());
     for (index_t k = 0; k < n; ++k) {
       const T v = p[k * inner];
       acc = kind == reduce_kind::sum ? acc + v : (kind == reduce_kind::max ? (v > acc ? v : acc) : (v < acc ? v : acc));
@@ -169,7 +169,9 @@ struct apply_draw {
 /// op calls cudaMalloc in steady state, Thrust's internals included.
 struct thrust_temporary {
   using value_type = char;
-  char* allocate(std::ptrdiff_t n) { return static_cast<char*>(caching_allocator::get().allocate(static_cast<std::size_t>(n))); }
+  char* allocate(std::ptrdiff_t n) {
+    return static_cast<char*>(caching_allocator::get().allocate(static_cast<std::size_t>(n)));
+  }
   void deallocate(char* p, std::size_t n) { caching_allocator::get().deallocate(p, n); }
 };
 
@@ -223,7 +225,9 @@ struct cuda {
 
   template <class T>
   static void fill(T* p, index_t n, T v) {
-    if (n > 0) cuda_detail::guarded("fill", [&] { thrust::fill_n(cuda_detail::policy(), thrust::device_pointer_cast(p), n, v); });
+    if (n > 0)
+      cuda_detail::guarded("fill",
+                           [&] { thrust::fill_n(cuda_detail::policy(), thrust::device_pointer_cast(p), n, v); });
   }
 
   template <class F, class T>
@@ -238,8 +242,8 @@ struct cuda {
   template <class F, class T, class... In>
   static void transform(F f, const shape& s, T* out, In... in) {
     const index_t total = s.numel();
-    cuda_detail::strided_apply<F, T, static_cast<int>(sizeof...(In))> k{f, cuda_detail::make_dims(s), out,
-                                                                        {cuda_detail::make_operand(in)...}};
+    cuda_detail::strided_apply<F, T, static_cast<int>(sizeof...(In))> k{
+        f, cuda_detail::make_dims(s), out, {cuda_detail::make_operand(in)...}};
     cuda_detail::launch("transform", total, k);
   }
 
@@ -260,14 +264,20 @@ struct cuda {
       const auto segmented = [&](auto combine) {
         cuda_detail::guarded("reduce (segmented)", [&] {
           thrust::reduce_by_key(cuda_detail::policy(), keys, keys + outer * n, thrust::device_pointer_cast(in),
-                                thrust::make_discard_iterator(), thrust::device_pointer_cast(out), thrust::equal_to<index_t>(),
-                                combine);
+                                thrust::make_discard_iterator(), thrust::device_pointer_cast(out),
+                                thrust::equal_to<index_t>(), combine);
         });
       };
       switch (kind) {
-        case reduce_kind::sum: segmented(thrust::plus<T>()); break;
-        case reduce_kind::max: segmented(thrust::maximum<T>()); break;
-        case reduce_kind::min: segmented(thrust::minimum<T>()); break;
+        case reduce_kind::sum:
+          segmented(thrust::plus<T>());
+          break;
+        case reduce_kind::max:
+          segmented(thrust::maximum<T>());
+          break;
+        case reduce_kind::min:
+          segmented(thrust::minimum<T>());
+          break;
       }
       return;
     }
@@ -284,17 +294,19 @@ struct cuda {
     if (g.k == 0) {
       // cuBLAS needs k >= 1: C = beta * C.
       const shape s{g.batch, g.m, g.n};
-      if (g.beta == T(0)) fill(g.c, s.numel(), T(0));
-      else map(fn::mul_scalar<T>{g.beta}, s.numel(), g.c, g.c);
+      if (g.beta == T(0))
+        fill(g.c, s.numel(), T(0));
+      else
+        map(fn::mul_scalar<T>{g.beta}, s.numel(), g.c, g.c);
       return;
     }
     if constexpr (std::is_same_v<T, float>) {
-      BIJGAN_CUDA_CHECK(cublasSgemmStridedBatched(h, ta, tb, m, n, k, &g.alpha, g.b, static_cast<int>(g.ldb), g.stride_b,
-                                                  g.a, static_cast<int>(g.lda), g.stride_a, &g.beta, g.c,
+      BIJGAN_CUDA_CHECK(cublasSgemmStridedBatched(h, ta, tb, m, n, k, &g.alpha, g.b, static_cast<int>(g.ldb),
+                                                  g.stride_b, g.a, static_cast<int>(g.lda), g.stride_a, &g.beta, g.c,
                                                   static_cast<int>(g.ldc), g.stride_c, static_cast<int>(g.batch)));
     } else {
-      BIJGAN_CUDA_CHECK(cublasDgemmStridedBatched(h, ta, tb, m, n, k, &g.alpha, g.b, static_cast<int>(g.ldb), g.stride_b,
-                                                  g.a, static_cast<int>(g.lda), g.stride_a, &g.beta, g.c,
+      BIJGAN_CUDA_CHECK(cublasDgemmStridedBatched(h, ta, tb, m, n, k, &g.alpha, g.b, static_cast<int>(g.ldb),
+                                                  g.stride_b, g.a, static_cast<int>(g.lda), g.stride_a, &g.beta, g.c,
                                                   static_cast<int>(g.ldc), g.stride_c, static_cast<int>(g.batch)));
     }
   }
@@ -338,8 +350,9 @@ struct cuda {
   static void random(const philox_draw<T>& draw, index_t n, T* out) {
     if (n > 0)
       cuda_detail::guarded("random", [&] {
-        thrust::transform(cuda_detail::policy(), thrust::counting_iterator<index_t>(0), thrust::counting_iterator<index_t>(n),
-                          thrust::device_pointer_cast(out), cuda_detail::apply_draw<T>{draw});
+        thrust::transform(cuda_detail::policy(), thrust::counting_iterator<index_t>(0),
+                          thrust::counting_iterator<index_t>(n), thrust::device_pointer_cast(out),
+                          cuda_detail::apply_draw<T>{draw});
       });
   }
 

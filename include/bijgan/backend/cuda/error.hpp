@@ -14,8 +14,8 @@ namespace bijgan::cuda_detail {
 
 inline void check(cudaError_t status, const char* call) {
   if (status != cudaSuccess)
-    fail<backend_error>("cuda", call, " failed: ", cudaGetErrorName(status), " (", static_cast<int>(status), "): ",
-                        cudaGetErrorString(status));
+    fail<backend_error>("cuda", call, " failed: ", cudaGetErrorName(status), " (", static_cast<int>(status),
+                        "): ", cudaGetErrorString(status));
 }
 
 inline void check(cublasStatus_t status, const char* call) {

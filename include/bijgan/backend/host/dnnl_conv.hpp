@@ -21,10 +21,10 @@
 #include <mutex>
 #include <optional>
 
+#include "bijgan/backend/conv_geometry.hpp"
 #include "bijgan/backend/host/block_cache.hpp"
 #include "bijgan/backend/host/threads.hpp"
 #include "bijgan/config/config.hpp"
-#include "bijgan/backend/conv_geometry.hpp"
 
 BIJGAN_THIRD_PARTY_BEGIN
 #include <oneapi/dnnl/dnnl.hpp>
@@ -75,12 +75,29 @@ using key_t = std::array<index_t, 18>;
 inline key_t make_key(conv_pass pass, const conv_geometry& g, index_t groups, index_t out_channels) {
   // The thread count too: oneDNN plans a primitive's work split for the threads there are when
   // it is made, so a new count (adapt_threads) gets primitives of its own.
-  return {static_cast<index_t>(pass), g.images, g.channels, g.height, g.width, out_channels, groups, g.kernel_h, g.kernel_w,
-          g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.out_h, g.out_w, num_threads()};
+  return {static_cast<index_t>(pass),
+          g.images,
+          g.channels,
+          g.height,
+          g.width,
+          out_channels,
+          groups,
+          g.kernel_h,
+          g.kernel_w,
+          g.stride_h,
+          g.stride_w,
+          g.pad_h,
+          g.pad_w,
+          g.dilation_h,
+          g.dilation_w,
+          g.out_h,
+          g.out_w,
+          num_threads()};
 }
 
 /// Builds the entry for one pass, or nothing when oneDNN has no kernel for the geometry.
-inline std::shared_ptr<const entry> build(conv_pass pass, const conv_geometry& g, index_t groups, index_t out_channels) {
+inline std::shared_ptr<const entry> build(conv_pass pass, const conv_geometry& g, index_t groups,
+                                          index_t out_channels) {
   using namespace dnnl;
   const auto f32 = memory::data_type::f32;
   const dims src{g.images, g.channels, g.height, g.width}, dst{g.images, out_channels, g.out_h, g.out_w};
@@ -91,13 +108,16 @@ inline std::shared_ptr<const entry> build(conv_pass pass, const conv_geometry& g
   const index_t pr_h = (g.out_h - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1 - g.height - g.pad_h;
   const index_t pr_w = (g.out_w - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1 - g.width - g.pad_w;
   if (pr_h < 0 || pr_w < 0) return nullptr;
-  const dims strides{g.stride_h, g.stride_w}, dil{g.dilation_h - 1, g.dilation_w - 1}, pl{g.pad_h, g.pad_w}, pr{pr_h, pr_w};
+  const dims strides{g.stride_h, g.stride_w}, dil{g.dilation_h - 1, g.dilation_w - 1}, pl{g.pad_h, g.pad_w},
+      pr{pr_h, pr_w};
   const memory::desc src_any(src, f32, tag::any), dst_any(dst, f32, tag::any), wei_any(wei, f32, tag::any);
   const memory::desc src_user(src, f32, tag::nchw), dst_user(dst, f32, tag::nchw), wei_user(wei, f32, wtag);
   try {
     auto& e = engine();
     const convolution_forward::primitive_desc fwd(
-        convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, src_any, wei_any, dst_any, strides, dil, pl, pr), e);
+        convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, src_any, wei_any, dst_any,
+                                  strides, dil, pl, pr),
+        e);
     auto out = std::make_shared<entry>();
     switch (pass) {
       case conv_pass::forward:
@@ -108,7 +128,9 @@ inline std::shared_ptr<const entry> build(conv_pass pass, const conv_geometry& g
         break;
       case conv_pass::input_grad: {
         const convolution_backward_data::primitive_desc bwd(
-            convolution_backward_data::desc(algorithm::convolution_direct, src_any, wei_any, dst_any, strides, dil, pl, pr), e, fwd);
+            convolution_backward_data::desc(algorithm::convolution_direct, src_any, wei_any, dst_any, strides, dil, pl,
+                                            pr),
+            e, fwd);
         out->prim = convolution_backward_data(bwd);
         out->keys = {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC};
         out->args = {layout(dst_user, bwd.diff_dst_desc(), false), layout(wei_user, bwd.weights_desc(), false),
@@ -117,7 +139,9 @@ inline std::shared_ptr<const entry> build(conv_pass pass, const conv_geometry& g
       }
       case conv_pass::weight_grad: {
         const convolution_backward_weights::primitive_desc bwd(
-            convolution_backward_weights::desc(algorithm::convolution_direct, src_any, wei_any, dst_any, strides, dil, pl, pr), e, fwd);
+            convolution_backward_weights::desc(algorithm::convolution_direct, src_any, wei_any, dst_any, strides, dil,
+                                               pl, pr),
+            e, fwd);
         out->prim = convolution_backward_weights(bwd);
         out->keys = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS};
         out->args = {layout(src_user, bwd.src_desc(), false), layout(dst_user, bwd.diff_dst_desc(), false),
@@ -132,7 +156,8 @@ inline std::shared_ptr<const entry> build(conv_pass pass, const conv_geometry& g
 }
 
 /// The cached entry of a geometry (built on first use; nullptr when unsupported).
-inline std::shared_ptr<const entry> lookup(conv_pass pass, const conv_geometry& g, index_t groups, index_t out_channels) {
+inline std::shared_ptr<const entry> lookup(conv_pass pass, const conv_geometry& g, index_t groups,
+                                           index_t out_channels) {
   static std::mutex m;
   static std::map<key_t, std::shared_ptr<const entry>> cache;
   const auto key = make_key(pass, g, groups, out_channels);
@@ -162,15 +187,16 @@ inline index_t& min_channels() {
 /// (in0 = gy, in1 = w, out = dx) or weight_grad (in0 = x, in1 = gy, out = dw, overwritten).
 /// Weights are (Cout, Cin/groups, kh, kw). Returns false, touching nothing, when the geometry
 /// has fewer than min_channels() channels per group or oneDNN has no kernel for it.
-inline bool convolution(conv_pass pass, const conv_geometry& g, index_t groups, index_t out_channels, const float* in0, const float* in1,
-                        float* out) {
+inline bool convolution(conv_pass pass, const conv_geometry& g, index_t groups, index_t out_channels, const float* in0,
+                        const float* in1, float* out) {
   if (std::min(g.channels, out_channels) / groups < min_channels()) return false;
   const auto e = detail::lookup(pass, g, groups, out_channels);
   if (!e) return false;
   auto& eng = detail::engine();
   auto& s = detail::stream();
   std::array<dnnl::memory, 3> user{dnnl::memory(e->args[0].user, eng, const_cast<float*>(in0)),
-                                   dnnl::memory(e->args[1].user, eng, const_cast<float*>(in1)), dnnl::memory(e->args[2].user, eng, out)};
+                                   dnnl::memory(e->args[1].user, eng, const_cast<float*>(in1)),
+                                   dnnl::memory(e->args[2].user, eng, out)};
   // Blocked-layout copies live in the host block cache: fresh allocations of this size would
   // come from mmap and page-fault on every call.
   std::array<dnnl::memory, 3> used = user;
