@@ -6,7 +6,7 @@
 set -euo pipefail
 bijgan_packages=(cmake ninja-build g++ pkg-config libeigen3-dev libxtensor-dev libxsimd-dev xtl-dev
   librange-v3-dev libboost-test-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libpng-dev libturbojpeg0-dev libopenblas-dev libopenblas0-openmp libdnnl-dev libonnx-dev libprotobuf-dev zlib1g-dev
-  libopenmpi-dev openmpi-bin clang clang-format libclang-rt-14-dev libomp-dev dataset-fashion-mnist)
+  libopenmpi-dev openmpi-bin clang clang-format clang-tidy libclang-rt-14-dev libomp-dev dataset-fashion-mnist)
 [ $# -gt 0 ] && bijgan_packages=("$@")
 missing=()
 for p in "${bijgan_packages[@]}"; do

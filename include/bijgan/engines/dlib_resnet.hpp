@@ -101,6 +101,7 @@ class dlib_resnet {
     std::vector<std::pair<std::string, var<float>>> trace;
     run(constant(images), &trace);
     std::vector<std::pair<std::string, tensor<float, host>>> out;
+    out.reserve(trace.size());
     for (auto& [name, v] : trace) out.emplace_back(name, v.value());
     return out;
   }
@@ -183,7 +184,7 @@ class dlib_resnet {
     }
     const auto pooled = mean_of_positions(x);
     keep("11_global_avg", pooled);
-    const auto d = matmul(pooled, constant(fc_));
+    auto d = matmul(pooled, constant(fc_));
     keep("12_descriptor", d);
     return d;
   }

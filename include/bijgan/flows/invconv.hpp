@@ -38,7 +38,7 @@ struct invertible_conv1x1 {
     const mat q = Eigen::HouseholderQR<mat>(a).householderQ();  // a random rotation
     const Eigen::PartialPivLU<mat> lu(q);                       // q = Pᵀ L U  (Eigen: P q = L U)
     const mat p = lu.permutationP().transpose().toDenseMatrix().cast<double>();
-    const mat lu_m = lu.matrixLU();
+    const mat& lu_m = lu.matrixLU();
     const auto n = static_cast<std::size_t>(channels);
     std::vector<T> pv(n * n), lv(n * n, T(0)), uv(n * n, T(0)), sv(n), lsv(n);
     for (index_t i = 0; i < channels; ++i)

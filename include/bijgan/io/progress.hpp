@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iomanip>
 #include <ostream>
@@ -51,7 +52,7 @@ class progress_bar {
   using clock = std::chrono::steady_clock;
   static std::string format_time(double s) {
     char buf[32];
-    const long t = static_cast<long>(s + 0.5);
+    const long t = std::lround(s);
     std::snprintf(buf, sizeof buf, "%ld:%02ld", t / 60, t % 60);
     return buf;
   }

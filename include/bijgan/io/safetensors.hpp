@@ -203,10 +203,7 @@ class state_dict {
   }
   template <class X>
   static const shape& shape_of(const X& x) {
-    if constexpr (nn::detail::is_var<X>::value)
-      return x.shape();
-    else
-      return x.shape();
+    return x.shape();  // var and tensor alike
   }
   std::map<std::string, stored_tensor> entries_;
 };

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -107,7 +108,7 @@ inline void adapt_threads() {
   s.next_check_ns.store(now + detail::thread_check_interval_ns, std::memory_order_relaxed);
   s.ensure_requested();
   if (s.policy != thread_policy::adaptive || s.requested == 1) return;
-  const int busy = static_cast<int>(s.sampler.busy_elsewhere() + 0.5);
+  const int busy = static_cast<int>(std::lround(s.sampler.busy_elsewhere()));
   const int allowed = s.sampler.sampled_cpus();
   const int free_cpus = allowed > 0 ? std::max(1, allowed - busy) : s.requested;
   const int n = std::min(s.requested, free_cpus);
