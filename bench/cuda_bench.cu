@@ -22,7 +22,7 @@
 #include "harness.hpp"
 
 using namespace bijgan;
-using device = bijgan::cuda;  // ::cuda is CCCL's namespace (docs/pitfalls.md)
+using device = bijgan::cuda_device;
 
 namespace {
 
@@ -52,7 +52,7 @@ void both(const std::string& name, int threads, double work, const char* unit, M
 }
 
 void gemm(index_t n) {
-  generator g(1);
+  rng g(1);
   const auto a = to<device>(tensor<float>::random({n, n}, g, {distribution::normal, 0, 1}));
   const auto b = to<device>(tensor<float>::random({n, n}, g, {distribution::normal, 0, 1}));
   tensor<float, device> c({n, n});
@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
   // Convolution: 3x3, 64 -> 64 channels, batch 32 at 32x32, forward + backward.
   both("conv3x3_64c_32px_b32_fwd_bwd", threads, 32, "images/s", [](auto b) {
     using B = decltype(b);
-    generator g(2);
+    rng g(2);
     auto x = parameter(to<B>(tensor<float>::random({32, 64, 32, 32}, g, {distribution::normal, 0, 1})));
     auto w = parameter(to<B>(tensor<float>::random({64, 64, 3, 3}, g, {distribution::normal, 0, 0.05})));
     return [x, w] { backward(sum(square(conv2d(x, w, {}, {.padding = 1})))); };
@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
     using B = decltype(b);
     nn::manual_seed(3);
     nn::multi_head_attention<float, B> attn({.dim = 64, .heads = 4});
-    generator g(4);
+    rng g(4);
     auto x = parameter(to<B>(tensor<float>::random({32, 256, 64}, g, {distribution::normal, 0, 1})));
     return [attn, x] { backward(sum(square(attn(x)))); };
   });
@@ -116,14 +116,14 @@ int main(int argc, char** argv) {
     using B = decltype(b);
     nn::manual_seed(5);
     nn::grid_attention<float, B> attn({.dim = 16, .heads = 4, .window = 16});
-    generator g(6);
+    rng g(6);
     auto x = parameter(to<B>(tensor<float>::random({8, 64 * 64, 16}, g, {distribution::normal, 0, 1})));
     return [attn, x] { backward(sum(square(attn(x, 64, 64)))); };
   });
 
   // One DAB-GAN 64x64 step at batch 32 with the whole objective, through fit_gan.
-  generator rng(7);
-  const auto data = bench::face_data(rng);
+  rng gen(7);
+  const auto data = bench::face_data(gen);
   nn::manual_seed(8);
   models::dabgan<face_cfg>::generator<> g;
   models::dabgan<face_cfg>::critic<> d;

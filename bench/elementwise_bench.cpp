@@ -10,7 +10,7 @@ using namespace bijgan;
 int main(int argc, char** argv) {
   const int threads = bench::threads_arg(argc, argv);
   set_num_threads(threads);
-  generator gen(2);
+  rng gen(2);
   const index_t r = 4096, c = 1024;
   const double bytes = double(r) * double(c) * sizeof(float);
   const auto x = tensor<float>::random({r, c}, gen, {distribution::normal, 0, 1});

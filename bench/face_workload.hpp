@@ -38,13 +38,13 @@ inline auto face_flow(bool recompute = true) {
 }
 
 /// 64 identities x 4 random 64x64 faces with random 128-D descriptors.
-inline bijgan::train::gan_data face_data(bijgan::generator& rng) {
+inline bijgan::train::gan_data face_data(bijgan::rng& gen) {
   using namespace bijgan;
   const index_t n = 256;
   std::vector<int> labels;
   for (index_t i = 0; i < n; ++i) labels.push_back(static_cast<int>(i / 4));
-  return {tensor<float>::random({n, 3, 64, 64}, rng, {distribution::uniform, 0.02, 0.98}),
-          tensor<float>::random({n, 128}, rng, {distribution::normal, 0, 1}), labels};
+  return {tensor<float>::random({n, 3, 64, 64}, gen, {distribution::uniform, 0.02, 0.98}),
+          tensor<float>::random({n, 128}, gen, {distribution::normal, 0, 1}), labels};
 }
 
 }  // namespace bench

@@ -53,14 +53,14 @@ void print_peak() {
 template <class G, class D>
 void run_parts(G& g, D& d, const train::gan_data& data, int threads) {
   using V = var<float>;
-  generator rng(5);
+  rng gen(5);
   const index_t n = 32;
   std::vector<index_t> rows(static_cast<std::size_t>(n));
   std::iota(rows.begin(), rows.end(), index_t{0});
   const auto feats = constant(data::gather_rows(data.features, rows));
   const auto reals = constant(data::gather_rows(data.images, rows));
-  const auto noise = constant(tensor<float>::random({n, 32}, rng, {distribution::normal, 0, 1}));
-  const auto seed = constant(tensor<float>::random({n, 3, 64, 64}, rng, {distribution::uniform, 0, 1}));
+  const auto noise = constant(tensor<float>::random({n, 32}, gen, {distribution::normal, 0, 1}));
+  const auto seed = constant(tensor<float>::random({n, 3, 64, 64}, gen, {distribution::uniform, 0, 1}));
   const auto pg = nn::parameters(g), pd = nn::parameters(d);
   optim::adam<float> opt_g(pg, {.lr = 1e-3, .beta1 = 0, .beta2 = 0.99}),
       opt_d(pd, {.lr = 1e-3, .beta1 = 0, .beta2 = 0.99});
@@ -82,7 +82,7 @@ void run_parts(G& g, D& d, const train::gan_data& data, int threads) {
                         fake = constant(g(feats, noise).value());
                       }
                       opt_d.zero_grad();
-                      const auto c = losses::wgan_critic(critic, reals, fake, rng);
+                      const auto c = losses::wgan_critic(critic, reals, fake, gen);
                       backward(c.loss);
                       optim::clip_grad_norm(pd, 5);
                       opt_d.step();
@@ -91,7 +91,7 @@ void run_parts(G& g, D& d, const train::gan_data& data, int threads) {
                 double(n), "images/s");
   models::student<student_cfg> s;
   optim::adam<float> opt_s(nn::parameters(s), {.lr = 1e-3});
-  const auto crops = tensor<float>::random({n, 3, 32, 32}, rng, {distribution::uniform, 0, 1});
+  const auto crops = tensor<float>::random({n, 3, 32, 32}, gen, {distribution::uniform, 0, 1});
   bench::report("student_step_b32", "bijgan", threads, bench::time_it([&] {
                   opt_s.zero_grad();
                   backward(losses::cosine_distill(feats.value(), s(constant(crops))));
@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
   const int threads = bench::threads_arg(argc, argv);
   set_num_threads(threads);
   set_flush_denormal(true);
-  generator rng(4);
+  rng gen(4);
   std::string only;
   bool engine_only = false, parts = false, keep_h_graph = false, distributed = false;
   for (int i = 1; i < argc; ++i) {
@@ -184,14 +184,14 @@ int main(int argc, char** argv) {
     if (!only.empty()) std::printf("# step with only %s\n", only.c_str());
   } else if (std::filesystem::exists(model_dir)) {
     const auto engine = engines::dlib_resnet::load(model_dir);
-    const auto crops = tensor<float>::random({32, 3, 150, 150}, rng, {distribution::uniform, 0, 1});
+    const auto crops = tensor<float>::random({32, 3, 150, 150}, gen, {distribution::uniform, 0, 1});
     bench::report("face_engine_b32", "bijgan", threads, bench::time_it([&] { (void)engine.features(crops, 32); }, 5),
                   32, "images/s");
   } else {
     std::printf("# face engine: %s absent, skipped\n", model_dir.c_str());
   }
   if (engine_only) return 0;
-  const auto data = bench::face_data(rng);
+  const auto data = bench::face_data(gen);
   nn::manual_seed(3);
   models::dabgan<face_cfg>::generator<> g;
   models::dabgan<face_cfg>::critic<> d;

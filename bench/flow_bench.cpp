@@ -15,7 +15,7 @@ using V = var<float>;
 int main(int argc, char** argv) {
   const int threads = bench::threads_arg(argc, argv);
   set_num_threads(threads);
-  generator g(1);
+  rng g(1);
   auto randn = [&](const shape& s) { return T::random(s, g, {distribution::normal, 0, 1}); };
   {
     const index_t n = 32, c = 3, hw = 32, w = 64;
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
                    flows::realnvp_multiscale<float>(
                        {.channels = 1, .height = 32, .width = 32, .scales = 3, .blocks = 1, .features = 32});
     const flows::class_gaussian<float> prior{.classes = 10, .dim = 1024, .delta = 0.2};
-    generator gu(3);
+    rng gu(3);
     const auto xt = T::random({64, 1, 32, 32}, gu, {distribution::uniform, 0, 1});
     const std::vector<index_t> labels(64, 3);
     bench::report("flow_fmnist_step_b64", "bijgan", threads,

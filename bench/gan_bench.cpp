@@ -105,9 +105,9 @@ int main(int argc, char** argv) {
                   up(64, 3)};
   optim::adam<float> opt_d(nn::parameters(d), {.lr = 1e-4, .beta1 = 0, .beta2 = 0.9});
   optim::adam<float> opt_g(nn::parameters(g), {.lr = 1e-4, .beta1 = 0, .beta2 = 0.9});
-  generator rng(2);
+  rng gen(2);
   const auto real = constant(
-      apply(fn::add_scalar<float>{-1}, tensor<float>::random({n, 3, 32, 32}, rng, {distribution::uniform, 0, 2})));
+      apply(fn::add_scalar<float>{-1}, tensor<float>::random({n, 3, 32, 32}, gen, {distribution::uniform, 0, 2})));
   bench::report(
       "wgan_critic_step", "bijgan", threads,
       bench::time_it(
@@ -115,10 +115,10 @@ int main(int argc, char** argv) {
             V fake;
             {
               const no_grad off;
-              fake = constant(g(constant(tensor<float>::random({n, z}, rng, {distribution::normal, 0, 1}))).value());
+              fake = constant(g(constant(tensor<float>::random({n, z}, gen, {distribution::normal, 0, 1}))).value());
             }
             opt_d.zero_grad();
-            const auto c = losses::wgan_critic(d, real, fake, rng, {.lambda = 10, .drift = 0});
+            const auto c = losses::wgan_critic(d, real, fake, gen, {.lambda = 10, .drift = 0});
             backward(c.loss);
             opt_d.step();
           },
@@ -131,14 +131,14 @@ int main(int argc, char** argv) {
             [&] {
               const auto frozen = nn::frozen(d);  // the critic is not trained in this step
               opt_g.zero_grad();
-              backward(-mean(frozen(g(constant(tensor<float>::random({n, z}, rng, {distribution::normal, 0, 1}))))));
+              backward(-mean(frozen(g(constant(tensor<float>::random({n, z}, gen, {distribution::normal, 0, 1}))))));
               opt_g.step();
             },
             7),
         0, "-");
     // Full DiBiGAN / DAB-GAN training steps (critic + generator) on random data, 128-D features.
-    train::gan_data data{tensor<float>::random({256, 3, 32, 32}, rng, {distribution::uniform, 0, 1}),
-                         tensor<float>::random({256, 128}, rng, {distribution::normal, 0, 1}),
+    train::gan_data data{tensor<float>::random({256, 3, 32, 32}, gen, {distribution::uniform, 0, 1}),
+                         tensor<float>::random({256, 128}, gen, {distribution::normal, 0, 1}),
                          std::vector<int>(256, 0)};
     full_step<models::dibigan<cnn_cfg>>("dibigan_step_b64", threads, data);
     full_step<models::dabgan<attention_cfg>>("dabgan_step_b64", threads, data);

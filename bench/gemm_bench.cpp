@@ -9,7 +9,7 @@ using namespace bijgan;
 int main(int argc, char** argv) {
   const int threads = bench::threads_arg(argc, argv);
   set_num_threads(threads);
-  generator gen(1);
+  rng gen(1);
   for (index_t n : {256, 512, 1024, 2048}) {
     const auto a = tensor<float>::random({n, n}, gen, {distribution::normal, 0, 1});
     const auto b = tensor<float>::random({n, n}, gen, {distribution::normal, 0, 1});

@@ -18,7 +18,7 @@ using V = var<float>;
 int main(int argc, char** argv) {
   const int threads = bench::threads_arg(argc, argv);
   set_num_threads(threads);
-  generator g(1);
+  rng g(1);
   auto randn = [&](const shape& s) { return T::random(s, g, {distribution::normal, 0, 1}); };
   auto conv_gflop = [](double n, double cin, double cout, double k, double h) {
     return 2 * n * cin * cout * k * k * h * h;
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   const auto model = std::filesystem::path(BIJGAN_SHARED_DIR) / "data" / "face-recognition-model";
   if (std::filesystem::exists(model)) {
     const auto engine = engines::dlib_resnet::load(model);
-    generator gi(2);
+    rng gi(2);
     const auto imgs = T::random({16, 3, 150, 150}, gi, {distribution::uniform, 0, 1});
     bench::report("face_engine_150_b16", "bijgan", threads, bench::time_it([&] { (void)engine.features(imgs); }, 5), 16,
                   "images/s");

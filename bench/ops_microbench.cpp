@@ -12,7 +12,7 @@ namespace {
 template <class Op>
 void fwd_bwd(benchmark::State& state, Op op) {
   const index_t n = state.range(0);
-  generator gen(3);
+  rng gen(3);
   auto a = parameter(tensor<float>::random({n, n}, gen, {distribution::uniform, 0.5f, 2.0f}));
   auto b = parameter(tensor<float>::random({n, n}, gen, {distribution::uniform, 0.5f, 2.0f}));
   for (auto _ : state) {

@@ -71,7 +71,7 @@ int main() {
     // Two classes of 8x8 images: a bright blob left or right; the "engine feature" is a fixed
     // random projection of the image (a stand-in blackbox: tensors in, tensors out).
     constexpr index_t n = 256;
-    generator g(3);
+    rng g(3);
     std::vector<float> pix;
     std::vector<int> labels;
     const auto jitter = tensor<float>::random({n, 2}, g, {distribution::normal, 0, 0.7f}).to_vector();

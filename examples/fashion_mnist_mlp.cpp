@@ -27,7 +27,7 @@ namespace {
 // A dense layer's parameters, initialised He-style from a truncated normal.
 struct dense {
   V w, b;
-  dense(index_t in, index_t out, generator& gen)
+  dense(index_t in, index_t out, rng& gen)
       : w(parameter(T::random({in, out}, gen, {distribution::truncated_normal, 0, std::sqrt(2.0f / float(in))}))),
         b(parameter(T::zeros({out}))) {}
   V operator()(const V& x) const { return matmul(x, w) + b; }
@@ -36,7 +36,7 @@ struct dense {
 // [docs:model]
 struct mlp {
   dense l1, l2, l3;
-  explicit mlp(generator& gen) : l1(784, 256, gen), l2(256, 128, gen), l3(128, 10, gen) {}
+  explicit mlp(rng& gen) : l1(784, 256, gen), l2(256, 128, gen), l3(128, 10, gen) {}
   V operator()(const V& x) const { return l3(gelu(l2(gelu(l1(x))))); }
   std::vector<V> parameters() const { return {l1.w, l1.b, l2.w, l2.b, l3.w, l3.b}; }
 };
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
     std::cout << "bijgan " << version_string << ": Fashion-MNIST " << train.images.size(0) << " train / "
               << test.images.size(0) << " test images; host GEMM via " << host_gemm_provider() << ", " << num_threads()
               << " threads\n";
-    generator gen(2026);
+    rng gen(2026);
     mlp net(gen);
     adam opt{.lr = 1e-3f, .m = {}, .v = {}};
     const index_t batch = 128;

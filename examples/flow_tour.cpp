@@ -48,7 +48,7 @@ static_assert(flows::check_bijection<tanh_shear<>>());  // names any missing pie
 
 int main() {
   bool ok = true;
-  generator g(1);
+  rng g(1);
   nn::manual_seed(1);
   // [docs:check]
   // The fixture: inverse(forward(x)) == x and the log-det equals log|det J| of the full

@@ -25,7 +25,7 @@ struct residual_mlp {
   nn::layer_norm<T, B> norm;
   nn::linear<T, B> up, down;
 
-  explicit residual_mlp(const residual_mlp_options& o, generator& g = nn::default_generator())
+  explicit residual_mlp(const residual_mlp_options& o, rng& g = nn::default_rng())
       : options(o),
         norm({.features = o.dim}, g),
         up({.in = o.dim, .out = o.hidden}, g),
@@ -53,7 +53,7 @@ int main() {
     // [docs:compose]
 
     // [docs:train]
-    generator gen(1);
+    rng gen(1);
     const auto x = constant(tensor<float>::random({256, 16}, gen, {distribution::normal, 0, 1}));
     const auto y = constant(tensor<float>::random({256, 1}, gen, {distribution::normal, 0, 1}));
     optim::adamw opt(nn::parameters(net), {.lr = 3e-3, .weight_decay = 1e-4});

@@ -8,7 +8,7 @@
 int main() {
   // [docs:quickstart]
   using namespace bijgan;
-  generator gen(42);  // counter-based Philox: the same stream on host and CUDA
+  rng gen(42);  // counter-based Philox: the same stream on host and CUDA
   auto x = constant(tensor<float>::random({8, 4}, gen, {distribution::normal, 0, 1}));
   auto w = parameter(tensor<float>::random({4, 3}, gen, {distribution::truncated_normal, 0, 0.5f}));
   auto b = parameter(tensor<float>::zeros({3}));

@@ -353,7 +353,7 @@ int main(int argc, char** argv) {
       argc > 1 && std::any_of(argv + 1, argv + argc, [](const char* a) { return !std::strcmp(a, "--parts"); });
   torch::set_num_threads(threads);
   torch::manual_seed(3);
-  generator g;
+  rng g;
   critic d;
   student f;
   f->eval();

@@ -7,7 +7,7 @@
 
 int main() {
   using namespace bijgan;
-  generator gen(42);
+  rng gen(42);
   auto x = parameter(tensor<float>::random({8, 4}, gen, {distribution::normal, 0, 1}));
   auto w = parameter(tensor<float>::random({4, 3}, gen, {distribution::normal, 0, 1}));
   auto b = parameter(tensor<float>::zeros({3}));

@@ -3,7 +3,7 @@
 
 namespace bijgan {
 struct host;
-struct cuda;
+struct cuda_device;
 class shape;
-class generator;
+class rng;
 }  // namespace bijgan

@@ -116,7 +116,7 @@ BOOST_AUTO_TEST_CASE(gradients_of_gradients) {
 BOOST_AUTO_TEST_CASE(wgan_gp_penalty_parameter_gradient) {
   for (const bool smooth : {false, true}) {
     BOOST_TEST_CONTEXT("activation " << (smooth ? "tanh" : "leaky_relu")) {
-      generator gen(11);
+      rng gen(11);
       const auto xs = td::random({5, 3}, gen, {distribution::normal, 0, 1});
       const std::vector<td> params{td::random({3, 8}, gen, {distribution::normal, 0, 0.7}),
                                    td::random({8}, gen, {distribution::normal, 0, 0.3}),
@@ -163,7 +163,7 @@ var<T, B> softsign(const var<T, B>& x) {
 // [docs:custom-op]
 
 BOOST_AUTO_TEST_CASE(user_defined_op_passes_gradcheck) {
-  generator gen(4);
+  rng gen(4);
   const auto r = testing::gradcheck([](const auto& v) { return softsign(v[0]); },
                                     {td::random({3, 4}, gen, {distribution::normal, 0, 1})}, {.second_order = true});
   BOOST_TEST(r.passed, r.message);
@@ -188,7 +188,7 @@ BOOST_AUTO_TEST_CASE(grad_visits_only_what_leads_to_its_inputs) {
 // The parity helper itself, with the host as the "other" backend: it must pass on identical
 // computations and report a difference when the two sides compute different things.
 BOOST_AUTO_TEST_CASE(backend_parity_helper) {
-  generator gen(8);
+  rng gen(8);
   const std::vector<tensor<float>> in{tensor<float>::random({4, 3}, gen, {distribution::normal, 0, 1})};
   const auto same = testing::compare_backends<host>([](const auto& v) { return gelu(v[0]); }, in);
   BOOST_TEST(same.passed, same.message);
@@ -234,7 +234,7 @@ BOOST_AUTO_TEST_CASE(to_dot_writes_the_graph) {
 }
 
 BOOST_AUTO_TEST_CASE(float_readme_example) {
-  generator gen(5);
+  rng gen(5);
   auto x = constant(tensor<float>::random({16, 8}, gen, {distribution::normal, 0, 1}));
   auto w = parameter(tensor<float>::random({8, 4}, gen, {distribution::normal, 0, 0.3f}));
   auto b = parameter(tensor<float>::zeros({4}));
@@ -263,7 +263,7 @@ struct segment {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(checkpoint_equals_the_plain_graph) {
-  generator gen(21);
+  rng gen(21);
   const auto x0 = td::random({4, 3}, gen, {distribution::normal, 0, 1});
   const auto w0 = td::random({3, 5}, gen, {distribution::normal, 0, 0.8});
   const auto b0 = td::random({5}, gen, {distribution::normal, 0, 0.3});
@@ -302,7 +302,7 @@ BOOST_AUTO_TEST_CASE(checkpoint_equals_the_plain_graph) {
 }
 
 BOOST_AUTO_TEST_CASE(checkpoint_keeps_no_intermediate_nodes) {
-  generator gen(22);
+  rng gen(22);
   auto x = parameter(td::random({2, 3}, gen, {distribution::normal, 0, 1}));
   const segment f{parameter(td::random({3, 3}, gen, {distribution::normal, 0, 1})), parameter(td::zeros({3}))};
   const auto deep = [&f](const std::vector<vd>& in) {

@@ -3,7 +3,7 @@
 // values and gradients are compared with per-type tolerance (testing::default_tolerance). The
 // includer defines `parity_device` before including this file: test_core instantiates it with
 // testing::host_twin (a second backend type with the host's kernels, so CI exercises every
-// non-host path without a GPU), test_cuda with bijgan::cuda (run where a device exists).
+// non-host path without a GPU), test_cuda with bijgan::cuda_device (run where a device exists).
 #pragma once
 
 #include <boost/test/unit_test.hpp>
@@ -32,12 +32,12 @@ using element_types = std::tuple<float, double>;
 
 template <class T>
 tensor<T, host> randn(const shape& s, std::uint64_t seed, double scale = 1) {
-  generator g(seed);
+  rng g(seed);
   return tensor<T, host>::random(s, g, {distribution::normal, T(0), static_cast<T>(scale)});
 }
 template <class T>
 tensor<T, host> uniform(const shape& s, std::uint64_t seed, double lo, double hi) {
-  generator g(seed);
+  rng g(seed);
   return tensor<T, host>::random(s, g, {distribution::uniform, static_cast<T>(lo), static_cast<T>(hi)});
 }
 
@@ -336,7 +336,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(every_bijection_and_prior_matches_host, T, parity:
   all_three("factor_out", flows::factor_out(shape{2, 4, 4}, flows::squeeze<T>{} | flows::actnorm<T>(4)), x);
   const auto u = parity::uniform<T>({2, 1, 8, 8}, 7, 0.05, 0.95);
   flows::realnvp_multiscale<T> h({.channels = 1, .height = 8, .width = 8, .scales = 2, .blocks = 1, .features = 4});
-  generator g(8);
+  rng g(8);
   for (auto& [name, p] : nn::named_parameters(h))
     if (name.ends_with("scale") || name.ends_with("shift"))
       p.set_value(tensor<T, host>::random(p.shape(), g, {distribution::normal, 0, 0.5}));
@@ -402,7 +402,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(every_loss_and_distance_matches_host, T, parity::e
   // The WGAN-GP critic loss (same Philox draws for the interpolation points) and the generator's.
   const auto critic_ops = std::make_tuple([](const auto& v) {
     const auto critic = [&](const auto& x) { return matmul(tanh(matmul(flatten(x), v[2])), v[3]); };
-    generator g(53);
+    rng g(53);
     const auto r = losses::wgan_critic(critic, v[0], v[1], g, {.lambda = 10, .drift = 0.001});
     return r.loss + r.gradient_penalty + losses::wgan_generator(critic, v[1]);
   });
@@ -555,7 +555,7 @@ BOOST_AUTO_TEST_CASE(classifier_student_refresh_and_flow_trainers_follow_the_hos
   using parity::device;
   std::ostringstream quiet;
   // 32 images of 8x8 in [0, 1] (k/255), two classes, 6-D "engine" features.
-  generator g(121);
+  rng g(121);
   auto pix = tensor<float>::random({32, 1, 8, 8}, g, {distribution::uniform, 0, 1}).to_vector();
   for (auto& v : pix) v = std::floor(v * 255.0f) / 255.0f;
   const auto images = tensor<float>::from(pix, {32, 1, 8, 8});

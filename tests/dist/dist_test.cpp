@@ -64,11 +64,11 @@ double max_diff(const M& a, const M& b) {
 
 /// 48 images of 8x8 in 16 identities (3 each), features a fixed projection of the images.
 train::gan_data faces() {
-  generator g(11);
+  rng g(11);
   auto px = tensor<float>::random({48, 1, 8, 8}, g, {distribution::normal, 0, 1}).to_vector();
   for (auto& v : px) v = 1 / (1 + std::exp(-v));
   const auto images = tensor<float>::from(px, {48, 1, 8, 8});
-  generator gp(12);
+  rng gp(12);
   const auto proj = tensor<float>::random({64, 6}, gp, {distribution::normal, 0, 1});
   const auto features = matmul(constant(images.reshape({48, 64})), constant(proj)).value();
   std::vector<int> labels;
@@ -179,11 +179,11 @@ BOOST_AUTO_TEST_CASE(all_gather_gradient_equals_one_process) {
   // Averaged over ranks, each rank's gradient of w must be the one-process gradient of L(A w).
   const dist::communicator_ref ref(comm());
   const int n = ref.size();
-  generator gw(1), gc(2);
+  rng gw(1), gc(2);
   const auto w = parameter(tensor<double>::random({3, 2}, gw, {distribution::normal, 0, 1}));
   const auto cc = constant(tensor<double>::random({4 * n, 2}, gc, {distribution::normal, 0, 1}));
   const auto rows_of = [](int r) {
-    generator g(100 + static_cast<std::uint64_t>(r));
+    rng g(100 + static_cast<std::uint64_t>(r));
     return tensor<double>::random({4, 3}, g, {distribution::normal, 0, 1});
   };
   const auto loss = sum(tanh(dist::all_gather(ref, matmul(constant(rows_of(ref.rank())), w))) * cc);
@@ -262,7 +262,7 @@ BOOST_AUTO_TEST_CASE(fit_gan_on_two_ranks_equals_one_process) {
 
 BOOST_AUTO_TEST_CASE(fit_flow_on_two_ranks_equals_one_process) {
   const dist::communicator_ref ref(comm());
-  generator g(22);
+  rng g(22);
   auto pix = tensor<float>::random({40, 1, 8, 8}, g, {distribution::uniform, 0, 1}).to_vector();
   for (auto& v : pix) v = std::floor(v * 255.0f) / 255.0f;
   const auto images = tensor<float>::from(pix, {40, 1, 8, 8});
@@ -291,7 +291,7 @@ BOOST_AUTO_TEST_CASE(fit_flow_on_two_ranks_equals_one_process) {
 BOOST_AUTO_TEST_CASE(fit_classifier_on_two_ranks_equals_one_process) {
   // 40 rows in batches of 16 (the last of 8 splits 4 + 4), 3 classes, a linear model in double.
   const dist::communicator_ref ref(comm());
-  generator g(31);
+  rng g(31);
   const auto x = tensor<float>::random({40, 12}, g, {distribution::normal, 0, 1});
   std::vector<int> y;
   for (int i = 0; i < 40; ++i) y.push_back(i % 3);
@@ -315,7 +315,7 @@ BOOST_AUTO_TEST_CASE(student_refresh_shares_the_engine_queries) {
   // students end where the single-process one does.
   const dist::communicator_ref ref(comm());
   const auto data = faces();
-  generator gp(40), gw(41);
+  rng gp(40), gw(41);
   const auto proj = tensor<float>::random({64, 6}, gp, {distribution::normal, 0, 1});
   const auto back = tensor<float>::random({6, 64}, gw, {distribution::normal, 0, 0.3});
   long asked = 0;

@@ -12,7 +12,7 @@
 #include <cstdio>
 
 using namespace bijgan;
-using device = bijgan::cuda;
+using device = bijgan::cuda_device;
 
 namespace {
 dist::mpi_communicator* control = nullptr;

@@ -128,7 +128,7 @@ BOOST_AUTO_TEST_CASE(whitebox_gradients_reach_the_images, *boost::unit_test::pre
   BOOST_TEST(max_abs_diff(wb(constant(imgs)).value(),
                           (constant(engine().features(imgs)) - constant(mu.reshape({1, 128}))).value()) < 1e-6);
   BOOST_CHECK_THROW(box(engine(), {.centre = tensor<float>::zeros({127})}), shape_error);
-  generator gen(41);
+  rng gen(41);
   const auto wf = tensor<float>::random({2, 128}, gen, {distribution::normal, 0, 1});
   const auto ws = tensor<float>::random(shape{2, 64, 17, 17}, gen, {distribution::normal, 0, 1});
   const auto dir = tensor<float>::random(imgs.shape(), gen, {distribution::normal, 0, 1});

@@ -134,7 +134,7 @@ std::vector<float> iota_values(std::size_t n, float scale = 0.1f, float offset =
 
 template <class T = float>
 var<T> input_of(const std::vector<index_t>& dims, std::uint64_t seed = 1) {
-  generator gen(seed);
+  rng gen(seed);
   return constant(tensor<T>::random(shape(std::span<const index_t>(dims)), gen, {distribution::normal, 0, 1}));
 }
 
@@ -540,7 +540,7 @@ BOOST_AUTO_TEST_CASE(graph_gradients_match_finite_differences) {
   b.node("Softmax", {"t"}, {"y"});
   b.output("y");
   const auto g = b.compile<double>();
-  generator gen(3);
+  rng gen(3);
   const auto x = tensor<double>::random({2, 2, 5, 5}, gen, {distribution::normal, 0, 1});
   const auto r = testing::gradcheck([&](const std::vector<var<double>>& in) { return g({in[0]}).at(0); }, {x},
                                     {.second_order = true});

@@ -108,7 +108,7 @@ std::string conv_attrs(int stride, const std::string& padding, const std::vector
 }
 
 tensor<float> random_of(const shape& s, std::uint64_t seed) {
-  generator g(seed);
+  rng g(seed);
   return tensor<float>::random(s, g, {distribution::normal, 0, 1});
 }
 }  // namespace tfjs_test
@@ -223,7 +223,7 @@ BOOST_AUTO_TEST_CASE(graph_gradients_match_finite_differences) {
   b.node("s", "Square", {"d"});
   b.node("y", "Mean", {"s", "axes"}, R"("keep_dims": {"b": true})");
   const auto g = b.compile_double();
-  generator gen(5);
+  rng gen(5);
   const auto x = tensor<double>::random({2, 5, 5, 2}, gen, {distribution::normal, 0, 1});
   const auto r = testing::gradcheck([&](const std::vector<var<double>>& in) { return g({in[0]}).at(0); }, {x},
                                     {.second_order = true});

@@ -17,7 +17,7 @@ namespace realism_test {
 
 /// n samples (n, d) with correlated, non-centred columns, from a fixed seed.
 tensor<float, host> samples(index_t n, index_t d, std::uint64_t seed) {
-  generator gen(seed);
+  rng gen(seed);
   const auto z = tensor<float, host>::random(shape{n, d}, gen, {distribution::normal, 0, 1});
   std::vector<float> v(static_cast<std::size_t>(n * d));
   for (index_t i = 0; i < n; ++i)
@@ -106,7 +106,7 @@ BOOST_AUTO_TEST_CASE(power_spectrum_of_a_cosine) {
 /// Images (n, 1, r, r) of white noise, optionally blurred by a 2x2 box (cyclic), plus `grid`
 /// times a pattern that repeats every 8 pixels.
 tensor<float, host> noise_images(index_t n, index_t r, bool blur, float grid, std::uint64_t seed) {
-  generator gen(seed);
+  rng gen(seed);
   const auto z = tensor<float, host>::random(shape{n, 1, r, r}, gen, {distribution::normal, 0, 1});
   std::vector<float> v(static_cast<std::size_t>(n * r * r));
   const float* p = z.data();

@@ -22,7 +22,7 @@ using td = tensor<double>;
 namespace flow_test {
 
 td randn(const shape& s, std::uint64_t seed, double scale = 1) {
-  generator g(seed);
+  rng g(seed);
   return td::random(s, g, {distribution::normal, 0, scale});
 }
 
@@ -44,7 +44,7 @@ coupling make_coupling(index_t c, flows::coupling_options o, std::uint64_t seed)
 flows::realnvp_multiscale<double> small_h(std::uint64_t seed) {
   flows::realnvp_multiscale<double> h(
       {.channels = 1, .height = 8, .width = 8, .scales = 3, .blocks = 1, .features = 4});
-  generator g(seed);
+  rng g(seed);
   for (auto& [name, p] : nn::named_parameters(h))
     if (name.ends_with("scale") || name.ends_with("shift"))
       p.set_value(td::random(p.shape(), g, {distribution::normal, 0, 0.5}));
@@ -125,7 +125,7 @@ BOOST_AUTO_TEST_CASE(glow_steps_logit_and_additive_coupling_pass_the_fixture) {
     BOOST_TEST(r.passed, "additive_coupling: " << r.message);
     BOOST_TEST(ad.forward(constant(x)).z.value().to_vector() != x.to_vector());
   }
-  generator g(16);
+  rng g(16);
   const auto y = td::random({2, 1, 3, 3}, g, {distribution::uniform, 0, 1});
   r = testing::check_flow(flows::logit_transform<double>{}, y);
   BOOST_TEST(r.passed, "logit_transform: " << r.message);
@@ -202,7 +202,7 @@ BOOST_AUTO_TEST_CASE(realnvp_multiscale_is_a_flow_with_the_paper_layout) {
   nn::manual_seed(23);
   flows::realnvp_multiscale<float> hf(
       {.channels = 3, .height = 16, .width = 16, .scales = 3, .blocks = 2, .features = 8});
-  generator g(24);
+  rng g(24);
   for (auto& [name, p] : nn::named_parameters(hf))
     if (name.ends_with("scale") || name.ends_with("shift"))
       p.set_value(tensor<float>::random(p.shape(), g, {distribution::normal, 0, 0.5f}));
@@ -291,7 +291,7 @@ BOOST_AUTO_TEST_CASE(priors_closed_forms_classification_and_sampling) {
   BOOST_TEST(std::abs(marg[0] - std::log(mix / 4)) < 1e-12);
   const flows::class_gaussian<double> one{.classes = 1, .dim = 2, .delta = 0.5};
   BOOST_TEST(std::abs(one.log_prob_marginal(z)[1] - one.log_prob(constant(z), {0, 0}).value().to_vector()[1]) < 1e-12);
-  generator g(29);
+  rng g(29);
   const auto s = cg.sample(std::vector<index_t>(4000, 1), g).to_vector();
   double m = 0, v = 0;
   for (double e : s) m += e;
@@ -317,7 +317,7 @@ BOOST_AUTO_TEST_CASE(priors_closed_forms_classification_and_sampling) {
       for (std::size_t k = 0; k < 256; ++k) d2 += std::pow(mu[a * 256 + k] - mu[b * 256 + k], 2);
       BOOST_TEST(std::abs(std::sqrt(d2) / (0.5 * std::sqrt(512.0)) - 1) < 0.12, "classes " << a << ", " << b);
     }
-  generator gr(30);
+  rng gr(30);
   const std::vector<index_t> lab{0, 1, 2, 3, 4, 4, 2};
   const auto zr = rg.sample(lab, gr);
   const auto direct = rg.log_prob(constant(zr), lab).value().to_vector();
@@ -367,7 +367,7 @@ BOOST_AUTO_TEST_CASE(class_conditional_nll_of_h_passes_gradcheck) {
   nn::manual_seed(31);
   flows::realnvp_multiscale<double> h(
       {.channels = 1, .height = 4, .width = 4, .scales = 2, .blocks = 1, .features = 2});
-  generator g(32);
+  rng g(32);
   for (auto& [name, p] : nn::named_parameters(h))
     if (name.ends_with("scale") || name.ends_with("shift"))
       p.set_value(td::random(p.shape(), g, {distribution::normal, 0, 0.5}));
@@ -415,7 +415,7 @@ BOOST_AUTO_TEST_CASE(float_round_trip_and_shape_errors) {
   nn::manual_seed(9);
   auto net = nn::conv2d<float>({.in = 2, .out = 4, .kernel = 3, .padding = 1});
   flows::affine_coupling<decltype(net)> k(2, net, {});
-  generator g(10);
+  rng g(10);
   k.scale.set_value(tensor<float>::random({2, 1, 1}, g, {distribution::normal, 0, 0.8f}));
   k.shift.set_value(tensor<float>::random({2, 1, 1}, g, {distribution::normal, 0, 1}));
   const auto x = tensor<float>::random({3, 2, 8, 8}, g, {distribution::normal, 0, 1});
@@ -461,7 +461,7 @@ BOOST_AUTO_TEST_CASE(fit_flow_gate_groups_and_exact_resume) {
   BOOST_TEST(*groups[1].lr == 1e-2);
 
   // 16 images of k/255 in two classes; 2 epochs of 4 batches.
-  generator g(22);
+  rng g(22);
   auto pix = tensor<float>::random({16, 1, 8, 8}, g, {distribution::uniform, 0, 1}).to_vector();
   for (auto& v : pix) v = std::floor(v * 255.0f) / 255.0f;
   const auto images = tensor<float>::from(pix, {16, 1, 8, 8});
@@ -502,7 +502,7 @@ BOOST_AUTO_TEST_CASE(fit_flow_gate_groups_and_exact_resume) {
   BOOST_CHECK_THROW(train::evaluate_flow(whole, prior, images, std::vector<int>(16, 2)), value_error);
   // The hybrid loss is the NLL per dimension plus the weighted cross-entropy of p(c | z).
   {
-    generator noise(5);
+    rng noise(5);
     const auto y = flows::dequantize(images.slice_rows(0, 4), noise);
     const std::vector<int> lab4(labels.begin(), labels.begin() + 4);
     const auto [loss, nll, ce] = train::flow_loss(whole, prior, y, lab4, 0.5);

@@ -38,7 +38,7 @@ using namespace checkpoint_test;
 
 BOOST_AUTO_TEST_CASE(module_round_trip) {
   auto a = small_net(1);
-  generator g(2);
+  rng g(2);
   (void)a(constant(tensor<float>::random({4, 1, 2, 2}, g, {distribution::normal, 0, 1})));  // moves the running stats
   const auto path = fs::temp_directory_path() / "bijgan_ckpt.safetensors";
   io::save(path, a);
@@ -149,7 +149,7 @@ BOOST_AUTO_TEST_CASE(truncated_and_corrupted_files_give_io_errors) {
 
 BOOST_AUTO_TEST_CASE(npy_round_trip_and_json_limits) {
   const auto path = fs::temp_directory_path() / "bijgan_arr.npy";
-  generator g(5);
+  rng g(5);
   const auto t = tensor<double>::random({3, 1, 4}, g, {distribution::normal, 0, 1});
   io::write_npy(path, t);
   const auto back = io::read_npy<double>(path);

@@ -441,7 +441,7 @@ BOOST_AUTO_TEST_CASE(w2_rejects_covariances_outside_its_domain) {
   BOOST_CHECK_EXCEPTION(distances::gaussian_w2(mu, asym, mu, psd), value_error,
                         says<value_error>({"first", "not symmetric"}));
   // A rank-deficient sample covariance (PSD, eigenvalues at round-off) is accepted.
-  generator g(4);
+  rng g(4);
   const auto x = td::random({3, 6}, g, {distribution::normal, 0, 1});
   const auto fit = distances::fit_gaussian(constant(x));
   BOOST_TEST(distances::gaussian_w2(fit.mean, fit.covariance, fit.mean, fit.covariance).value().item() >= -1e-9);

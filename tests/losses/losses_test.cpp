@@ -48,7 +48,7 @@ double max_err(const std::vector<double>& a, const std::vector<double>& b) {
   return e;
 }
 td randn(const shape& s, std::uint64_t seed) {
-  generator g(seed);
+  rng g(seed);
   return td::random(s, g, {distribution::normal, 0, 1});
 }
 td spd(index_t d, std::uint64_t seed) {
@@ -284,7 +284,7 @@ BOOST_AUTO_TEST_CASE(cross_entropy_values_and_errors) {
 BOOST_AUTO_TEST_CASE(wgan_losses_and_weighting) {
   const auto W = parameter(randn({3, 1}, 33));
   const auto critic = [&](const vd& x) { return matmul(x, W); };  // linear: ‖∇D‖ = ‖W‖ everywhere
-  generator g(34);
+  rng g(34);
   const auto real = constant(randn({5, 3}, 35)), fake = constant(randn({5, 3}, 36));
   const auto r = losses::wgan_critic(critic, real, fake, g, {.lambda = 10, .drift = 0.001});
   const double wn = std::sqrt(sum(square(W)).item());

@@ -44,11 +44,11 @@ constexpr models::gan_config small{.channels = 1,
                                    .critic_embed = 16};
 
 tensor<double> randn(const shape& s, std::uint64_t seed) {
-  generator g(seed);
+  rng g(seed);
   return tensor<double>::random(s, g, {distribution::normal, 0, 1});
 }
 tensor<float> randnf(const shape& s, std::uint64_t seed) {
-  generator g(seed);
+  rng g(seed);
   return tensor<float>::random(s, g, {distribution::normal, 0, 1});
 }
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
@@ -163,7 +163,7 @@ BOOST_AUTO_TEST_CASE(gradient_penalty_through_tiled_attention_equals_composed) {
   const auto step = [&](bool reference) {
     std::optional<reference_attention> scope;
     if (reference) scope.emplace();
-    generator gen(24);
+    rng gen(24);
     for (const auto& p : nn::parameters(d)) p.zero_grad();
     const auto r = losses::wgan_critic(d, real, fake, gen);
     backward(r.loss);
@@ -621,7 +621,7 @@ BOOST_AUTO_TEST_CASE(centroid_plane_finds_the_plane_of_the_class_means) {
   // Four classes centred at ±3·e1 and ±1·e2 in 5-D with noise along e3..e5: the plane is
   // (e1, e2) up to signs, the first axis the wider spread, and the origin the mean of the means.
   const index_t d = 5, per = 50;
-  generator gen(9);
+  rng gen(9);
   const auto noise = tensor<float>::random({4 * per, d}, gen, {distribution::normal, 0, 0.1}).to_vector();
   std::vector<float> x(noise);
   std::vector<int> labels;

@@ -17,7 +17,7 @@ using vs = std::vector<vd>;
 namespace nn_test {
 
 td randn(const shape& s, std::uint64_t seed, double scale = 1) {
-  generator g(seed);
+  rng g(seed);
   return td::random(s, g, {distribution::normal, 0, scale});
 }
 bool near(const std::vector<double>& got, const std::vector<double>& want, double tol = 1e-10) {
@@ -331,7 +331,7 @@ BOOST_AUTO_TEST_CASE(to_backend_copies_every_parameter_buffer_and_flag) {
   BOOST_TEST(!copy.get<2>().training.on);
   const auto x = constant(randn({2, 1, 2, 2}, 41));
   BOOST_TEST(near(copy(x).value().to_vector(), net(x).value().to_vector(), 0));
-  // Engines convert too (LeNet is built from a generator alone).
+  // Engines convert too (LeNet is built from an rng alone).
   engines::lenet<double> le;
   const auto le2 = nn::to<host>(le);
   BOOST_TEST(le2.fc2.bias.value().to_vector() == le.fc2.bias.value().to_vector());

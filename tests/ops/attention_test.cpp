@@ -15,7 +15,7 @@ namespace {
 
 template <class T>
 tensor<T> normal(const shape& s, std::uint64_t seed, double sd = 1) {
-  generator g(seed);
+  rng g(seed);
   return tensor<T>::random(s, g, {distribution::normal, T(0), static_cast<T>(sd)});
 }
 

@@ -18,7 +18,7 @@ using args = std::vector<vd>;
 namespace conv_test {
 
 td randn(const shape& s, std::uint64_t seed) {
-  generator g(seed);
+  rng g(seed);
   return td::random(s, g, {distribution::normal, 0, 1});
 }
 

@@ -16,11 +16,11 @@ using args = std::vector<vd>;
 namespace {
 
 td normal(const shape& s, std::uint64_t seed) {
-  generator g(seed);
+  rng g(seed);
   return td::random(s, g, {distribution::normal, 0, 1});
 }
 td positive(const shape& s, std::uint64_t seed) {
-  generator g(seed);
+  rng g(seed);
   return td::random(s, g, {distribution::uniform, 0.5, 2.0});
 }
 

@@ -35,7 +35,7 @@ BOOST_AUTO_TEST_CASE(philox_known_answers) {
 }
 
 BOOST_AUTO_TEST_CASE(deterministic_and_offset) {
-  generator a(9), b(9);
+  rng a(9), b(9);
   const auto whole = tensor<float>::random({20}, a, {distribution::normal, 0, 1}).to_vector();
   const auto first = tensor<float>::random({10}, b, {distribution::normal, 0, 1}).to_vector();
   const auto second = tensor<float>::random({10}, b, {distribution::normal, 0, 1}).to_vector();
@@ -43,12 +43,12 @@ BOOST_AUTO_TEST_CASE(deterministic_and_offset) {
     BOOST_TEST(whole[i] == first[i]);
     BOOST_TEST(whole[10 + i] == second[i]);
   }
-  generator c(10);
+  rng c(10);
   BOOST_TEST(tensor<float>::random({10}, c, {distribution::normal, 0, 1}).to_vector() != first);
 }
 
 BOOST_AUTO_TEST_CASE(moments) {
-  generator g(1);
+  rng g(1);
   const index_t n = 200000;
   auto stats = [](const std::vector<double>& v) {
     double m = 0, s = 0;

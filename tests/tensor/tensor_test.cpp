@@ -91,7 +91,7 @@ BOOST_AUTO_TEST_CASE(reductions) {
 }
 
 BOOST_AUTO_TEST_CASE(gemm_matches_naive_with_transposes_and_batches) {
-  generator gen(3);
+  rng gen(3);
   for (bool ta : {false, true})
     for (bool tb : {false, true}) {
       const index_t m = 5, n = 7, k = 6;
@@ -208,7 +208,7 @@ BOOST_AUTO_TEST_CASE(block_cache_blocks_stay_disjoint_and_aligned) {
   // Random sizes across both pools and the malloc bypass, random frees: every live block is
   // 64-byte aligned, no two overlap, and in use + cached = reserved throughout.
   detail::block_cache<detail::host_memory> cache;
-  generator g(7);
+  rng g(7);
   const auto draws = tensor<float>::random({6000}, g, {distribution::uniform, 0, 1}).to_vector();
   std::vector<std::pair<std::byte*, std::size_t>> live;
   bool aligned = true, disjoint = true, balanced = true;

@@ -1,4 +1,4 @@
-// The backend concept: a backend is a type (host, cuda) that supplies a buffer type and a fixed
+// The backend concept: a backend is a type (host, cuda_device) that supplies a buffer type and a fixed
 // set of primitive kernels. Every op of the library is written against this set, so a backend
 // that lacks a kernel fails to compile at the op that needs it, never falls back silently.
 #pragma once

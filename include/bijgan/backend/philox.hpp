@@ -103,9 +103,9 @@ struct philox_draw {
 };
 
 /// A seeded stream: each draw of n elements consumes counters [offset, offset + n).
-class generator {
+class rng {
  public:
-  explicit generator(std::uint64_t seed = 0x5EED) : seed_(seed) {}
+  explicit rng(std::uint64_t seed = 0x5EED) : seed_(seed) {}
   [[nodiscard]] std::uint64_t seed() const noexcept { return seed_; }
   [[nodiscard]] std::uint64_t offset() const noexcept { return offset_; }
   void set_offset(std::uint64_t o) noexcept { offset_ = o; }

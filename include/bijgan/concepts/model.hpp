@@ -12,7 +12,7 @@
 
 namespace bijgan {
 
-/// A feature_generator (not `generator`: that is the random-number generator type) maps
+/// A feature_generator (the GAN generator; the random-number stream is `bijgan::rng`) maps
 /// engine features (N, feature_dim) and background noise (N, noise_dim) to images (N, C, H, W) in the engine's range
 /// [0, 1]:
 ///   G::feature_dim, G::noise_dim (static constexpr; noise_dim may be 0: PO-GAN)

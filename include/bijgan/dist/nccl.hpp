@@ -34,7 +34,7 @@ inline void nccl_check(ncclResult_t rc, const char* what) {
 /// `control` (MPI, host) bootstraps it and gates every collective; it must outlive this object.
 class nccl_communicator {
  public:
-  using backend_type = bijgan::cuda;
+  using backend_type = bijgan::cuda_device;
 
   explicit nccl_communicator(mpi_communicator& control) : control_(control) {
     ncclUniqueId id{};

@@ -27,7 +27,7 @@ struct lenet {
   nn::conv2d<T, B> conv1, conv2;
   nn::linear<T, B> fc1, fc2;
 
-  explicit lenet(generator& g = nn::default_generator())
+  explicit lenet(rng& g = nn::default_rng())
       : conv1({.in = 1, .out = 32, .kernel = 5}, g),
         conv2({.in = 32, .out = 64, .kernel = 5}, g),
         fc1({.in = 64 * 5 * 5, .out = feature_dim}, g),

@@ -29,7 +29,7 @@ tensor<float, host> reconstruct(const G& g, const tensor<float, host>& features,
     fail<shape_error>("eval::reconstruct", "features ", features.shape(), " must be (N, ", G::feature_dim, ")");
   std::vector<float> out;
   shape s;
-  generator gen(seed);
+  rng gen(seed);
   for (index_t i = 0; i < features.size(0); i += batch) {
     const index_t e = std::min(features.size(0), i + batch);
     const auto fv = features.slice_rows(i, e).to_vector();

@@ -48,7 +48,7 @@ constexpr bool check_bijection() {
   static_assert(
       requires { typename F::value_type; }, "a bijection needs `using value_type = T;` (float or double)");
   static_assert(
-      requires { typename F::backend_type; }, "a bijection needs `using backend_type = B;` (host or cuda)");
+      requires { typename F::backend_type; }, "a bijection needs `using backend_type = B;` (host or cuda_device)");
   if constexpr (requires {
                   typename F::value_type;
                   typename F::backend_type;

@@ -31,7 +31,7 @@ struct invertible_conv1x1 {
   tensor<T, B> permutation;  ///< (C, C) buffer
   tensor<T, B> sign_s;       ///< (C) buffer: ±1
 
-  explicit invertible_conv1x1(index_t channels, generator& g = nn::default_generator()) : masks_(checked(channels)) {
+  explicit invertible_conv1x1(index_t channels, rng& g = nn::default_rng()) : masks_(checked(channels)) {
     using mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     const auto r = tensor<double, host>::random(shape{channels, channels}, g, {distribution::normal, 0, 1}).to_vector();
     const mat a = Eigen::Map<const mat>(r.data(), channels, channels);
@@ -84,7 +84,7 @@ struct invertible_conv1x1 {
   /// This step on backend To with the same structure, for nn::to (which then copies the values).
   template <class To>
   invertible_conv1x1<T, To> rebuild() const {
-    generator scratch(0);
+    rng scratch(0);
     return invertible_conv1x1<T, To>(log_s.size(0), scratch);
   }
 

@@ -17,7 +17,7 @@ namespace bijgan::flows {
 /// y = (x·255 + u)/256, u ~ U[0, 1): x holds 8-bit levels as k/255 in [0, 1]. Not a bijection
 /// (it adds noise); apply it to training batches before logit_transform.
 template <class T, class B>
-tensor<T, B> dequantize(const tensor<T, B>& x, generator& g) {
+tensor<T, B> dequantize(const tensor<T, B>& x, rng& g) {
   const auto u = tensor<T, B>::random(x.shape(), g, {distribution::uniform, 0, 1});
   return apply(fn::mul_scalar<T>{T(1) / T(256)}, apply(fn::add{}, apply(fn::mul_scalar<T>{T(255)}, x), u));
 }

@@ -52,7 +52,7 @@ struct realnvp_multiscale {
   std::vector<scale_steps> levels;  ///< scales − 1 of them
   std::vector<coupling> last;       ///< 4 checkerboard couplings
 
-  explicit realnvp_multiscale(const realnvp_options& o, generator& g = nn::default_generator()) : options(o) {
+  explicit realnvp_multiscale(const realnvp_options& o, rng& g = nn::default_rng()) : options(o) {
     validate(o);
     index_t c = o.channels;
     for (index_t s = 0; s + 1 < o.scales; ++s) {
@@ -125,7 +125,7 @@ struct realnvp_multiscale {
   }
 
  private:
-  coupling make(index_t c, mask_kind m, int parity, generator& g) const {
+  coupling make(index_t c, mask_kind m, int parity, rng& g) const {
     return coupling(
         c, nn::conv_resnet<T, B>({.in = c, .out = 2 * c, .width = options.features, .blocks = options.blocks}, g),
         {.mask = m, .parity = parity});

@@ -68,7 +68,7 @@ struct standard_normal {
     return detail::unit_gaussian_log_prob(z, "flows::standard_normal");
   }
   /// n draws (n, D), scaled by `temperature`.
-  tensor<T, B> sample(index_t n, generator& g, T temperature = T(1)) const {
+  tensor<T, B> sample(index_t n, rng& g, T temperature = T(1)) const {
     return tensor<T, B>::random(shape{n, dim}, g, {distribution::normal, T(0), temperature});
   }
 
@@ -199,7 +199,7 @@ struct class_gaussian {
   }
 
   /// One draw per label (N, D) from N(μ_c, temperature²·I).
-  tensor<T, B> sample(const std::vector<index_t>& labels, generator& g, T temperature = T(1)) const {
+  tensor<T, B> sample(const std::vector<index_t>& labels, rng& g, T temperature = T(1)) const {
     for (auto c : labels) check_label(c);
     const auto n = static_cast<index_t>(labels.size());
     auto e = tensor<T, B>::random(shape{n, dim}, g, {distribution::normal, T(0), temperature}).to_vector();
@@ -222,7 +222,7 @@ struct class_gaussian {
       if (layout == mean_layout::line) {
         m->values.insert(m->values.end(), static_cast<std::size_t>(dim), static_cast<T>(mean_of(c)));
       } else {
-        generator g(seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(c));
+        rng g(seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(c));
         const auto r =
             tensor<T, host>::random(shape{dim}, g, {distribution::normal, T(0), static_cast<T>(delta)}).to_vector();
         m->values.insert(m->values.end(), r.begin(), r.end());

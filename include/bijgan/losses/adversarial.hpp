@@ -54,7 +54,7 @@ wgan_critic_result<T, B> wgan_critic(const Critic& critic, const var<T, B>& real
 /// Eq. 17. critic maps images (N, ...) to scores (N) or (N, 1). fake is detached (the
 /// generator is not trained by this loss). ε ~ U[0, 1) per sample from gen.
 template <class T, class B, class Critic>
-wgan_critic_result<T, B> wgan_critic(const Critic& critic, const var<T, B>& real, const var<T, B>& fake, generator& gen,
+wgan_critic_result<T, B> wgan_critic(const Critic& critic, const var<T, B>& real, const var<T, B>& fake, rng& gen,
                                      const wgan_critic_options& o = {}) {
   if (real.shape() != fake.shape() || real.rank() < 2)
     fail<shape_error>("wgan_critic", "real ", real.shape(), " and fake ", fake.shape(), " must be one (N, ...)");

@@ -63,7 +63,7 @@ struct dabgan_generator {
     nn::positional_embedding<T, B> position;
     std::vector<nn::conditioned_block<T, B>> blocks;
     nn::linear<T, B> to_rgb;
-    stage_layers(int s, generator& g)
+    stage_layers(int s, rng& g)
         : position({.tokens = detail::stage_resolution(s) * detail::stage_resolution(s),
                     .dim = detail::dabgan_width(Cfg, s)},
                    g),
@@ -88,7 +88,7 @@ struct dabgan_generator {
   nn::condition_tokens<T, B> condition;  ///< [F(x); v] → condition_tokens tokens of width embed
   std::vector<stage_layers> stages_;     ///< one per stage: 4x4, 8x8, …
 
-  explicit dabgan_generator(generator& g = nn::default_generator())
+  explicit dabgan_generator(rng& g = nn::default_rng())
       : input({.in = Cfg.feature_dim + Cfg.noise_dim, .out = 16 * Cfg.embed}, g),
         condition({.in = Cfg.feature_dim + Cfg.noise_dim, .tokens = Cfg.condition_tokens, .dim = Cfg.embed}, g) {
     for (int s = 1; s <= max_stage; ++s) stages_.emplace_back(s, g);
@@ -162,7 +162,7 @@ struct transformer_critic {
     nn::conv2d<T, B> patch;
     nn::positional_embedding<T, B> position;
     nn::transformer_block<T, B> block;
-    scale_layers(index_t k, generator& g)
+    scale_layers(index_t k, rng& g)
         : patch({.in = Cfg.channels,
                  .out = patch_width(k),
                  .kernel = Cfg.critic_patch << k,
@@ -187,7 +187,7 @@ struct transformer_critic {
   nn::layer_norm<T, B> norm;
   nn::linear<T, B> score;
 
-  explicit transformer_critic(generator& g = nn::default_generator())
+  explicit transformer_critic(rng& g = nn::default_rng())
       : cls(parameter(nn::init::truncated_normal<T, B>(shape{1, 1, Cfg.critic_embed}, 0, 0.02, g))),
         last({.dim = Cfg.critic_embed, .heads = Cfg.heads}, g),
         norm({.features = Cfg.critic_embed}, g),

@@ -81,7 +81,7 @@ struct cnn_generator {
     nn::conv2d<T, B> conv1, conv2, to_rgb;
     std::vector<nn::adain<T, B>> styles;  ///< two with AdaIN conditioning, none otherwise
 
-    explicit block(generator& g)
+    explicit block(rng& g)
         : conv1({.in = Cfg.width, .out = Cfg.width, .kernel = 3, .padding = 1, .equalized = detail::equalized}, g),
           conv2({.in = Cfg.width, .out = Cfg.width, .kernel = 3, .padding = 1, .equalized = detail::equalized}, g),
           to_rgb({.in = Cfg.width, .out = Cfg.channels, .kernel = 1, .equalized = {.on = true, .gain = 1}}, g) {
@@ -109,7 +109,7 @@ struct cnn_generator {
   nn::linear<T, B> input;                 ///< v (or F(x) for PO-GAN) → width·4·4
   std::vector<block> blocks;              ///< one per stage: 4x4, 8x8, …
 
-  explicit cnn_generator(generator& g = nn::default_generator())
+  explicit cnn_generator(rng& g = nn::default_rng())
       : input({.in = Mode == cnn_conditioning::adain ? Cfg.noise_dim : Cfg.feature_dim,
                .out = Cfg.width * 16,
                .equalized = {.on = true, .gain = 0.35355339059327373}},  // √2/4 (ProGAN's dense input)
@@ -188,7 +188,7 @@ struct cnn_critic {
     using value_type = T;
     using backend_type = B;
     nn::conv2d<T, B> from_rgb, conv1, conv2;
-    explicit block(generator& g, bool last)
+    explicit block(rng& g, bool last)
         : from_rgb({.in = Cfg.channels, .out = Cfg.width, .kernel = 1, .equalized = detail::equalized}, g),
           conv1({.in = Cfg.width + (last ? 1 : 0),
                  .out = Cfg.width,
@@ -209,7 +209,7 @@ struct cnn_critic {
   nn::minibatch_stddev<T, B> stddev;
   nn::linear<T, B> dense, score;
 
-  explicit cnn_critic(generator& g = nn::default_generator())
+  explicit cnn_critic(rng& g = nn::default_rng())
       : dense({.in = Cfg.width * 16, .out = Cfg.width, .equalized = detail::equalized}, g),
         score({.in = Cfg.width, .out = 1, .equalized = {.on = true, .gain = 1}}, g) {
     for (int s = 0; s < max_stage; ++s) blocks.emplace_back(g, s == 0);

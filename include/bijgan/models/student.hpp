@@ -31,7 +31,7 @@ struct residual_block {
   nn::conv2d<T, B> conv1, conv2;
   nn::batch_norm<T, B> bn1, bn2;
   std::vector<nn::conv2d<T, B>> skip;  ///< 1x1 stride-2 projection when the shape changes
-  residual_block(index_t in, index_t out, index_t stride, generator& g)
+  residual_block(index_t in, index_t out, index_t stride, rng& g)
       : conv1({.in = in, .out = out, .kernel = 3, .stride = stride, .padding = 1, .bias = false}, g),
         conv2({.in = out, .out = out, .kernel = 3, .padding = 1, .bias = false}, g),
         bn1({.channels = out}, g),
@@ -71,7 +71,7 @@ struct student {
   std::vector<residual_block<T, B>> blocks;  ///< two per stage
   nn::linear<T, B> head;
 
-  explicit student(generator& g = nn::default_generator())
+  explicit student(rng& g = nn::default_rng())
       : stem({.in = Cfg.channels, .out = Cfg.width, .kernel = 3, .padding = 1, .bias = false}, g),
         stem_bn({.channels = Cfg.width}, g),
         head({.in = Cfg.width << (Cfg.stages - 1), .out = Cfg.feature_dim}, g) {

@@ -31,7 +31,7 @@ struct multi_head_attention {
   multi_head_attention_options options;
   linear<T, B> q, kv, proj;
 
-  explicit multi_head_attention(const multi_head_attention_options& o, generator& g = default_generator())
+  explicit multi_head_attention(const multi_head_attention_options& o, rng& g = default_rng())
       : options(checked(o)),
         q({.in = o.dim, .out = o.dim, .bias = o.qkv_bias}, g),
         kv({.in = o.context_dim ? o.context_dim : o.dim, .out = 2 * o.dim, .bias = o.qkv_bias}, g),
@@ -89,7 +89,7 @@ struct relative_position_bias {
   var<T, B> table;
   index_list<B> index;
 
-  explicit relative_position_bias(const relative_position_bias_options& o, generator& g = default_generator())
+  explicit relative_position_bias(const relative_position_bias_options& o, rng& g = default_rng())
       : options(o),
         table(parameter(
             init::truncated_normal<T, B>(shape{(2 * o.window - 1) * (2 * o.window - 1), o.heads}, 0, o.std, g))) {
@@ -150,7 +150,7 @@ struct grid_attention {
   multi_head_attention<T, B> attn;
   relative_position_bias<T, B> bias;
 
-  explicit grid_attention(const grid_attention_options& o, generator& g = default_generator())
+  explicit grid_attention(const grid_attention_options& o, rng& g = default_rng())
       : options(o), attn({.dim = o.dim, .heads = o.heads}, g), bias({.window = o.window, .heads = o.heads}, g) {}
 
   /// x (N, H*W, D) -> (N, H*W, D).

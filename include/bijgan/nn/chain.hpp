@@ -225,7 +225,7 @@ template <class M, class To>
 using rebind_t = typename rebind<M, To>::type;
 
 /// A copy of module m with every parameter and buffer moved to backend To (the same values;
-/// parameters stay trainable): `nn::to<cuda>(model)`. The copy is first built with m's
+/// parameters stay trainable): `nn::to<cuda_device>(model)`. The copy is first built with m's
 /// structure, then every leaf is copied over in visit order. Building it uses, in this order:
 /// `m.rebuild<To>()` (a member the type provides: flow steps, couplings), `R(m.body)` (residual),
 /// `R(m.options, generator)`, `R(generator)`; chains convert their layers. A module type that
@@ -251,7 +251,7 @@ rebind_t<M, To> to(const M& m) {
     if constexpr (requires { R(nn::to<To>(m.body)); }) {
       return R(nn::to<To>(m.body));
     } else {
-      generator scratch(0);  // the initial values are overwritten below
+      rng scratch(0);  // the initial values are overwritten below
       R out = [&] {
         if constexpr (requires { m.template rebuild<To>(); })
           return m.template rebuild<To>();

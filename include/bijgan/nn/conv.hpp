@@ -39,7 +39,7 @@ struct conv2d {
   conv2d_options options;
   var<T, B> weight, bias;
 
-  explicit conv2d(const conv2d_options& o, generator& g = default_generator()) : options(o) {
+  explicit conv2d(const conv2d_options& o, rng& g = default_rng()) : options(o) {
     detail::check_conv_sizes("nn::conv2d", o.in, o.out, o.kernel, o.groups);
     std::tie(weight, bias) =
         detail::make_weights<T, B>(shape{o.out, o.in / o.groups, o.kernel, o.kernel}, o.out, o.bias, o.equalized, g);
@@ -82,7 +82,7 @@ struct conv_transpose2d {
   conv_transpose2d_options options;
   var<T, B> weight, bias;
 
-  explicit conv_transpose2d(const conv_transpose2d_options& o, generator& g = default_generator()) : options(o) {
+  explicit conv_transpose2d(const conv_transpose2d_options& o, rng& g = default_rng()) : options(o) {
     detail::check_conv_sizes("nn::conv_transpose2d", o.in, o.out, o.kernel, o.groups);
     // PyTorch computes the fans of the (in, out/groups, k, k) weight as stored.
     std::tie(weight, bias) =

@@ -25,10 +25,10 @@ struct dropout {
   using backend_type = B;
   dropout_options options;
   train_flag training;
-  std::shared_ptr<generator> gen;
+  std::shared_ptr<rng> gen;
 
-  explicit dropout(const dropout_options& o = {}, generator& = default_generator())
-      : options(o), gen(std::make_shared<generator>(o.seed)) {
+  explicit dropout(const dropout_options& o = {}, rng& = default_rng())
+      : options(o), gen(std::make_shared<rng>(o.seed)) {
     if (!(o.p >= 0 && o.p < 1)) fail<value_error>("nn::dropout", "p = ", o.p, " must be in [0, 1)");
   }
   var<T, B> operator()(const var<T, B>& x) const {
@@ -60,7 +60,7 @@ struct positional_embedding {
   positional_embedding_options options;
   var<T, B> table;
 
-  explicit positional_embedding(const positional_embedding_options& o, generator& g = default_generator())
+  explicit positional_embedding(const positional_embedding_options& o, rng& g = default_rng())
       : options(o), table(parameter(init::truncated_normal<T, B>(shape{o.tokens, o.dim}, 0, o.std, g))) {}
   var<T, B> operator()(const var<T, B>& x) const {
     if (x.rank() != 3 || x.size(1) != options.tokens || x.size(2) != options.dim)
@@ -90,7 +90,7 @@ struct minibatch_stddev {
   using backend_type = B;
   minibatch_stddev_options options;
 
-  explicit minibatch_stddev(const minibatch_stddev_options& o = {}, generator& = default_generator()) : options(o) {}
+  explicit minibatch_stddev(const minibatch_stddev_options& o = {}, rng& = default_rng()) : options(o) {}
   var<T, B> operator()(const var<T, B>& x) const {
     if (x.rank() != 4) fail<shape_error>("nn::minibatch_stddev", "input ", x.shape(), " must be (N, C, H, W)");
     const index_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), f = options.features;

@@ -32,7 +32,7 @@ inline std::pair<double, double> runtime_scales(const equalized_lr& e, index_t f
 /// defaults (kaiming_uniform(a = sqrt 5), U(+-1/sqrt(fan_in))).
 template <class T, class B>
 std::pair<var<T, B>, var<T, B>> make_weights(const shape& ws, index_t bias_size, bool bias, const equalized_lr& e,
-                                             generator& g) {
+                                             rng& g) {
   const index_t fan_in = init::fans_of(ws).in;
   if (e.on) {
     auto w = parameter(init::normal<T, B>(ws, 0, 1 / e.lr_multiplier, g));
@@ -63,7 +63,7 @@ struct linear {
   linear_options options;
   var<T, B> weight, bias;
 
-  explicit linear(const linear_options& o, generator& g = default_generator()) : options(o) {
+  explicit linear(const linear_options& o, rng& g = default_rng()) : options(o) {
     if (o.in < 1 || o.out < 1) fail<value_error>("nn::linear", "in = ", o.in, " and out = ", o.out, " must be >= 1");
     std::tie(weight, bias) = detail::make_weights<T, B>(shape{o.out, o.in}, o.out, o.bias, o.equalized, g);
   }

@@ -58,7 +58,7 @@ struct batch_norm {
   tensor<T, B> running_mean, running_var;
   train_flag training;
 
-  explicit batch_norm(const batch_norm_options& o, generator& = default_generator()) : options(o) {
+  explicit batch_norm(const batch_norm_options& o, rng& = default_rng()) : options(o) {
     std::tie(weight, bias) = detail::affine_parameters<T, B>(o.channels, o.affine, "nn::batch_norm");
     running_mean = tensor<T, B>::zeros(shape{o.channels});
     running_var = tensor<T, B>::ones(shape{o.channels});
@@ -120,7 +120,7 @@ struct layer_norm {
   layer_norm_options options;
   var<T, B> weight, bias;
 
-  explicit layer_norm(const layer_norm_options& o, generator& = default_generator()) : options(o) {
+  explicit layer_norm(const layer_norm_options& o, rng& = default_rng()) : options(o) {
     std::tie(weight, bias) = detail::affine_parameters<T, B>(o.features, o.affine, "nn::layer_norm");
   }
   var<T, B> operator()(const var<T, B>& x) const {
@@ -151,7 +151,7 @@ struct instance_norm {
   instance_norm_options options;
   var<T, B> weight, bias;
 
-  explicit instance_norm(const instance_norm_options& o, generator& = default_generator()) : options(o) {
+  explicit instance_norm(const instance_norm_options& o, rng& = default_rng()) : options(o) {
     std::tie(weight, bias) = detail::affine_parameters<T, B>(o.channels, o.affine, "nn::instance_norm");
   }
   var<T, B> operator()(const var<T, B>& x) const {
@@ -195,7 +195,7 @@ struct adain {
   adain_options options;
   linear<T, B> style;
 
-  explicit adain(const adain_options& o, generator& g = default_generator())
+  explicit adain(const adain_options& o, rng& g = default_rng())
       : options(o), style({.in = o.style_dim, .out = 2 * o.channels, .bias = true, .equalized = o.equalized}, g) {}
 
   /// x (N, C, H, W), w (N, style_dim) -> (N, C, H, W).

@@ -27,7 +27,7 @@ struct conv_resnet {
     using value_type = T;
     using backend_type = B;
     conv2d<T, B> first, second;
-    block(index_t w, generator& g)
+    block(index_t w, rng& g)
         : first({.in = w, .out = w, .kernel = 3, .padding = 1}, g),
           second({.in = w, .out = w, .kernel = 3, .padding = 1}, g) {}
     var<T, B> operator()(const var<T, B>& x) const { return x + second(bijgan::relu(first(bijgan::relu(x)))); }
@@ -43,7 +43,7 @@ struct conv_resnet {
   std::vector<block> blocks;
   conv2d<T, B> tail;
 
-  explicit conv_resnet(const conv_resnet_options& o, generator& g = default_generator())
+  explicit conv_resnet(const conv_resnet_options& o, rng& g = default_rng())
       : options(o), head(checked(o, g)), tail({.in = o.width, .out = o.out, .kernel = 3, .padding = 1}, g) {
     blocks.reserve(static_cast<std::size_t>(o.blocks));
     for (index_t i = 0; i < o.blocks; ++i) blocks.emplace_back(o.width, g);
@@ -63,7 +63,7 @@ struct conv_resnet {
   }
 
  private:
-  static conv2d<T, B> checked(const conv_resnet_options& o, generator& g) {
+  static conv2d<T, B> checked(const conv_resnet_options& o, rng& g) {
     if (o.in < 1 || o.out < 1 || o.width < 1 || o.blocks < 0)
       fail<value_error>("nn::conv_resnet", "needs in, out, width >= 1 and blocks >= 0; got in ", o.in, ", out ", o.out,
                         ", width ", o.width, ", blocks ", o.blocks);

@@ -22,7 +22,7 @@ struct mlp {
   using backend_type = B;
   mlp_options options;
   linear<T, B> fc1, fc2;
-  explicit mlp(const mlp_options& o, generator& g = default_generator())
+  explicit mlp(const mlp_options& o, rng& g = default_rng())
       : options(o), fc1({.in = o.dim, .out = o.ratio * o.dim}, g), fc2({.in = o.ratio * o.dim, .out = o.dim}, g) {}
   var<T, B> operator()(const var<T, B>& x) const { return fc2(gelu(fc1(x))); }
   template <class F>
@@ -51,7 +51,7 @@ struct transformer_block {
   grid_attention<T, B> attn;  ///< with window 0 it attends globally (one window = the whole map)
   mlp<T, B> ffn;
 
-  explicit transformer_block(const transformer_block_options& o, generator& g = default_generator())
+  explicit transformer_block(const transformer_block_options& o, rng& g = default_rng())
       : options(o),
         norm1({.features = o.dim}, g),
         norm2({.features = o.dim}, g),
@@ -98,7 +98,7 @@ struct condition_tokens {
   linear<T, B> expand;
   positional_embedding<T, B> position;
 
-  explicit condition_tokens(const condition_tokens_options& o, generator& g = default_generator())
+  explicit condition_tokens(const condition_tokens_options& o, rng& g = default_rng())
       : options(checked(o)),
         expand({.in = o.in, .out = o.tokens * o.dim}, g),
         position({.tokens = o.tokens, .dim = o.dim}, g) {}
@@ -142,7 +142,7 @@ struct conditioned_block {
   layer_norm<T, B> norm_cross;
   multi_head_attention<T, B> cross;
 
-  explicit conditioned_block(const conditioned_block_options& o, generator& g = default_generator())
+  explicit conditioned_block(const conditioned_block_options& o, rng& g = default_rng())
       : options(o),
         block({.dim = o.dim, .heads = o.heads, .mlp_ratio = o.mlp_ratio, .window = o.window}, g),
         norm_cross({.features = o.dim}, g),

@@ -56,7 +56,7 @@ class tensor {
     return from(std::span<const T>(values), s);
   }
   /// Draws numel values from gen with distribution p.
-  static tensor random(const bijgan::shape& s, generator& gen, draw_params<T> p) {
+  static tensor random(const bijgan::shape& s, rng& gen, draw_params<T> p) {
     tensor t(s);
     B::random(gen.next<T>(static_cast<std::uint64_t>(t.numel()), p), t.numel(), t.data());
     return t;

@@ -103,7 +103,7 @@ inline void compare(
 /// G = sum(w2 * dL/dx) is checked the same way through grad(..., create_graph).
 inline gradcheck_result gradcheck(const checked_fn& f, const std::vector<tensor<double, host>>& inputs,
                                   gradcheck_options o = {}) {
-  generator gen(o.seed);
+  rng gen(o.seed);
   const auto to_vars = [](const std::vector<tensor<double, host>>& xs) {
     std::vector<var<double, host>> vs;
     for (const auto& x : xs) vs.push_back(parameter(x));

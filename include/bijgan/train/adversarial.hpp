@@ -436,7 +436,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     const std::uint64_t base = o.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(step) * 1000003ull;
     // v is drawn for the whole batch and each rank keeps its rows (so R ranks see what one does).
     const auto noise = [&](std::uint64_t salt, const dist::batch_share& sh) {
-      generator gen(base + salt);
+      rng gen(base + salt);
       return constant(
           dist::rows_of(tensor<T, B>::random(shape{sh.global(), G::noise_dim}, gen, {distribution::normal, 0, 1}), sh));
     };
@@ -465,7 +465,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
                           noise(101 + static_cast<std::uint64_t>(k), sh))
                             .value());
       }
-      generator eps(base + 211 + static_cast<std::uint64_t>(k));
+      rng eps(base + 211 + static_cast<std::uint64_t>(k));
       shape es{sh.global()};  // ε for the whole batch, as v
       for (std::size_t i = 1; i < real.rank(); ++i) es.push_back(1);
       opt_d.zero_grad();

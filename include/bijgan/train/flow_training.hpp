@@ -170,7 +170,7 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
     long k = first;
     for (std::size_t bi = static_cast<std::size_t>(first); bi < batches.size(); ++bi) {
       if (step >= total) break;
-      generator noise(o.seed * 104729 + static_cast<std::uint64_t>(step));
+      rng noise(o.seed * 104729 + static_cast<std::uint64_t>(step));
       // The whole batch is dequantised on every rank (the noise is drawn for all of it), and
       // each rank keeps every ranks-th row.
       const auto whole = flows::dequantize(data::as_batch<T, B>(data::gather_rows(images, batches[bi])), noise);
@@ -239,7 +239,7 @@ flow_evaluation evaluate_flow(const F& flow, const flows::class_gaussian<T, B>& 
       fail<value_error>("train::evaluate_flow", "label ", c, " is outside [0, ", prior.classes, ")");
   double nll = 0, marginal = 0;
   long right = 0;
-  generator noise(seed);
+  rng noise(seed);
   for (index_t s = 0; s < n; s += batch) {
     const index_t e = std::min(n, s + batch);
     const auto y = flows::dequantize(data::as_batch<T, B>(images.slice_rows(s, e)), noise);
@@ -273,7 +273,7 @@ tensor<float, host> class_samples(const F& flow, const flows::class_gaussian<T, 
   std::vector<index_t> lab;
   for (index_t c : classes)
     for (index_t k = 0; k < per_class; ++k) lab.push_back(c);
-  generator g(seed);
+  rng g(seed);
   const auto z = prior.sample(lab, g, temperature);
   const auto n = static_cast<index_t>(lab.size());
   shape full{n};

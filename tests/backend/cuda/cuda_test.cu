@@ -14,10 +14,8 @@
 #include <tuple>
 
 using namespace bijgan;
-// CCCL declares a global namespace ::cuda, so with `using namespace bijgan` the backend must be
-// named in full (docs/pitfalls.md).
-using device = bijgan::cuda;
-using parity_device = bijgan::cuda;
+using device = bijgan::cuda_device;
+using parity_device = bijgan::cuda_device;
 #include "../parity_suite.hpp"
 
 namespace {
@@ -32,7 +30,7 @@ double max_diff(const tensor<T, device>& d, const tensor<T, host>& h) {
 }
 
 tensor<float, host> normal(const shape& s, std::uint64_t seed) {
-  generator g(seed);
+  rng g(seed);
   return tensor<float, host>::random(s, g, {distribution::normal, 0, 1});
 }
 
@@ -67,7 +65,7 @@ BOOST_AUTO_TEST_CASE(elementwise_reductions_gemm_match_host) {
 
 BOOST_AUTO_TEST_CASE(same_philox_stream_on_both_backends) {
   for (auto kind : {distribution::uniform, distribution::normal, distribution::truncated_normal}) {
-    generator gh(77), gd(77);
+    rng gh(77), gd(77);
     const auto h = tensor<float, host>::random({4096}, gh, {kind, 0, 1});
     const auto d = tensor<float, device>::random({4096}, gd, {kind, 0, 1});
     BOOST_TEST(max_diff(d, h) < (kind == distribution::uniform ? 0.0 + 1e-7 : 1e-4));

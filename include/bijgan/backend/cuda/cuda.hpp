@@ -202,7 +202,7 @@ void launch(const char* kernel, index_t n, const F& f) {
 }  // namespace cuda_detail
 
 /// The CUDA backend (device 0, one stream).
-struct cuda {
+struct cuda_device {
   static constexpr const char* name = "cuda";
 
   /// Number of usable devices; 0 where there is no device or no driver (never throws).
@@ -375,6 +375,6 @@ struct cuda {
   }
 };
 
-static_assert(backend<cuda, float> && backend<cuda, double>);
+static_assert(backend<cuda_device, float> && backend<cuda_device, double>);
 
 }  // namespace bijgan
