@@ -188,7 +188,7 @@ void put(const fs::path& dir, const std::string& name, const std::vector<unsigne
 std::vector<unsigned char> of(std::string_view s) { return {s.begin(), s.end()}; }
 
 void write_seeds(const fs::path& root) {
-  generator g(7);
+  rng g(7);
   {  // safetensors: F32/F64/F16/BF16, metadata, an empty tensor
     io::state_dict d;
     d.put("a", tensor<float>::random({2, 3}, g, {distribution::normal, 0, 1}));

@@ -18,7 +18,7 @@ inline rng& default_rng() {
   return g;
 }
 /// Restarts the default generator at seed s (reproducible module construction).
-inline void manual_seed(std::uint64_t s) { default_rng() = generator(s); }
+inline void manual_seed(std::uint64_t s) { default_rng() = rng(s); }
 
 namespace init {
 
