@@ -7,8 +7,8 @@
 // (H's view of reals and reconstructions) is written.
 //
 //   dabgan_fashion_mnist [--quick] [--model dabgan|dibigan|pogan] [--steps N] [--test N] [--no-biject]
-//                        [--no-distill] [--no-recon] [--biject-scale X] [--flow CKPT] [--engine FILE] [--resume] [--out
-//                        DIR]
+//                        [--no-distill] [--no-recon] [--biject-scale X] [--flow CKPT] [--engine FILE] [--resume]
+//                        [--resume-changed] [--out DIR]
 #include <bijgan/bijgan.hpp>
 #include <bijgan/eval/latent_view.hpp>
 #include <bijgan/eval/reconstruction.hpp>
@@ -61,6 +61,7 @@ struct run_options {
   fs::path engine_file;
   fs::path out = "out";
   bool resume = false;
+  bool resume_changed = false;
 };
 
 using flow_type = decltype(flows::logit_transform<float>{} |
@@ -132,6 +133,7 @@ int run(const run_options& ro, const engines::lenet<>& engine, const flow_type& 
   o.checkpoint = ro.out / (ro.model + ".ckpt.safetensors");
   o.checkpoint_every = 100;
   o.resume = ro.resume;
+  o.allow_option_changes = ro.resume_changed;
   const std::vector<train::gan_callback> callbacks{
       train::csv_log(ro.out / (ro.model + "_losses.csv")),
       train::png_grid(ro.out / (ro.model + "_grid"), 200, test_x.slice_rows(0, 8), test_f.slice_rows(0, 8))};
@@ -206,6 +208,8 @@ int main(int argc, char** argv) {
   app.add_option("--engine", ro.engine_file, "load the LeNet engine from this file instead of training it")
       ->check(CLI::ExistingFile);
   app.add_flag("--resume", ro.resume, "continue the GAN from its checkpoint in --out");
+  app.add_flag("--resume-changed", ro.resume_changed,
+               "resume even where the options differ from those the checkpoint recorded (e.g. more epochs)");
   app.add_option("--out", ro.out, "output folder")->capture_default_str();
   return examples::run(app, argc, argv, [&]() -> int {
     examples::require_writable_dir(ro.out);

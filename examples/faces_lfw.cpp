@@ -11,7 +11,7 @@
 //   faces_lfw [--quick] [--data DIR] [--engine FOLDER] [--align DIR] [--out DIR] [--steps N]
 //             [--model dabgan|dibigan] [--no-distill] [--no-biject] [--flow CKPT] [--h-steps N]
 //             [--student-epochs N] [--student-only] [--mirror] [--refresh N]
-//             [--refresh-reals N] [--whitebox] [--seed N] [--resume]
+//             [--refresh-reals N] [--whitebox] [--seed N] [--resume] [--resume-changed]
 //
 // Default: 64x64 (≈ 53 minutes on 2 cores from an empty folder with dlib's engine); --quick:
 // 32x32 with shorter H and GAN runs (≈ 11 minutes). Figures: docs/faces.md (Table III there).
@@ -107,6 +107,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "seed of the GAN's initialisation, batches and noise (default 1)")
       ->check(examples::positive);
   app.add_flag("--resume", o.resume, "continue from the checkpoints in --out");
+  app.add_flag("--resume-changed", o.resume_changed,
+               "resume even where the options differ from those the checkpoint recorded (e.g. more epochs)");
   return examples::run(app, argc, argv, [&]() -> int {
     if (o.engine_dir.empty()) o.engine_dir = o.data / "face-recognition-model";
     if (!fs::exists(o.data / "lfw" / "pairs.txt") || !fs::exists(o.engine_dir)) {

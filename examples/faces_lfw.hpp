@@ -28,7 +28,7 @@ struct options {
   std::filesystem::path out;  ///< "": out/faces for dlib's engine, out/faces/<engine>[_aligned] for the others
   std::filesystem::path engine_dir, align_dir, flow_checkpoint;
   std::string model = "dabgan";
-  bool quick = false, resume = false;
+  bool quick = false, resume = false, resume_changed = false;
   bool student_only = false;    // stop after fitting (or loading) the student, with its held-out cosine
   bool student_mirror = false;  // mirror augmentation for the student (--mirror)
   bool whitebox = false;        // distil through the engine itself, not a student (--whitebox)

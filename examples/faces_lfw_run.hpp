@@ -228,6 +228,7 @@ int run(const inputs& in) {
   go.checkpoint = o.out / (tag + "_r" + std::to_string(R) + ".ckpt.safetensors");
   go.checkpoint_every = 100;
   go.resume = o.resume;
+  go.allow_option_changes = o.resume_changed;
   go.comm = comm;
   // The first image of 8 test identities, for the grids during training and the final sheet.
   std::vector<index_t> pick;

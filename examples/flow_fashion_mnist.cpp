@@ -7,7 +7,7 @@
 //
 //   flow_fashion_mnist [--epochs N] [--scales S] [--blocks K] [--features F] [--delta D]
 //                      [--means line|random] [--lr LR] [--gate-lr FACTOR] [--class-weight W] [--max-steps N] [--eval N]
-//                      [--resume] [--out DIR]
+//                      [--resume] [--resume-changed] [--out DIR]
 #include <bijgan/bijgan.hpp>
 #include <bijgan/data/fashion_mnist.hpp>
 #include <bijgan/engines/lenet.hpp>
@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(index_t{1}, index_t{10000}))
       ->capture_default_str();
   app.add_flag("--resume", fit.resume, "continue from the checkpoint in --out");
+  app.add_flag("--resume-changed", fit.allow_option_changes,
+               "resume even where the options differ from those the checkpoint recorded (e.g. more epochs)");
   app.add_option("--out", out_dir, "output folder")->capture_default_str();
   return examples::run(app, argc, argv, [&]() -> int {
     examples::require_writable_dir(out_dir);

@@ -8,7 +8,7 @@
 // spanning [−1, 1]).
 //
 //   flow_lfw [--data DIR] [--epochs N] [--scales S] [--blocks K] [--features F] [--means line|random]
-//            [--delta D] [--class-weight W] [--max-steps N] [--resume] [--out DIR]
+//            [--delta D] [--class-weight W] [--max-steps N] [--resume] [--resume-changed] [--out DIR]
 #include <bijgan/bijgan.hpp>
 #include <bijgan/data/lfw.hpp>
 #include <bijgan/io/png.hpp>
@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-steps", fit.max_steps, "stop after N steps (0: all epochs)")->check(examples::non_negative);
   app.add_flag("--resume", fit.resume, "continue from the checkpoint in --out");
+  app.add_flag("--resume-changed", fit.allow_option_changes,
+               "resume even where the options differ from those the checkpoint recorded (e.g. more epochs)");
   app.add_option("--out", out_dir, "output folder")->capture_default_str();
   return examples::run(app, argc, argv, [&]() -> int {
     examples::require_writable_dir(out_dir);

@@ -495,6 +495,28 @@ BOOST_AUTO_TEST_CASE(fit_flow_gate_groups_and_exact_resume) {
     for (std::size_t j = 0; j < u.size(); ++j) worst = std::max(worst, double(std::abs(u[j] - v[j])));
   }
   BOOST_TEST(worst == 0.0);  // same batches, noise, Adam state and schedule: bit-identical
+  // The checkpoint recorded the run's options: another learning rate or prior is refused with
+  // each difference named, unless allowed.
+  {
+    auto third = make();
+    auto changed = o;
+    changed.lr = 2e-3;
+    const flows::class_gaussian<float> other_prior{.classes = 2, .dim = 64, .delta = 0.3};
+    std::string what;
+    try {
+      train::fit_flow(third, other_prior, images, labels, changed);
+    } catch (const value_error& e) {
+      what = e.what();
+    }
+    BOOST_TEST(what.find("cannot resume from") != std::string::npos, what);
+    BOOST_TEST(what.find("lr: checkpoint 0.001, this run 0.002") != std::string::npos, what);
+    BOOST_TEST(what.find("prior.delta: checkpoint 0.2, this run 0.3") != std::string::npos, what);
+    changed.allow_option_changes = true;
+    std::ostringstream said;
+    changed.log = &said;
+    BOOST_TEST(train::fit_flow(third, other_prior, images, labels, changed).resumed_from == 8);
+    BOOST_TEST(said.str().find("resuming with changed options") != std::string::npos, said.str());
+  }
   // Training moved the gates and evaluation gives finite figures for both classes.
   const auto ev = train::evaluate_flow(whole, prior, images, labels, 8);
   BOOST_TEST(std::isfinite(ev.bits_per_dim));

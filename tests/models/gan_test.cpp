@@ -374,6 +374,37 @@ BOOST_AUTO_TEST_CASE(fit_gan_resumes_exactly_and_logs) {
   BOOST_TEST(same(d1, d3) == 0.0);
   BOOST_TEST(same(ema1, ema3) == 0.0);
   BOOST_TEST(same(g1, ema1) > 0.0);  // the EMA lags the trained weights
+  // Resuming with other options than the checkpoint recorded is refused, each difference named;
+  // allow_option_changes resumes anyway and logs them. Resuming where there is no checkpoint
+  // says so and starts at step 0.
+  {
+    auto [g5, d5] = make();
+    auto changed = o;
+    changed.lr_generator = 2e-3;
+    changed.scales.recon = 0.5;
+    std::string what;
+    try {
+      train::fit_gan(g5, d5, data, changed, &flow, &distiller);
+    } catch (const value_error& e) {
+      what = e.what();
+    }
+    BOOST_TEST(what.find("train::fit_gan: cannot resume from") != std::string::npos, what);
+    BOOST_TEST(what.find("lr_generator: checkpoint 0.001, this run 0.002") != std::string::npos, what);
+    BOOST_TEST(what.find("scales.recon: checkpoint 1, this run 0.5") != std::string::npos, what);
+    BOOST_TEST(what.find("lr_critic") == std::string::npos, what);  // only what differs
+    changed.allow_option_changes = true;
+    std::ostringstream said;
+    changed.log = &said;
+    BOOST_TEST(train::fit_gan(g5, d5, data, changed, &flow, &distiller).resumed_from == 6);
+    BOOST_TEST(said.str().find("resuming with changed options") != std::string::npos, said.str());
+    changed = o;
+    changed.checkpoint = fs::temp_directory_path() / "bijgan_gan_absent.safetensors";
+    fs::remove(changed.checkpoint);
+    changed.max_steps = 1, changed.log = &said;
+    BOOST_TEST(train::fit_gan(g5, d5, data, changed, &flow, &distiller).resumed_from == 0);
+    BOOST_TEST(said.str().find("no checkpoint at") != std::string::npos, said.str());
+    fs::remove(changed.checkpoint);
+  }
   // Training moved the generator.
   auto [g0, d0] = make();
   BOOST_TEST(same(g0, g1) > 0.0);

@@ -41,6 +41,7 @@
 #include "bijgan/ops/conv.hpp"
 #include "bijgan/ops/resample.hpp"
 #include "bijgan/optim/optim.hpp"
+#include "bijgan/train/checkpoint.hpp"
 #include "bijgan/train/weighting.hpp"
 
 namespace bijgan::train {
@@ -81,7 +82,10 @@ struct gan_options {
   std::uint64_t seed = 1;            ///< batches, v and ε all derive from (seed, step)
   std::filesystem::path checkpoint;  ///< empty: no checkpoints
   long checkpoint_every = 200;
-  bool resume = false;
+  bool resume = false;  ///< continue from `checkpoint` when it exists (its recorded options must match)
+  /// Resume even where the options differ from those the checkpoint recorded (train/checkpoint.hpp:
+  /// the objective, optimizer, schedule, seed, data, H and distiller); the differences are logged.
+  bool allow_option_changes = false;
   long max_steps = 0;              ///< stop after this many steps in total (0: all)
   std::ostream* log = &std::cout;  ///< progress bar (nullptr: silent); rank 0 only
   /// The ranks that train together (default: this process alone). Each rank takes its share
@@ -273,6 +277,52 @@ var<T, B> to_full(const var<T, B>& x, index_t resolution) {
 }
 }  // namespace detail
 
+namespace detail {
+/// What fit_gan's checkpoints record and a resume must repeat (train/checkpoint.hpp).
+template <class G, class D, class H, class S>
+run_record gan_record(const gan_options& o, const gan_data& data, const G& g, const D& d, const H* h,
+                      const S* distiller) {
+  const auto hex = [](std::uint64_t v) {
+    std::ostringstream s;
+    s << std::hex << v;
+    return s.str();
+  };
+  const auto values_of = [&](const auto* part) -> std::string {
+    using P = std::remove_cvref_t<decltype(*part)>;
+    if (part == nullptr) return "none";
+    if constexpr (nn::module<P>)
+      return hex(dist::fingerprint().add_module_values(*part).value());
+    else
+      return "given";
+  };
+  std::string stage_weights;
+  for (double w : o.distill.stage_weights) stage_weights += (stage_weights.empty() ? "" : ",") + std::to_string(w);
+  run_record r;
+  r.add("steps", o.steps).add("n_critic", o.n_critic).add("batch", o.batch).add("halve_batch", o.halve_batch);
+  r.add("min_batch", o.min_batch).add("per_identity", o.per_identity);
+  r.add("lr_generator", o.lr_generator).add("lr_critic", o.lr_critic).add("beta1", o.beta1).add("beta2", o.beta2);
+  r.add("wgan.lambda", o.wgan.lambda).add("wgan.drift", o.wgan.drift).add("clip_norm", o.clip_norm);
+  r.add("ema_decay", o.ema_decay).add("steps_per_stage", o.steps_per_stage).add("fade_steps", o.fade_steps);
+  r.add("terms.adversarial", o.terms.adversarial).add("terms.recon", o.terms.recon);
+  r.add("terms.distill", o.terms.distill).add("terms.biject", o.terms.biject);
+  r.add("scales.adversarial", o.scales.adversarial).add("scales.recon", o.scales.recon);
+  r.add("scales.distill", o.scales.distill).add("scales.biject", o.scales.biject);
+  r.add("weighting.alpha", o.weighting.alpha).add("weighting.beta", o.weighting.beta);
+  r.add("distill.final_weight", o.distill.final_weight).add("distill.stage_weights", stage_weights);
+  r.add("biject.margin", o.biject.margin).add("biject.covariance", static_cast<int>(o.biject.covariance));
+  r.add("biject.max_negatives", o.biject.max_negatives).add("seed", o.seed);
+  r.add("generator", hex(dist::fingerprint().add_module(g).value()));
+  r.add("critic", hex(dist::fingerprint().add_module(d).value()));
+  r.add("data", hex(dist::fingerprint()
+                        .add(data.images, 997)
+                        .add(data.features, 7)
+                        .add(std::span<const int>(data.labels))
+                        .value()));
+  r.add("h", values_of(h)).add("distiller", values_of(distiller));
+  return r;
+}
+}  // namespace detail
+
 /// Trains generator g against critic d on data (Eq. 16–18). h: the bijection H (images at
 /// full resolution → latents; nullptr when terms.biject is off); distiller: a staged_network
 /// whose stage outputs and features are matched (Eq. 15; the student, or the engine itself in
@@ -361,29 +411,18 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
   optim::ema<G> average(g, o.ema_decay);
 
   gan_result res;
-  long step = 0;
-  const auto save = [&](long at) {
-    if (o.checkpoint.empty() || me != 0) return;
-    io::state_dict sd;
-    sd.put_module("generator", g);
-    sd.put_module("critic", d);
-    sd.put_module("generator_ema", average);
-    sd.put_module("optimizer_generator", opt_g);
-    sd.put_module("optimizer_critic", opt_d);
-    sd.metadata["step"] = std::to_string(at);
-    io::save_safetensors(o.checkpoint, sd);
+  const auto parts = [&](auto&& each) {
+    each("generator", g);
+    each("critic", d);
+    each("generator_ema", average);
+    each("optimizer_generator", opt_g);
+    each("optimizer_critic", opt_d);
   };
-  // Rank 0 reads the checkpoint and sends it: the other ranks need no copy of the file.
-  if (o.resume && !o.checkpoint.empty() && dist::exists_on_root(comm, o.checkpoint)) {
-    const auto sd = io::decode_safetensors(dist::read_on_root(comm, o.checkpoint), o.checkpoint.string());
-    sd.load_module("generator", g);
-    sd.load_module("critic", d);
-    sd.load_module("generator_ema", average);
-    sd.load_module("optimizer_generator", opt_g);
-    sd.load_module("optimizer_critic", opt_d);
-    step = res.resumed_from = static_cast<long>(io::metadata_integer(sd, "step", 0, 1LL << 53, o.checkpoint.string()));
-    if (log) *log << "resumed from " << o.checkpoint.string() << " at step " << step << "\n";
-  }
+  const checkpoint_plan plan{
+      .path = o.checkpoint, .resume = o.resume, .allow_option_changes = o.allow_option_changes, .trainer = op};
+  const run_record record = detail::gan_record(o, data, g, d, h, distiller);
+  const auto save = [&](long at) { save_checkpoint(comm, plan, at, record, parts); };
+  long step = res.resumed_from = resume_checkpoint(comm, plan, record, log, parts);
   const long total = o.max_steps > 0 ? std::min(o.max_steps, o.steps) : o.steps;
   std::optional<io::progress_bar> bar;
   if (log) bar.emplace(o.steps, "GAN training", o.batch, *log, step);

@@ -28,6 +28,7 @@
 #include "bijgan/io/safetensors.hpp"
 #include "bijgan/losses/classification.hpp"
 #include "bijgan/optim/optim.hpp"
+#include "bijgan/train/checkpoint.hpp"
 
 namespace bijgan::train {
 
@@ -92,8 +93,11 @@ struct flow_fit_options {
   std::filesystem::path checkpoint;  ///< empty: no checkpoints
   long checkpoint_every = 200;       ///< steps between checkpoints (and one at the end)
   bool resume = false;               ///< continue from `checkpoint` when it exists
-  long max_steps = 0;                ///< stop after this many steps in total (0: run all epochs)
-  std::ostream* log = &std::cout;    ///< progress bars (rank 0 only)
+  /// Resume even where the options differ from those the checkpoint recorded (the schedule,
+  /// optimizer, objective, seed, prior and data); the differences are logged.
+  bool allow_option_changes = false;
+  long max_steps = 0;              ///< stop after this many steps in total (0: run all epochs)
+  std::ostream* log = &std::cout;  ///< progress bars (rank 0 only)
   /// The ranks that train together (default: this process alone). Every rank draws the same
   /// batches and takes every size()-th row of each; each rank's loss is weighted by its share
   /// of the batch and gradients are averaged, so R ranks take the steps one process takes with
@@ -143,23 +147,28 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
                                         .final_factor = o.final_lr_factor};
   const auto dims = images.numel() / images.size(0);
   flow_fit_result res;
-  auto save = [&](long step) {
-    if (o.checkpoint.empty() || me != 0) return;
-    io::state_dict d;
-    d.put_module("model", flow);
-    d.put_module("optimizer", opt);
-    d.metadata["step"] = std::to_string(step);
-    io::save_safetensors(o.checkpoint, d);
+  const auto parts = [&](auto&& each) {
+    each("model", flow);
+    each("optimizer", opt);
   };
-  long step = 0;
-  if (o.resume && !o.checkpoint.empty() && dist::exists_on_root(comm, o.checkpoint)) {
-    const auto d = io::decode_safetensors(dist::read_on_root(comm, o.checkpoint), o.checkpoint.string());
-    d.load_module("model", flow);
-    d.load_module("optimizer", opt);
-    step = static_cast<long>(io::metadata_integer(d, "step", 0, 1LL << 53, o.checkpoint.string()));
-    res.resumed_from = step;
-    log << "resumed from " << o.checkpoint.string() << " at step " << step << "\n";
+  const checkpoint_plan plan{.path = o.checkpoint,
+                             .resume = o.resume,
+                             .allow_option_changes = o.allow_option_changes,
+                             .trainer = "train::fit_flow"};
+  run_record record;
+  record.add("epochs", o.epochs).add("batch", o.batch).add("lr", o.lr).add("gate_lr_factor", o.gate_lr_factor);
+  record.add("warmup_steps", o.warmup_steps).add("final_lr_factor", o.final_lr_factor).add("clip_norm", o.clip_norm);
+  record.add("class_weight", o.class_weight).add("seed", o.seed);
+  record.add("prior.classes", prior.classes).add("prior.dim", prior.dim).add("prior.delta", prior.delta);
+  record.add("prior.layout", static_cast<int>(prior.layout)).add("prior.seed", prior.seed);
+  {
+    std::ostringstream flow_hex, data_hex;
+    flow_hex << std::hex << dist::fingerprint().add_module(flow).value();
+    data_hex << std::hex << dist::fingerprint().add(images, 997).add(std::span<const int>(labels)).value();
+    record.add("flow", flow_hex.str()).add("data", data_hex.str());
   }
+  const auto save = [&](long at) { save_checkpoint(comm, plan, at, record, parts); };
+  long step = res.resumed_from = resume_checkpoint(comm, plan, record, &log, parts);
   const auto t0 = std::chrono::steady_clock::now();
   double running = 0, running_ce = 0;
   for (int e = static_cast<int>(step / per_epoch); e < o.epochs && step < total; ++e) {
