@@ -8,10 +8,12 @@
 #include <charconv>
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <map>
 #include <ostream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -60,15 +62,20 @@ class run_record {
       if (k.rfind(p, 0) == 0) stored[k.substr(p.size())] = v;
     std::vector<std::string> out;
     if (stored.empty()) return out;
+    const auto line = [](std::initializer_list<std::string_view> parts) {
+      std::string l;
+      for (const auto part : parts) l += part;
+      return l;
+    };
     for (const auto& [k, v] : entries_) {
       const auto it = stored.find(k);
       if (it == stored.end())
-        out.push_back(k + ": not in the checkpoint, this run " + v);
+        out.push_back(line({k, ": not in the checkpoint, this run ", v}));
       else if (it->second != v)
-        out.push_back(k + ": checkpoint " + it->second + ", this run " + v);
+        out.push_back(line({k, ": checkpoint ", it->second, ", this run ", v}));
     }
     for (const auto& [k, v] : stored)
-      if (!entries_.contains(k)) out.push_back(k + ": checkpoint " + v + ", not set by this run");
+      if (!entries_.contains(k)) out.push_back(line({k, ": checkpoint ", v, ", not set by this run"}));
     return out;
   }
 
