@@ -275,9 +275,7 @@ template <class T, class B>
 var<T, B> to_full(const var<T, B>& x, index_t resolution) {
   return upsample(x, resolution / x.size(2));
 }
-}  // namespace detail
 
-namespace detail {
 /// What fit_gan's checkpoints record and a resume must repeat (train/checkpoint.hpp).
 template <class G, class D, class H, class S>
 run_record gan_record(const gan_options& o, const gan_data& data, const G& g, const D& d, const H* h,
