@@ -146,19 +146,12 @@ void swap_outer(const T* in, T* out, index_t a, index_t b, index_t inner) {
 /// Output maps smaller than this use the wide layout.
 inline constexpr index_t wide_below = 256;
 
-/// One pass on the backend's direct convolution kernel (the host's oneDNN path); false means
-/// the caller runs the im2col + GEMM form.
-template <class T, class B>
-bool direct_conv(conv_pass pass, const conv_plan& p, const T* in0, const T* in1, T* out) {
-  return B::convolution(pass, p.g, p.groups, p.out_channels, in0, in1, out);
-}
-
 /// y (N, Cout, oh, ow) = conv(x, w): per chunk, im2col then GEMMs (one per image and group, or
 /// one per group over the whole chunk for small maps).
 template <class T, class B>
 tensor<T, B> conv_forward(const tensor<T, B>& x, const tensor<T, B>& w, const conv_plan& p) {
   tensor<T, B> y(p.output_shape());
-  if (direct_conv<T, B>(conv_pass::forward, p, x.data(), w.data(), y.data())) return y;
+  if (B::convolution(conv_pass::forward, p.g, p.groups, p.out_channels, x.data(), w.data(), y.data())) return y;
   const index_t G = p.groups, og = p.out_per_group(), K = p.K(), L = p.L(), R = G * K, cout = p.out_channels;
   const bool wide = L < wide_below && p.images > 1;
   tensor<T, B> cw, yw;
@@ -193,7 +186,7 @@ tensor<T, B> conv_forward(const tensor<T, B>& x, const tensor<T, B>& w, const co
 template <class T, class B>
 tensor<T, B> conv_input_grad(const tensor<T, B>& gy, const tensor<T, B>& w, const conv_plan& p) {
   tensor<T, B> dx(p.input_shape());
-  if (direct_conv<T, B>(conv_pass::input_grad, p, gy.data(), w.data(), dx.data())) return dx;
+  if (B::convolution(conv_pass::input_grad, p.g, p.groups, p.out_channels, gy.data(), w.data(), dx.data())) return dx;
   const index_t G = p.groups, og = p.out_per_group(), K = p.K(), L = p.L(), R = G * K, cout = p.out_channels;
   const index_t image = p.g.image_size();
   const bool wide = L < wide_below && p.images > 1;
@@ -235,7 +228,8 @@ tensor<T, B> conv_input_grad(const tensor<T, B>& gy, const tensor<T, B>& w, cons
 /// beta 1 (one per image and group, or one per group over the whole chunk for small maps).
 template <class T, class B>
 tensor<T, B> conv_weight_grad(const tensor<T, B>& x, const tensor<T, B>& gy, const conv_plan& p) {
-  if (tensor<T, B> dw(p.weight_shape()); direct_conv<T, B>(conv_pass::weight_grad, p, x.data(), gy.data(), dw.data()))
+  if (tensor<T, B> dw(p.weight_shape());
+      B::convolution(conv_pass::weight_grad, p.g, p.groups, p.out_channels, x.data(), gy.data(), dw.data()))
     return dw;
   auto dw = tensor<T, B>::zeros(p.weight_shape());
   const index_t G = p.groups, og = p.out_per_group(), K = p.K(), L = p.L(), R = G * K, cout = p.out_channels;

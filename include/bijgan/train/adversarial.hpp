@@ -280,22 +280,18 @@ var<T, B> to_full(const var<T, B>& x, index_t resolution) {
 template <class G, class D, class H, class S>
 run_record gan_record(const gan_options& o, const gan_data& data, const G& g, const D& d, const H* h,
                       const S* distiller) {
-  const auto hex = [](std::uint64_t v) {
-    std::ostringstream s;
-    s << std::hex << v;
-    return s.str();
-  };
-  const auto values_of = [&](const auto* part) -> std::string {
-    using P = std::remove_cvref_t<decltype(*part)>;
-    if (part == nullptr) return "none";
-    if constexpr (nn::module<P>)
-      return hex(dist::fingerprint().add_module_values(*part).value());
+  run_record r;
+  const auto part = [&r](const char* name, const auto* p) {
+    using P = std::remove_cvref_t<decltype(*p)>;
+    if (p == nullptr)
+      r.add(name, "none");
+    else if constexpr (nn::module<P>)
+      r.add_hash(name, dist::fingerprint().add_module_values(*p).value());
     else
-      return "given";
+      r.add(name, "given");
   };
   std::string stage_weights;
   for (double w : o.distill.stage_weights) stage_weights += (stage_weights.empty() ? "" : ",") + std::to_string(w);
-  run_record r;
   r.add("steps", o.steps).add("n_critic", o.n_critic).add("batch", o.batch).add("halve_batch", o.halve_batch);
   r.add("min_batch", o.min_batch).add("per_identity", o.per_identity);
   r.add("lr_generator", o.lr_generator).add("lr_critic", o.lr_critic).add("beta1", o.beta1).add("beta2", o.beta2);
@@ -309,14 +305,13 @@ run_record gan_record(const gan_options& o, const gan_data& data, const G& g, co
   r.add("distill.final_weight", o.distill.final_weight).add("distill.stage_weights", stage_weights);
   r.add("biject.margin", o.biject.margin).add("biject.covariance", static_cast<int>(o.biject.covariance));
   r.add("biject.max_negatives", o.biject.max_negatives).add("seed", o.seed);
-  r.add("generator", hex(dist::fingerprint().add_module(g).value()));
-  r.add("critic", hex(dist::fingerprint().add_module(d).value()));
-  r.add("data", hex(dist::fingerprint()
-                        .add(data.images, 997)
-                        .add(data.features, 7)
-                        .add(std::span<const int>(data.labels))
-                        .value()));
-  r.add("h", values_of(h)).add("distiller", values_of(distiller));
+  r.add_hash("generator", dist::fingerprint().add_module(g).value());
+  r.add_hash("critic", dist::fingerprint().add_module(d).value());
+  r.add_hash(
+      "data",
+      dist::fingerprint().add(data.images, 997).add(data.features, 7).add(std::span<const int>(data.labels)).value());
+  part("h", h);
+  part("distiller", distiller);
   return r;
 }
 }  // namespace detail
@@ -418,7 +413,8 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
   };
   const checkpoint_plan plan{
       .path = o.checkpoint, .resume = o.resume, .allow_option_changes = o.allow_option_changes, .trainer = op};
-  const run_record record = detail::gan_record(o, data, g, d, h, distiller);
+  // The record (fingerprints of the models, data, H) is only made where a checkpoint is kept.
+  const run_record record = o.checkpoint.empty() ? run_record{} : detail::gan_record(o, data, g, d, h, distiller);
   const auto save = [&](long at) { save_checkpoint(comm, plan, at, record, parts); };
   long step = res.resumed_from = resume_checkpoint(comm, plan, record, log, parts);
   const long total = o.max_steps > 0 ? std::min(o.max_steps, o.steps) : o.steps;

@@ -43,6 +43,13 @@ class run_record {
     }
     return *this;
   }
+  /// Records a fingerprint (dist::fingerprint::value()) under `name`, in hex.
+  run_record& add_hash(const std::string& name, std::uint64_t hash) {
+    char buf[17];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, hash, 16);
+    entries_[name] = std::string(buf, end);
+    return *this;
+  }
   [[nodiscard]] const std::map<std::string, std::string>& entries() const noexcept { return entries_; }
 
   /// Where the record lives in a checkpoint's metadata: "option.<name>".

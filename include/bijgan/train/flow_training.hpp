@@ -155,17 +155,15 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
                              .resume = o.resume,
                              .allow_option_changes = o.allow_option_changes,
                              .trainer = "train::fit_flow"};
-  run_record record;
-  record.add("epochs", o.epochs).add("batch", o.batch).add("lr", o.lr).add("gate_lr_factor", o.gate_lr_factor);
-  record.add("warmup_steps", o.warmup_steps).add("final_lr_factor", o.final_lr_factor).add("clip_norm", o.clip_norm);
-  record.add("class_weight", o.class_weight).add("seed", o.seed);
-  record.add("prior.classes", prior.classes).add("prior.dim", prior.dim).add("prior.delta", prior.delta);
-  record.add("prior.layout", static_cast<int>(prior.layout)).add("prior.seed", prior.seed);
-  {
-    std::ostringstream flow_hex, data_hex;
-    flow_hex << std::hex << dist::fingerprint().add_module(flow).value();
-    data_hex << std::hex << dist::fingerprint().add(images, 997).add(std::span<const int>(labels)).value();
-    record.add("flow", flow_hex.str()).add("data", data_hex.str());
+  run_record record;  // only made where a checkpoint is kept
+  if (!o.checkpoint.empty()) {
+    record.add("epochs", o.epochs).add("batch", o.batch).add("lr", o.lr).add("gate_lr_factor", o.gate_lr_factor);
+    record.add("warmup_steps", o.warmup_steps).add("final_lr_factor", o.final_lr_factor).add("clip_norm", o.clip_norm);
+    record.add("class_weight", o.class_weight).add("seed", o.seed);
+    record.add("prior.classes", prior.classes).add("prior.dim", prior.dim).add("prior.delta", prior.delta);
+    record.add("prior.layout", static_cast<int>(prior.layout)).add("prior.seed", prior.seed);
+    record.add_hash("flow", dist::fingerprint().add_module(flow).value());
+    record.add_hash("data", dist::fingerprint().add(images, 997).add(std::span<const int>(labels)).value());
   }
   const auto save = [&](long at) { save_checkpoint(comm, plan, at, record, parts); };
   long step = res.resumed_from = resume_checkpoint(comm, plan, record, &log, parts);
