@@ -135,12 +135,12 @@ int main(int argc, char** argv) {
   auto dstudent = nn::to<device>(student);
   auto dflow = nn::to<device>(flow);
   train::gan_options o;
-  o.batch = 32, o.per_identity = 2, o.log = nullptr, o.checkpoint_every = 0, o.clip_norm = 5;
+  o.batch = 32, o.per_identity = 2, o.checkpoint_every = 0, o.clip_norm = 5;
   const auto step_ms = [&](auto& gen, auto& crit, const auto& h, const auto& s, long steps) {
     o.steps = 2;  // warm-up: caches, cuBLAS handles, allocator
-    train::fit_gan(gen, crit, data, o, &h, &s);
+    train::fit_gan(train::gan(gen, crit).with_bijection(h).with_distiller(s), data, o);
     o.steps = steps;
-    const auto r = train::fit_gan(gen, crit, data, o, &h, &s);
+    const auto r = train::fit_gan(train::gan(gen, crit).with_bijection(h).with_distiller(s), data, o);
     return r.seconds / double(r.steps) * 1e3;
   };
   auto& cache = cuda_detail::caching_allocator::get();

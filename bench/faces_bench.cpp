@@ -207,9 +207,11 @@ int main(int argc, char** argv) {
   }
   auto flow = bench::face_flow(!keep_h_graph);
   train::gan_options o;
-  o.batch = 32, o.per_identity = 2, o.log = nullptr, o.checkpoint_every = 0, o.clip_norm = 5;
-  if (!only.empty() && only != "full")
-    o.terms = {.adversarial = true, .recon = true, .distill = only == "distill", .biject = only == "biject"};
+  o.batch = 32, o.per_identity = 2, o.checkpoint_every = 0, o.clip_norm = 5;
+  const bool full = only.empty() || only == "full";
+  const auto terms =
+      train::dabgan_objective({.distill = full || only == "distill", .biject = full || only == "biject"});
+  const auto slots = train::gan(g, d).with_bijection(flow).with_distiller(student);
   std::string name = only.empty() || only == "full" ? "dabgan64_full_step_b32" : "dabgan64_step_b32_" + only;
 #if defined(BIJGAN_HAVE_MPI)
   if (counted) {
@@ -218,12 +220,12 @@ int main(int argc, char** argv) {
   }
 #endif
   o.steps = 2;  // warm-up: caches, primitives
-  train::fit_gan(g, d, data, o, &flow, &student);
+  train::fit_gan(slots, data, o, terms);
   o.steps = 5;
 #if defined(BIJGAN_HAVE_MPI)
   if (counted) counted->reset();
 #endif
-  const auto r = train::fit_gan(g, d, data, o, &flow, &student);
+  const auto r = train::fit_gan(slots, data, o, terms);
   const double ms = r.seconds / double(r.steps) * 1e3;
   bench::report(name, "bijgan", threads, {ms, ms}, 32, "images/s");
 #if defined(BIJGAN_HAVE_MPI)

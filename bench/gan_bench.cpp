@@ -71,11 +71,12 @@ void full_step(const char* name, int threads, const train::gan_data& data) {
   typename M::template generator<> g;
   typename M::template critic<> d;
   train::gan_options o;
-  o.batch = 64, o.terms.biject = false, o.terms.distill = false, o.log = nullptr, o.checkpoint_every = 0;
+  o.batch = 64, o.checkpoint_every = 0;
+  const train::objective terms(train::adversarial_term{}, train::reconstruction_term{});
   o.steps = 2;  // warm-up: caches, primitives
-  train::fit_gan(g, d, data, o);
+  train::fit_gan(train::gan(g, d), data, o, terms);
   o.steps = 6;
-  const auto r = train::fit_gan(g, d, data, o);
+  const auto r = train::fit_gan(train::gan(g, d), data, o, terms);
   const double ms = r.seconds / double(r.steps) * 1e3;
   bench::report(name, "bijgan", threads, {ms, ms}, 64, "images/s");
 }

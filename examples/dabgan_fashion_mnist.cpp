@@ -127,9 +127,10 @@ int run(const run_options& ro, const engines::lenet<>& engine, const flow_type& 
   o.n_critic = 1;
   o.lr_generator = 1e-3, o.lr_critic = 1e-3;
   o.clip_norm = 5;
-  o.terms = ro.terms;
-  o.scales.adversarial = 0.02;  // Eq. 18's e^R (≈ 55 at 32x32) would drown the other terms at this scale
-  o.scales.biject = ro.biject_scale;
+  o.log = &std::cout;
+  auto objective = train::dabgan_objective(ro.terms);
+  objective.term<train::adversarial_term>().scale = 0.02;  // Eq. 18's e^R (≈ 55 at 32x32) would drown the rest
+  objective.term<train::bijective_term>().scale = ro.biject_scale;
   o.checkpoint = ro.out / (ro.model + ".ckpt.safetensors");
   o.checkpoint_every = 100;
   o.resume = ro.resume;
@@ -138,7 +139,8 @@ int run(const run_options& ro, const engines::lenet<>& engine, const flow_type& 
       train::csv_log(ro.out / (ro.model + "_losses.csv")),
       train::png_grid(ro.out / (ro.model + "_grid"), 200, test_x.slice_rows(0, 8), test_f.slice_rows(0, 8))};
   auto ema = g;
-  const auto res = train::fit_gan(g, d, data, o, &flow, &engine, callbacks, &ema);
+  const auto parts = train::gan(g, d).with_bijection(flow).with_distiller(engine).with_ema_output(ema);
+  const auto res = train::fit_gan(parts, data, o, objective, callbacks);
   std::cout << "\ntrained " << res.steps - res.resumed_from << " steps in " << std::fixed << std::setprecision(1)
             << res.seconds << " s (" << std::setprecision(1)
             << double(res.steps - res.resumed_from) * double(o.batch) / std::max(1e-9, res.seconds) << " images/s)\n";
@@ -162,9 +164,9 @@ int run(const run_options& ro, const engines::lenet<>& engine, const flow_type& 
      << 100 * f.latent_accuracy_real << " % |\n"
      << "| H's class accuracy on their reconstructions | " << 100 * f.latent_accuracy_recon << " % |\n"
      << "| generator steps | " << res.steps << " (batch " << o.batch << ") |\n"
-     << "| terms | adv " << o.terms.adversarial << ", recon " << o.terms.recon << ", distill " << o.terms.distill
-     << ", biject " << o.terms.biject << " (scales: adversarial " << o.scales.adversarial << ", biject "
-     << o.scales.biject << ") |\n\n"
+     << "| terms | adv " << ro.terms.adversarial << ", recon " << ro.terms.recon << ", distill " << ro.terms.distill
+     << ", biject " << ro.terms.biject << " (scales: adversarial " << objective.term<train::adversarial_term>().scale
+     << ", biject " << objective.term<train::bijective_term>().scale << ") |\n\n"
      << "![real | reconstruction | 4 more v](" << ro.model << "_sheet.png)\n\n"
      << "During training, `" << ro.model << "_grid_<step>.png` shows the same for 8 test features every 200 steps.\n\n"
      << "H's latents of 500 test images (dots) and of their reconstructions (crosses), coloured by class, on the plane "
@@ -231,7 +233,7 @@ int main(int argc, char** argv) {
       std::cout << "engine: loaded " << engine_file.string() << "\n";
     } else {
       std::cout << "engine: training the LeNet (" << (ro.quick ? 1 : 2) << " epochs)\n";
-      train::fit_classifier(engine, train_x, train_set.labels, {.epochs = ro.quick ? 1 : 2});
+      train::fit_classifier(engine, train_x, train_set.labels, {.epochs = ro.quick ? 1 : 2, .log = &std::cout});
       io::state_dict sd;
       sd.put_module("", engine);
       io::save_safetensors(engine_file, sd);
@@ -255,6 +257,7 @@ int main(int argc, char** argv) {
       fo.max_steps = ro.quick ? 60 : 400;
       fo.class_weight = 0.02;
       fo.checkpoint = flow_file;
+      fo.log = &std::cout;
       std::cout << "H: training " << fo.max_steps << " steps (run flow_fashion_mnist for the full H)\n";
       train::fit_flow(flow, prior, train_x, train_set.labels, fo);
       std::cout << "\n";

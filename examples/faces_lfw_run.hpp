@@ -160,6 +160,7 @@ int run(const inputs& in) {
     // engine on unseen faces after every epoch (they are not used to choose anything).
     const double loss = train::fit_student(student, train_x, train_z,
                                            {.epochs = epochs,
+                                            .log = &std::cout,
                                             .mirror = o.student_mirror,
                                             .held_out_images = &test_x,
                                             .held_out_teacher = &test_z,
@@ -197,6 +198,7 @@ int run(const inputs& in) {
     fo.checkpoint = flow_file;
     fo.resume = true;  // a finished H is loaded as it is; an interrupted one continues
     fo.comm = comm;
+    fo.log = &std::cout;
     std::cout << "H: " << nn::parameter_count(flow) << " parameters, " << fo.max_steps << " steps (class prior over "
               << split.train_identities << " identities)\n";
     train::fit_flow(flow, prior, train_x, split.train_labels, fo);
@@ -222,8 +224,9 @@ int run(const inputs& in) {
   go.n_critic = 1;
   go.lr_generator = 1e-3, go.lr_critic = 1e-3;
   go.clip_norm = 5;
-  go.terms = o.terms;
-  go.scales.adversarial = 0.02;
+  auto objective = train::dabgan_objective(o.terms);
+  objective.term<train::adversarial_term>().scale = 0.02;
+  go.log = &std::cout;
   go.seed = o.seed;
   go.checkpoint = o.out / (tag + "_r" + std::to_string(R) + ".ckpt.safetensors");
   go.checkpoint_every = 100;
@@ -272,8 +275,10 @@ int run(const inputs& in) {
     distil.of = [&](const var<float>& x) {
       return student_view.stages(resize(x, scfg.resolution, scfg.resolution, interpolation::bilinear));
     };
-  const auto res = train::fit_gan(g, d, gdata, go, o.terms.biject ? &flow : nullptr,
-                                  o.terms.distill ? &distil : nullptr, callbacks, &ema);
+  // H and the distiller fill their slots even where their term is off (the ablation): an
+  // objective's terms fix its slots at compile time, and a term that is off never calls them.
+  const auto parts = train::gan(g, d).with_bijection(flow).with_distiller(distil).with_ema_output(ema);
+  const auto res = train::fit_gan(parts, gdata, go, objective, callbacks);
   const double img_s = double(res.steps - res.resumed_from) * double(go.batch) / std::max(1e-9, res.seconds);
   if (refresh.refreshes > 0) {
     std::cout
@@ -403,8 +408,8 @@ int run(const inputs& in) {
      << std::setprecision(3) << diversity << " |\n"
      << "| generator steps | " << res.steps << " (batch " << go.batch << "; this run " << res.steps - res.resumed_from
      << " steps, " << std::setprecision(1) << img_s << " images/s) |\n"
-     << "| terms | adv " << go.terms.adversarial << ", recon " << go.terms.recon << ", distill " << go.terms.distill
-     << ", biject " << go.terms.biject << " |\n"
+     << "| terms | adv " << o.terms.adversarial << ", recon " << o.terms.recon << ", distill " << o.terms.distill
+     << ", biject " << o.terms.biject << " |\n"
      << "| wall time of the whole run | " << total << " s |\n\n"
      << "![real | reconstruction | 4 more v](" << tag << "_sheet.png)\n";
   const auto report = md.str();

@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
 
     std::filesystem::create_directories(out_dir);
     fit.checkpoint = out_dir / "flow_fashion_mnist.ckpt.safetensors";
+    fit.log = &std::cout;
     const auto report = [&](const char* when) {
       const auto ev = train::evaluate_flow(flow, prior, test_x, test_y);
       std::cout << "  " << when << ": test bits/dim " << std::fixed << std::setprecision(3) << ev.bits_per_dim
@@ -85,8 +86,9 @@ int main(int argc, char** argv) {
                 << " test images)\n";
       return ev;
     };
-    const auto res = train::fit_flow(flow, prior, train_x, train_set.labels, fit,
-                                     [&](int epoch) { report(("epoch " + std::to_string(epoch)).c_str()); });
+    const auto res =
+        train::fit_flow(flow, prior, train_x, train_set.labels, fit,
+                        {train::at_epoch_end([&](int epoch) { report(("epoch " + std::to_string(epoch)).c_str()); })});
     const auto ev = report("final");
     for (float t : {1.0f, 0.7f}) {
       const auto grid = io::make_grid(train::class_samples(flow, prior, shape{1, 32, 32}, 10, t, 5), 10);

@@ -124,12 +124,14 @@ int main(int argc, char** argv) {
               << " threads\n";
     fs::create_directories(out_dir);
     fit.checkpoint = out_dir / "flow_lfw.ckpt.safetensors";
-    const auto res = train::fit_flow(flow, prior, train_x, train_y, fit, [&](int epoch) {
-      const auto ev = train::evaluate_flow(flow, prior, test_x, test_y);
-      std::cout << "  epoch " << epoch << ": held-out bits/dim " << std::fixed << std::setprecision(3)
-                << ev.bits_per_dim << ", identity accuracy " << std::setprecision(2) << 100 * ev.accuracy << "% of "
-                << test_x.size(0) << "\n";
-    });
+    fit.log = &std::cout;
+    const auto res = train::fit_flow(flow, prior, train_x, train_y, fit, {train::at_epoch_end([&](int epoch) {
+                                       const auto ev = train::evaluate_flow(flow, prior, test_x, test_y);
+                                       std::cout << "  epoch " << epoch << ": held-out bits/dim " << std::fixed
+                                                 << std::setprecision(3) << ev.bits_per_dim << ", identity accuracy "
+                                                 << std::setprecision(2) << 100 * ev.accuracy << "% of "
+                                                 << test_x.size(0) << "\n";
+                                     })});
     const auto held = train::evaluate_flow(flow, prior, test_x, test_y);
     const auto unseen = train::evaluate_flow(flow, prior, unseen_x, {});
     const auto train_ev = train::evaluate_flow(

@@ -36,14 +36,17 @@ int main(int argc, char** argv) {
     const std::vector<int> labels(set.labels.begin(), set.labels.begin() + n);
 
     engines::lenet<> engine;  // the engine F: trained here (or io::load it)
-    train::fit_classifier(engine, images, labels, {.epochs = 1});
+    train::fit_classifier(engine, images, labels, {.epochs = 1, .log = &std::cout});
     const train::gan_data data{images, engine.features(images), labels};  // blackbox queries
 
     models::dabgan<cfg>::generator<> g;
     models::dabgan<cfg>::critic<> d;
     train::gan_options o;
-    o.steps = steps, o.batch = 32, o.terms.biject = false;   // add an H (flows/) for the full objective
-    train::fit_gan(g, d, data, o, train::no_part, &engine);  // whitebox distillation through the LeNet
+    o.steps = steps, o.batch = 32, o.log = &std::cout;
+    // The method's terms but the bijective one (it needs an H from flows/): whitebox
+    // distillation through the LeNet.
+    const train::objective terms(train::adversarial_term{}, train::reconstruction_term{}, train::distillation_term{});
+    train::fit_gan(train::gan(g, d).with_distiller(engine), data, o, terms);
 
     const auto recon = eval::reconstruct(g, engine.features(images.slice_rows(0, 8)), 1);
     // [docs:gan-tour]

@@ -49,10 +49,11 @@ int main(int argc, char** argv) {
     std::cout << "LeNet engine: " << nn::parameter_count(net) << " parameters, feature dim " << net.feature_dim << ", "
               << num_threads() << " threads\n";
     const auto t0 = std::chrono::steady_clock::now();
-    train::fit_classifier(net, train_x, train.labels, {.epochs = epochs}, [&](int) {
-      std::cout << "  test accuracy " << std::fixed << std::setprecision(2) << 100 * accuracy(net, test_x, test.labels)
-                << "%\n";
-    });
+    train::fit_classifier(net, train_x, train.labels, {.epochs = epochs, .log = &std::cout},
+                          {train::at_epoch_end([&](int) {
+                            std::cout << "  test accuracy " << std::fixed << std::setprecision(2)
+                                      << 100 * accuracy(net, test_x, test.labels) << "%\n";
+                          })});
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double acc = accuracy(net, test_x, test.labels);
     std::filesystem::create_directories(out_dir);

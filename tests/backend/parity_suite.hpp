@@ -534,8 +534,8 @@ BOOST_AUTO_TEST_CASE(fit_gan_on_the_device_follows_the_host) {
   std::ostringstream quiet;
   o.log = &quiet;
   o.checkpoint_every = 0;
-  const auto h = train::fit_gan(hg, hd, data, o, &hflow, &hstudent);
-  const auto d = train::fit_gan(dg, dd, data, o, &dflow, &dstudent);
+  const auto h = train::fit_gan(train::gan(hg, hd).with_bijection(hflow).with_distiller(hstudent), data, o);
+  const auto d = train::fit_gan(train::gan(dg, dd).with_bijection(dflow).with_distiller(dstudent), data, o);
   BOOST_TEST(d.steps == h.steps);
   for (const char* k : {"critic", "gp", "adv", "recon", "distill", "biject"}) {
     const double a = h.last.values.at(k), b = d.last.values.at(k);

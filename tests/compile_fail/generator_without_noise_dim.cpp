@@ -26,5 +26,5 @@ int main() {
   my_generator g;
   models::dibigan<cfg>::critic<> d;
   train::gan_data data;
-  train::fit_gan(g, d, data, {});
+  train::fit_gan(train::gan(g, d), data, {}, train::objective(train::reconstruction_term{}));
 }

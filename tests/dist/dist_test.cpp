@@ -211,13 +211,13 @@ BOOST_AUTO_TEST_CASE(fit_gan_on_two_ranks_equals_one_process) {
   auto o = gan_opts(quiet);
   // One process, batch 32 (on every rank alike): the reference.
   auto [g1, d1] = make_pair(15);
-  const auto one = train::fit_gan(g1, d1, data, o, &flow, &student);
+  const auto one = train::fit_gan(train::gan(g1, d1).with_bijection(flow).with_distiller(student), data, o);
   // 2 ranks x 16, each rank starting from other weights: rank 0's are broadcast.
   auto [g2, d2] = make_pair(15 + static_cast<std::uint64_t>(ref.rank()));
   o.comm = ref;
   std::vector<long> seen;
-  const auto many =
-      train::fit_gan(g2, d2, data, o, &flow, &student, {[&](const train::gan_report& r) { seen.push_back(r.ranks); }});
+  const auto many = train::fit_gan(train::gan(g2, d2).with_bijection(flow).with_distiller(student), data, o,
+                                   {[&](const train::gan_report& r) { seen.push_back(r.ranks); }});
   // Double precision: only the summation order differs (per-rank partial sums, then the
   // allreduce), ~1e-16 relative per sum; Adam's normalised steps (lr 1e-3) carry that into the
   // weights over 4 steps far below 1e-9.
@@ -236,11 +236,11 @@ BOOST_AUTO_TEST_CASE(fit_gan_on_two_ranks_equals_one_process) {
   comm().barrier();
   auto [g3, d3] = make_pair(15);
   o.checkpoint = ckpt, o.max_steps = 2;
-  train::fit_gan(g3, d3, data, o, &flow, &student);
+  train::fit_gan(train::gan(g3, d3).with_bijection(flow).with_distiller(student), data, o);
   comm().barrier();
   auto [g4, d4] = make_pair(99);
   o.comm = {}, o.max_steps = 0, o.resume = true;
-  const auto resumed = train::fit_gan(g4, d4, data, o, &flow, &student);
+  const auto resumed = train::fit_gan(train::gan(g4, d4).with_bijection(flow).with_distiller(student), data, o);
   BOOST_TEST(resumed.resumed_from == 2);
   BOOST_TEST(max_diff(g1, g4) < 1e-9, "resumed generator differs by " << max_diff(g1, g4));
   comm().barrier();  // every rank has read it before rank 0 removes it
@@ -250,10 +250,11 @@ BOOST_AUTO_TEST_CASE(fit_gan_on_two_ranks_equals_one_process) {
   o = gan_opts(quiet);
   o.comm = ref;
   o.batch = 24;  // 12 per rank: 3 stddev groups, odd for pairs
-  BOOST_CHECK_THROW(train::fit_gan(g2, d2, data, o, &flow, &student), value_error);
+  BOOST_CHECK_THROW(train::fit_gan(train::gan(g2, d2).with_bijection(flow).with_distiller(student), data, o),
+                    value_error);
   o.batch = 32, o.lr_generator = ref.rank() == 1 ? 2e-3 : 1e-3;
   try {
-    train::fit_gan(g2, d2, data, o, &flow, &student);
+    train::fit_gan(train::gan(g2, d2).with_bijection(flow).with_distiller(student), data, o);
     BOOST_ERROR("no dist_error");
   } catch (const dist_error& e) {
     BOOST_TEST(std::string(e.what()).find("rank(s) 1") != std::string::npos, e.what());
@@ -373,9 +374,10 @@ void run_until_fault(bool kill) {
   const auto data = faces();
   std::ostringstream quiet;
   auto o = gan_opts(quiet);
-  o.terms.biject = o.terms.distill = false, o.steps = 6, o.comm = ref;
+  o.steps = 6, o.comm = ref;
   auto [g, d] = make_pair(15);
-  train::fit_gan(g, d, data, o, train::no_part, train::no_part, {[&](const train::gan_report& r) {
+  const train::objective plain(train::adversarial_term{}, train::reconstruction_term{});
+  train::fit_gan(train::gan(g, d), data, o, plain, {[&](const train::gan_report& r) {
                    if (r.step != 2 || r.rank != 1) return;
                    if (kill) std::raise(SIGKILL);
                    std::this_thread::sleep_for(std::chrono::seconds(60));

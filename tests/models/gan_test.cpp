@@ -13,6 +13,7 @@
 #include <bijgan/models/models.hpp>
 #include <bijgan/testing/module_check.hpp>
 #include <bijgan/train/adversarial.hpp>
+#include <bijgan/train/classifier.hpp>
 #include <bijgan/train/student.hpp>
 #include <bijgan/train/student_refresh.hpp>
 
@@ -21,6 +22,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -335,9 +337,10 @@ BOOST_AUTO_TEST_CASE(fit_gan_resumes_exactly_and_logs) {
   fs::remove(csv);
   auto ema1 = g1;
   const auto grid = fs::temp_directory_path() / "bijgan_gan_grid";
+  const auto parts = [&](auto& g, auto& d) { return train::gan(g, d).with_bijection(flow).with_distiller(distiller); };
   const auto a = train::fit_gan(
-      g1, d1, data, o, &flow, &distiller,
-      {train::csv_log(csv), train::png_grid(grid, 3, images.slice_rows(0, 2), features.slice_rows(0, 2))}, &ema1);
+      parts(g1, d1).with_ema_output(ema1), data, o,
+      {train::csv_log(csv), train::png_grid(grid, 3, images.slice_rows(0, 2), features.slice_rows(0, 2))});
   BOOST_TEST(a.steps == 6);
   BOOST_TEST(!a.last.reconstruct);  // it referred to the call's EMA
   // The grids at steps 3 and 6: 2 rows x (real + 5 reconstructions) of 8x8 with 2-pixel padding.
@@ -357,11 +360,11 @@ BOOST_AUTO_TEST_CASE(fit_gan_resumes_exactly_and_logs) {
   fs::remove(o.checkpoint);
   auto [g2, d2] = make();
   o.max_steps = 3;
-  train::fit_gan(g2, d2, data, o, &flow, &distiller);
+  train::fit_gan(parts(g2, d2), data, o);
   auto [g3, d3] = make();
   o.max_steps = 0, o.resume = true;
   auto ema3 = g3;
-  const auto b = train::fit_gan(g3, d3, data, o, &flow, &distiller, {}, &ema3);
+  const auto b = train::fit_gan(parts(g3, d3).with_ema_output(ema3), data, o);
   BOOST_TEST(b.resumed_from == 3);
   const auto same = [](const auto& x, const auto& y) {
     const auto px = nn::parameters(x), py = nn::parameters(y);
@@ -381,27 +384,28 @@ BOOST_AUTO_TEST_CASE(fit_gan_resumes_exactly_and_logs) {
     auto [g5, d5] = make();
     auto changed = o;
     changed.lr_generator = 2e-3;
-    changed.scales.recon = 0.5;
+    auto rescaled = train::dabgan_objective();
+    rescaled.term<train::reconstruction_term>().scale = 0.5;
     std::string what;
     try {
-      train::fit_gan(g5, d5, data, changed, &flow, &distiller);
+      train::fit_gan(parts(g5, d5), data, changed, rescaled);
     } catch (const value_error& e) {
       what = e.what();
     }
     BOOST_TEST(what.find("train::fit_gan: cannot resume from") != std::string::npos, what);
     BOOST_TEST(what.find("lr_generator: checkpoint 0.001, this run 0.002") != std::string::npos, what);
-    BOOST_TEST(what.find("scales.recon: checkpoint 1, this run 0.5") != std::string::npos, what);
+    BOOST_TEST(what.find("terms.recon.scale: checkpoint 1, this run 0.5") != std::string::npos, what);
     BOOST_TEST(what.find("lr_critic") == std::string::npos, what);  // only what differs
     changed.allow_option_changes = true;
     std::ostringstream said;
     changed.log = &said;
-    BOOST_TEST(train::fit_gan(g5, d5, data, changed, &flow, &distiller).resumed_from == 6);
+    BOOST_TEST(train::fit_gan(parts(g5, d5), data, changed, rescaled).resumed_from == 6);
     BOOST_TEST(said.str().find("resuming with changed options") != std::string::npos, said.str());
     changed = o;
     changed.checkpoint = fs::temp_directory_path() / "bijgan_gan_absent.safetensors";
     fs::remove(changed.checkpoint);
     changed.max_steps = 1, changed.log = &said;
-    BOOST_TEST(train::fit_gan(g5, d5, data, changed, &flow, &distiller).resumed_from == 0);
+    BOOST_TEST(train::fit_gan(parts(g5, d5), data, changed).resumed_from == 0);
     BOOST_TEST(said.str().find("no checkpoint at") != std::string::npos, said.str());
     fs::remove(changed.checkpoint);
   }
@@ -421,16 +425,15 @@ BOOST_AUTO_TEST_CASE(fit_gan_resumes_exactly_and_logs) {
 
   // Missing parts and bad data are errors that say what is wrong.
   o.resume = false, o.checkpoint.clear();
-  BOOST_CHECK_THROW(train::fit_gan(g1, d1, data, o, &flow), value_error);  // distill on, no distiller
-  o.terms.distill = false;
+  // (A missing H or distiller is a compile-time error: the compile-fail test term_needs_a_slot.)
+  const train::objective plain(train::adversarial_term{}, train::reconstruction_term{});
   train::gan_data bad = data;
   bad.labels.pop_back();
-  BOOST_CHECK_THROW(train::fit_gan(g1, d1, bad, o, &flow), shape_error);
-  o.terms.biject = false;
+  BOOST_CHECK_THROW(train::fit_gan(train::gan(g1, d1), bad, o, plain), shape_error);
   o.per_identity = 5;  // 12 images cannot be 5 per identity
-  BOOST_CHECK_THROW(train::fit_gan(g1, d1, data, o), value_error);
+  BOOST_CHECK_THROW(train::fit_gan(train::gan(g1, d1), data, o, plain), value_error);
   o.steps = 1, o.per_identity = 0;
-  BOOST_CHECK_NO_THROW(train::fit_gan(g1, d1, data, o));  // recon + adversarial only: no H, no distiller
+  BOOST_CHECK_NO_THROW(train::fit_gan(train::gan(g1, d1), data, o, plain));  // no H, no distiller
   fs::remove(fs::temp_directory_path() / "bijgan_gan_whole.safetensors");
   fs::remove(fs::temp_directory_path() / "bijgan_gan_resumed.safetensors");
   fs::remove(csv);
@@ -466,7 +469,6 @@ BOOST_AUTO_TEST_CASE(fit_gan_distils_through_a_whitebox_engine) {
   BOOST_TEST(wb.stages(constant(images)).stages.empty());  // not a staged_engine: features only
   train::gan_options o;
   o.steps = 200, o.batch = 12, o.lr_generator = 1e-2;
-  o.terms = {.adversarial = false, .recon = false, .distill = true, .biject = false};
   std::ostringstream quiet;
   o.log = &quiet;
   nn::manual_seed(23);
@@ -478,7 +480,8 @@ BOOST_AUTO_TEST_CASE(fit_gan_distils_through_a_whitebox_engine) {
     return eval::mean_cosine(wb(constant(x)).value(), centred);
   };
   const double before = agreement();
-  const auto r = train::fit_gan(g, d, train::gan_data{images, centred, labels}, o, train::no_part, &wb);
+  const auto r = train::fit_gan(train::gan(g, d).with_distiller(wb), train::gan_data{images, centred, labels}, o,
+                                train::objective(train::distillation_term{}));
   const double after = agreement();
   BOOST_TEST_MESSAGE("whitebox distillation: engine cos " << before << " -> " << after << ", distill "
                                                           << r.last.values.at("distill"));
@@ -706,6 +709,196 @@ BOOST_AUTO_TEST_CASE(ms_ssim_closed_forms) {
   BOOST_TEST(eval::ms_ssim(x, n2) >= 0.0);
   BOOST_CHECK_THROW(eval::ms_ssim(x, tensor<float>::zeros({1, 16, 16})), shape_error);
   BOOST_CHECK_THROW(eval::ms_ssim(tensor<float>::zeros({1, 8, 8}), tensor<float>::zeros({1, 8, 8})), shape_error);
+}
+
+namespace {
+namespace fs = std::filesystem;
+
+/// A user's term: the mean total variation of the fakes; NaN at one step (to test the check).
+struct variation_term {
+  static constexpr const char* name = "tv";
+  double lambda = 0.1;
+  long nan_at = -1;  ///< the 0-based step whose loss is NaN
+  [[nodiscard]] double weight(const train::term_point&) const { return lambda; }
+  template <class C>
+  typename C::var_type loss(const C& c) const {
+    const auto& x = c.fake;
+    const index_t r = x.size(3);
+    const auto tv =
+        mean(abs(slice(x, 3, 1, r) - slice(x, 3, 0, r - 1))) + mean(abs(slice(x, 2, 1, r) - slice(x, 2, 0, r - 1)));
+    return c.point.step == nan_at ? tv * std::numeric_limits<float>::quiet_NaN() : tv;
+  }
+};
+
+/// 24 images of 8x8 in 3 classes and a linear projection as their features.
+train::gan_data tiny_data() {
+  auto imgs = randnf({24, 1, 8, 8}, 11).to_vector();
+  for (auto& v : imgs) v = 1 / (1 + std::exp(-v));
+  const auto images = tensor<float>::from(imgs, {24, 1, 8, 8});
+  const auto features = matmul(constant(images.reshape({24, 64})), constant(randnf({64, 6}, 12))).value();
+  std::vector<int> labels;
+  for (int i = 0; i < 24; ++i) labels.push_back(i % 3);
+  return {images, features, labels};
+}
+
+template <class M>
+std::vector<std::vector<float>> weights_of(const M& m) {
+  std::vector<std::vector<float>> out;
+  for (const auto& p : nn::parameters(m)) out.push_back(p.value().to_vector());
+  return out;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fit_gan_takes_user_terms_and_optimizers) {
+  // A user's term beside the library's, reported under its name; the weighted sum is "generator".
+  const auto data = tiny_data();
+  train::gan_options o;
+  o.steps = 4, o.batch = 12;
+  nn::manual_seed(31);
+  models::dibigan<tiny>::generator<> g;
+  models::dibigan<tiny>::critic<> d;
+  const auto obj = train::objective(train::reconstruction_term{}, variation_term{});
+  std::vector<std::map<std::string, double>> seen;
+  const auto keep = [&](const train::step_report& r) { seen.push_back(r.values); };
+  const auto r = train::fit_gan(train::gan(g, d), data, o, obj, {keep});
+  BOOST_TEST(r.steps == 4);
+  BOOST_TEST(seen.size() == 4u);
+  for (const auto& v : seen) {
+    BOOST_TEST(v.count("tv") == 1u);
+    BOOST_TEST(v.count("adv") == 0u);  // not in this objective
+    const auto w = train::exponential_weighting(1, 1).recon;
+    BOOST_TEST(std::abs(v.at("generator") - (w * v.at("recon") + 0.1 * v.at("tv"))) < 1e-5);
+  }
+  // The plus() of an objective adds a term; a term that is off is neither computed nor reported.
+  auto more = obj.plus(train::adversarial_term{.on = false});
+  static_assert(std::is_same_v<decltype(more),
+                               train::objective<train::reconstruction_term, variation_term, train::adversarial_term>>);
+  more.term<train::reconstruction_term>().scale = 2;
+  seen.clear();
+  train::fit_gan(train::gan(g, d), data, o, more, {keep});
+  BOOST_TEST(seen.back().count("adv") == 0u);
+
+  // The optimizer is a policy: SGD here. The checkpoint records it, and resuming under Adam is
+  // refused with the difference named.
+  const auto ckpt = fs::temp_directory_path() / "bijgan_gan_sgd.safetensors";
+  fs::remove(ckpt);
+  o.checkpoint = ckpt;
+  const auto before = weights_of(g);
+  train::fit_gan(train::gan(g, d).with_optimizer(train::sgd_optimizer({.momentum = 0.9})), data, o, obj);
+  BOOST_TEST(weights_of(g) != before);
+  BOOST_TEST(io::load_safetensors(ckpt).metadata.at("option.optimizer") == "sgd");
+  o.resume = true;
+  std::string what;
+  try {
+    train::fit_gan(train::gan(g, d), data, o, obj);
+  } catch (const value_error& e) {
+    what = e.what();
+  }
+  BOOST_TEST(what.find("optimizer: checkpoint sgd, this run adam") != std::string::npos, what);
+  fs::remove(ckpt);
+}
+
+BOOST_AUTO_TEST_CASE(fit_gan_stops_or_skips_at_a_nonfinite_term) {
+  const auto data = tiny_data();
+  train::gan_options o;
+  o.steps = 5, o.batch = 12;
+  const auto ckpt = fs::temp_directory_path() / "bijgan_gan_nonfinite.safetensors";
+  fs::remove(ckpt);
+  o.checkpoint = ckpt, o.checkpoint_every = 1;
+  const auto obj = train::objective(train::reconstruction_term{}, variation_term{.nan_at = 2});
+  nn::manual_seed(32);
+  models::dibigan<tiny>::generator<> g;
+  models::dibigan<tiny>::critic<> d;
+  // Stop (the default): the error names the term and the step; the last checkpoint is step 2's.
+  std::string what;
+  try {
+    train::fit_gan(train::gan(g, d), data, o, obj);
+  } catch (const value_error& e) {
+    what = e.what();
+  }
+  BOOST_TEST(what.find("train::fit_gan: step 3: the tv term is not finite") != std::string::npos, what);
+  BOOST_TEST(io::load_safetensors(ckpt).metadata.at("step") == "2");
+  for (const auto& p : nn::parameters(g))
+    for (const float v : p.value().to_vector()) BOOST_REQUIRE(std::isfinite(v));
+  // Skip: the step counts, nothing is applied, the report says so; the other steps train.
+  o.on_nonfinite = train::nonfinite::skip;
+  o.checkpoint.clear();
+  std::vector<std::vector<float>> at_step2, at_step3;
+  std::vector<bool> skipped;
+  const auto r = train::fit_gan(train::gan(g, d), data, o, obj, {[&](const train::gan_report& rep) {
+                                  skipped.push_back(rep.skipped);
+                                  if (rep.step == 2) at_step2 = weights_of(g);
+                                  if (rep.step == 3) at_step3 = weights_of(g);
+                                }});
+  BOOST_TEST(r.steps == 5);
+  BOOST_TEST(r.skipped == 1);
+  BOOST_TEST((skipped == std::vector<bool>{false, false, true, false, false}));
+  BOOST_TEST((at_step2 == at_step3));  // step 3 changed nothing
+  BOOST_TEST(std::isnan(r.last.values.at("tv")) == false);
+  fs::remove(ckpt);
+}
+
+BOOST_AUTO_TEST_CASE(epoch_trainers_share_callbacks_and_checkpoints) {
+  // fit_classifier and fit_student report every step to the same callbacks as fit_gan, and
+  // resume from their checkpoints to the parameters of an uninterrupted run (the student with
+  // mirrored batches, whose flips a resumed run draws again for the batches it passes over).
+  const auto data = tiny_data();
+  const auto make_student = [] {
+    nn::manual_seed(33);
+    return models::student<models::student_config{
+        .channels = 1, .resolution = 8, .feature_dim = 6, .width = 4, .stages = 2}>{};
+  };
+  const auto csv = fs::temp_directory_path() / "bijgan_student_log.csv";
+  fs::remove(csv);
+  std::vector<int> epochs_done;
+  train::student_options so{.epochs = 3, .batch = 8, .lr = 3e-3, .warmup_steps = 2, .mirror = true};
+  auto whole = make_student();
+  train::fit_student(whole, data.images, data.features, so,
+                     {train::csv_log(csv), train::at_epoch_end([&](int e) { epochs_done.push_back(e); })});
+  BOOST_TEST((epochs_done == std::vector<int>{1, 2, 3}));
+  {
+    std::ifstream in(csv);
+    std::string header;
+    std::getline(in, header);
+    BOOST_TEST(header == "step,epoch,batch,cos loss,lr");
+    int rows = 0;
+    for (std::string line; std::getline(in, line);) ++rows;
+    BOOST_TEST(rows == 9);  // 3 epochs x 3 batches
+  }
+  fs::remove(csv);
+  // Interrupted at step 5 (a callback throws; checkpoints every 2 steps), resumed in a fresh student.
+  so.checkpoint = {.path = fs::temp_directory_path() / "bijgan_student_ckpt.safetensors", .every = 2, .resume = true};
+  fs::remove(so.checkpoint.path);
+  auto first = make_student();
+  BOOST_CHECK_THROW(train::fit_student(first, data.images, data.features, so, {[](const train::step_report& r) {
+                                         if (r.step == 5) throw std::runtime_error("interrupted");
+                                       }}),
+                    std::runtime_error);
+  BOOST_TEST(io::load_safetensors(so.checkpoint.path).metadata.at("step") == "4");
+  auto second = make_student();
+  std::ostringstream said;
+  so.log = &said;
+  train::fit_student(second, data.images, data.features, so);
+  BOOST_TEST(said.str().find("at step 4") != std::string::npos, said.str());
+  BOOST_TEST((weights_of(second) == weights_of(whole)));
+  // Other options than the checkpoint's are refused, naming them.
+  so.lr = 1e-3;
+  BOOST_CHECK_THROW(train::fit_student(second, data.images, data.features, so), value_error);
+  fs::remove(so.checkpoint.path);
+
+  // fit_classifier: steps and epoch ends reach the callbacks.
+  nn::manual_seed(34);
+  auto net = nn::linear<float>({.in = 64, .out = 3});
+  long steps = 0;
+  int ends = 0;
+  train::fit_classifier(net, data.images.reshape({24, 64}), data.labels, {.epochs = 2, .batch = 10},
+                        {[&](const train::step_report& r) {
+                          steps = r.step;
+                          ends += r.epoch_end ? 1 : 0;
+                          BOOST_TEST(std::isfinite(r.values.at("loss")));
+                        }});
+  BOOST_TEST(steps == 6);  // 2 epochs x 3 batches of 24 images
+  BOOST_TEST(ends == 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

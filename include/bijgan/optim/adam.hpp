@@ -162,7 +162,7 @@ class basic_adam : public optimizer_base<T, B> {
   /// Names the state for checkpoints: "step", "state.<i>.exp_avg", ...
   template <class F>
   void visit(F&& f) {
-    f("step", this->step_);
+    f("step", this->step_.for_visit());
     f("state", state_);
   }
 

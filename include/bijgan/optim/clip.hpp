@@ -2,10 +2,12 @@
 #pragma once
 
 #include <cmath>
+#include <span>
 #include <vector>
 
 #include "bijgan/autodiff/var.hpp"
 #include "bijgan/config/instances.hpp"
+#include "bijgan/tensor/ops.hpp"
 
 namespace bijgan::optim {
 
@@ -15,10 +17,15 @@ namespace bijgan::optim {
 template <class T, class B>
 double clip_grad_norm(const std::vector<var<T, B>>& params, double max_norm) {
   if (!(max_norm > 0)) fail<value_error>("optim::clip_grad_norm", "max_norm ", max_norm, " must be > 0");
-  double ss = 0;
+  // Each gradient's sum of squares stays on the device; the sums come back in one transfer
+  // (one wait for the device per call, not one per parameter) and are added in double.
+  std::vector<tensor<T, B>> sums;
   for (const auto& p : params)
     if (p.grad().defined())
-      ss += static_cast<double>(reduce(reduce_kind::sum, apply(fn::square{}, p.grad()), {}, false).item());
+      sums.push_back(reduce(reduce_kind::sum, apply(fn::square{}, p.grad()), {}, false).reshape(shape{1}));
+  double ss = 0;
+  if (!sums.empty())
+    for (const T v : concat(std::span<const tensor<T, B>>(sums), 0).to_vector()) ss += static_cast<double>(v);
   const double norm = std::sqrt(ss);
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1)

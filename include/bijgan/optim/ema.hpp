@@ -23,10 +23,7 @@ class ema {
 
   /// Starts the average at a copy of m.
   ema(const M& m, double decay, ema_warmup warmup = ema_warmup::on)
-      : shadow_(nn::clone(m)),
-        decay_(decay),
-        warmup_(warmup),
-        updates_(tensor<value_type, backend_type>::zeros(shape{1})) {
+      : shadow_(nn::clone(m)), decay_(decay), warmup_(warmup) {
     if (!(decay >= 0 && decay <= 1)) fail<value_error>("optim::ema", "decay ", decay, " must lie in [0, 1]");
   }
   /// Folds m's current weights into the average (m must have the structure the average began with).
@@ -44,7 +41,7 @@ class ema {
         fail<shape_error>("optim::ema", "parameter ", src[i].first, " has shape ", s.shape(), " vs ", d.shape());
       dst[i].second.set_value(apply(fn::lerp<T>{static_cast<T>(1 - d_t)}, d, s, "optim::ema"));
     }
-    updates_ = tensor<value_type, backend_type>::scalar(static_cast<value_type>(updates() + 1)).reshape(shape{1});
+    updates_.increment();
     auto sb = nn::named_buffers(const_cast<M&>(m));
     auto db = nn::named_buffers(shadow_);
     for (std::size_t i = 0; i < sb.size() && i < db.size(); ++i) *db[i].second = sb[i].second->clone();
@@ -55,7 +52,7 @@ class ema {
   /// The configured decay (the ceiling of the warm-up).
   [[nodiscard]] double decay() const { return decay_; }
   /// Updates folded in so far.
-  [[nodiscard]] long updates() const { return static_cast<long>(updates_.item()); }
+  [[nodiscard]] long updates() const { return updates_.value(); }
   /// The decay the next update will use.
   [[nodiscard]] double next_decay() const {
     const double t = static_cast<double>(updates() + 1);
@@ -63,20 +60,20 @@ class ema {
   }
 
   /// Checks a loaded update count (a whole number T counts exactly); value_error otherwise.
-  void check_state() const { detail::check_counter(updates_, "ema updates"); }
+  void check_state() const { detail::check_counter(updates_.stored(), "ema updates"); }
 
   /// The shadow weights and the update count, for checkpoints.
   template <class F>
   void visit(F&& f) {
     f("shadow", shadow_);
-    f("updates", updates_);
+    f("updates", updates_.for_visit());
   }
 
  private:
   M shadow_;
   double decay_;
   ema_warmup warmup_;
-  tensor<value_type, backend_type> updates_;  // a tensor so that checkpoints carry it
+  detail::host_counter<value_type, backend_type> updates_;  // counted on the host, a tensor in checkpoints
 };
 
 }  // namespace bijgan::optim

@@ -56,6 +56,41 @@ void check_counter(const tensor<T, B>& c, const char* name) {
   if (!(v >= 0 && v <= top) || v != std::floor(v))
     fail<value_error>("optim", name, " counter is ", v, ", expected a whole number in [0, ", top, "]");
 }
+
+/// A step count kept on the host, with a one-element tensor copy for checkpoints: counting
+/// costs no device transfer (reading a device tensor every step would wait for the device).
+/// The tensor is written from the count when visited (a save) and the count is read back from
+/// the tensor, once, after a visit (a load may have replaced it).
+template <class T, class B>
+class host_counter {
+ public:
+  [[nodiscard]] long value() const {
+    if (!known_) {
+      value_ = static_cast<long>(tensor_.item());
+      known_ = true;
+    }
+    return value_;
+  }
+  long increment() {
+    value_ = value() + 1;
+    tensor_stale_ = true;
+    return value_;
+  }
+  /// The tensor a visit saves or loads (the count is read from it again afterwards).
+  tensor<T, B>& for_visit() {
+    if (tensor_stale_) tensor_ = tensor<T, B>::scalar(static_cast<T>(value_)).reshape(shape{1});
+    tensor_stale_ = false;
+    known_ = false;
+    return tensor_;
+  }
+  [[nodiscard]] const tensor<T, B>& stored() const { return tensor_; }
+
+ private:
+  tensor<T, B> tensor_ = tensor<T, B>::zeros(shape{1});
+  mutable long value_ = 0;
+  mutable bool known_ = true;
+  bool tensor_stale_ = false;
+};
 }  // namespace detail
 
 /// Base of the optimizers: groups, learning-rate factor, step count, zero_grad.
@@ -72,7 +107,7 @@ class optimizer_base {
   /// Learning rate of group i (after the schedule's factor).
   [[nodiscard]] double lr(std::size_t group = 0) const { return groups_.at(group).lr; }
   /// Steps taken (restored from checkpoints).
-  [[nodiscard]] long steps() const { return static_cast<long>(step_.item()); }
+  [[nodiscard]] long steps() const { return step_.value(); }
   /// Drops the gradients of every parameter.
   void zero_grad() const {
     for (const auto& g : groups_)
@@ -80,7 +115,7 @@ class optimizer_base {
   }
   /// Checks a loaded step counter: a whole number in [0, 2^24] (float) or [0, 2^53] (double),
   /// where every count is exact. value_error otherwise (io::state_dict::load_module calls this).
-  void check_state() const { detail::check_counter(step_, "step"); }
+  void check_state() const { detail::check_counter(step_.stored(), "step"); }
   /// All parameters, group after group.
   [[nodiscard]] std::vector<var<T, B>> parameters() const {
     std::vector<var<T, B>> out;
@@ -89,15 +124,10 @@ class optimizer_base {
   }
 
  protected:
-  explicit optimizer_base(std::vector<detail::resolved_group<T, B>> groups)
-      : groups_(std::move(groups)), step_(tensor<T, B>::zeros(shape{1})) {}
-  long advance() {
-    const long t = steps() + 1;
-    step_ = tensor<T, B>::scalar(static_cast<T>(t)).reshape(shape{1});
-    return t;
-  }
+  explicit optimizer_base(std::vector<detail::resolved_group<T, B>> groups) : groups_(std::move(groups)) {}
+  long advance() { return step_.increment(); }
   std::vector<detail::resolved_group<T, B>> groups_;
-  tensor<T, B> step_;
+  detail::host_counter<T, B> step_;
 };
 
 }  // namespace bijgan::optim

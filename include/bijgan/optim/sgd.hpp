@@ -82,7 +82,7 @@ class sgd : public optimizer_base<T, B> {
 
   template <class F>
   void visit(F&& f) {
-    f("step", this->step_);
+    f("step", this->step_.for_visit());
     f("state", state_);
   }
 

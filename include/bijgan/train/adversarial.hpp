@@ -1,28 +1,29 @@
-// The adversarial trainer of the method (method.md §1–§2, Eq. 16–18): a generator and a critic
-// with their own Adam optimizers; n_critic WGAN-GP critic steps (double backprop, ProGAN's
-// drift) per generator step; the generator minimises λ_b·L_biject + λ_d·L_distill +
-// λ_adv·L_adv + λ_r·L_recon with the exponential weighting of Eq. 18 over progressive stages
-// (each term can be switched off: the ablation); gradient clipping, a generator EMA, per-stage
-// batch sizes with a floor, identity-balanced batches for the bijective metric, callbacks
-// (progress bar, CSV log, PNG grids) and atomic checkpoints from which an interrupted run
-// resumes to the same parameters as an uninterrupted one; data-parallel over the ranks of
-// gan_options::comm (docs/distributed.md). Generic over the named concepts:
-// any feature_generator, critic, flows::bijection (H) and staged_network (the student, or the
-// engine itself in whitebox mode).
+// The adversarial trainer of the method (method.md §1–§2, Eq. 16–18), assembled from parts: the
+// slots of train::gan(g, d) (generator, critic, optional H, distiller, optimizer policy:
+// gan_parts.hpp), an objective of loss terms each with its weight and schedule (terms.hpp: the
+// method's four, or the user's own), and callbacks (report.hpp: CSV, PNG grids, student
+// refresh, the user's). Per generator step: n_critic WGAN-GP critic steps (double backprop,
+// ProGAN's drift), then the generator minimises Σ weight_k·loss_k over progressive stages;
+// gradient clipping, a generator EMA, per-stage batch sizes with a floor, identity-balanced
+// batches for the bijective metric, a check that stops (or skips) a step with a non-finite loss
+// or gradient, atomic checkpoints from which an interrupted run resumes to the same parameters
+// as an uninterrupted one (checkpoint.hpp), data-parallel over gan_options::comm
+// (docs/distributed.md). The loss figures of a step come back from the device in one transfer.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <iostream>
 #include <map>
-#include <memory>
 #include <optional>
+#include <ostream>
 #include <random>
-#include <sstream>
+#include <span>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "bijgan/autodiff/backward.hpp"
@@ -31,33 +32,19 @@
 #include "bijgan/dist/data_parallel.hpp"
 #include "bijgan/dist/ops.hpp"
 #include "bijgan/eval/reconstruction.hpp"
-#include "bijgan/flows/bijection.hpp"
 #include "bijgan/io/atomic_file.hpp"
 #include "bijgan/io/progress.hpp"
 #include "bijgan/io/safetensors.hpp"
 #include "bijgan/losses/adversarial.hpp"
-#include "bijgan/losses/bijective.hpp"
-#include "bijgan/losses/distill.hpp"
 #include "bijgan/ops/conv.hpp"
 #include "bijgan/ops/resample.hpp"
 #include "bijgan/optim/optim.hpp"
 #include "bijgan/train/checkpoint.hpp"
-#include "bijgan/train/weighting.hpp"
+#include "bijgan/train/gan_parts.hpp"
+#include "bijgan/train/report.hpp"
+#include "bijgan/train/terms.hpp"
 
 namespace bijgan::train {
-
-/// Which terms of Eq. 16 the generator minimises (all on: the full method).
-struct gan_terms {
-  bool adversarial = true;
-  bool recon = true;
-  bool distill = true;  ///< needs a distiller (student or whitebox engine)
-  bool biject = true;   ///< needs a bijection H
-};
-
-/// Multiples applied on top of Eq. 18's weights (1: the paper's weighting as read in method.md).
-struct gan_term_scales {
-  double adversarial = 1, recon = 1, distill = 1, biject = 1;
-};
 
 struct gan_options {
   long steps = 1000;         ///< generator steps in total
@@ -68,26 +55,23 @@ struct gan_options {
   index_t per_identity = 0;  ///< > 0: batches of batch/per_identity identities × per_identity images
   double lr_generator = 1e-3;
   double lr_critic = 1e-3;
-  double beta1 = 0, beta2 = 0.99;
   losses::wgan_critic_options wgan{};
   double clip_norm = 0;      ///< > 0: clip each model's gradient norm
   double ema_decay = 0.999;  ///< generator EMA (with the warm-up min(decay, (1 + t) / (10 + t)))
   long steps_per_stage = 0;  ///< 0: no growing (every step at full resolution)
   long fade_steps = 0;       ///< fade-in length at the start of each new stage
-  gan_terms terms{};
-  gan_term_scales scales{};
-  weighting_options weighting{};
-  losses::feature_distill_options distill{.stage_weights = {}, .final_weight = 10};
-  losses::bijective_metric_options biject{};
-  std::uint64_t seed = 1;            ///< batches, v and ε all derive from (seed, step)
+  std::uint64_t seed = 1;    ///< batches, v and ε all derive from (seed, step)
+  /// A non-finite critic loss, generator term or gradient: stop with an error naming it and the
+  /// step (before the step's update or checkpoint), or skip the step's update.
+  nonfinite on_nonfinite = nonfinite::stop;
   std::filesystem::path checkpoint;  ///< empty: no checkpoints
   long checkpoint_every = 200;
   bool resume = false;  ///< continue from `checkpoint` when it exists (its recorded options must match)
   /// Resume even where the options differ from those the checkpoint recorded (train/checkpoint.hpp:
   /// the objective, optimizer, schedule, seed, data, H and distiller); the differences are logged.
   bool allow_option_changes = false;
-  long max_steps = 0;              ///< stop after this many steps in total (0: all)
-  std::ostream* log = &std::cout;  ///< progress bar (nullptr: silent); rank 0 only
+  long max_steps = 0;           ///< stop after this many steps in total (0: all)
+  std::ostream* log = nullptr;  ///< progress bar and resume lines (nullptr: silent); rank 0 only
   /// The ranks that train together (default: this process alone). Each rank takes its share
   /// of every batch (whole identity groups, whole minibatch-stddev groups), gradients are
   /// averaged over ranks, the bijective metric sees the whole batch's latents (global), and
@@ -98,15 +82,13 @@ struct gan_options {
   std::size_t bucket_bytes = std::size_t{25} << 20;  ///< gradient allreduce bucket size
 };
 
-/// What a callback sees after each generator step.
-struct gan_report {
-  long step = 0;  ///< generator steps done
+/// What a callback sees after each generator step: the step_report every trainer gives
+/// (position: stage, alpha, batch; values: each term that is on, "generator" (the weighted
+/// sum), and the last critic step's "critic", "wasserstein", "gp"), plus the stage and two
+/// functions that reconstruct with the current models.
+struct gan_report : step_report {
   int stage = 1;
   double alpha = 1;
-  index_t batch = 0;  ///< the global batch (all ranks together)
-  int rank = 0;       ///< this process's rank (callbacks run on every rank)
-  int ranks = 1;
-  std::map<std::string, double> values;  ///< loss terms, weights, critic figures (means over ranks)
   /// The generator EMA at the current stage: reconstruct(features (n, D), seed) -> images
   /// (n, C, r, r) at the stage's resolution r, v drawn from seed (for grids and probes).
   std::function<tensor<float, host>(const tensor<float, host>&, std::uint64_t)> reconstruct;
@@ -114,34 +96,16 @@ struct gan_report {
   /// losses saw (student_refresh queries the engine on these).
   std::function<tensor<float, host>(const tensor<float, host>&, std::uint64_t)> generate;
 };
+/// A callback of fit_gan (a train::callback, which sees the step_report part, converts to it).
 using gan_callback = std::function<void(const gan_report&)>;
 
 struct gan_result {
   long steps = 0;
   long resumed_from = 0;
   double seconds = 0;
+  long skipped = 0;  ///< steps skipped for a non-finite loss or gradient (nonfinite::skip)
   gan_report last;
 };
-
-/// The stage and fade-in at generator step i of a progressive schedule.
-struct stage_point {
-  int stage = 1;
-  double alpha = 1;
-  /// R(i) of Eq. 18: stage − 1 + alpha during a fade-in, the stage otherwise.
-  [[nodiscard]] double r() const { return alpha < 1 ? stage - 1 + alpha : stage; }
-};
-inline stage_point stage_at(long step, long steps_per_stage, long fade_steps, int max_stage) {
-  if (steps_per_stage <= 0) return {max_stage, 1};
-  const int s = static_cast<int>(std::min<long>(max_stage, 1 + step / steps_per_stage));
-  const long into = step - (s - 1) * steps_per_stage;
-  const double a = s > 1 && fade_steps > 0 && into < fade_steps ? double(into) / double(fade_steps) : 1.0;
-  return {s, a};
-}
-
-/// No bijection / no distiller (their terms must then be off).
-struct none {};
-/// Pass for fit_gan's H or distiller when there is none: fit_gan(g, d, data, o, train::no_part, &engine).
-inline constexpr const none* no_part = nullptr;
 
 /// The training data: images (N, C, R, R) in [0, 1] at the generator's full resolution, the
 /// engine's features of the same images (N, feature_dim; blackbox queries made once), and a
@@ -168,48 +132,6 @@ inline gan_callback png_grid(const std::filesystem::path& stem, long every, cons
     path += std::to_string(r.step);
     path += ".png";
     io::write_png(path, eval::reconstruction_sheet(r.reconstruct, reals, features, more));
-  };
-}
-
-/// A callback appending one CSV row per generator step to `path` (created with a header of
-/// step, stage, alpha, batch and the first report's loss names; a resumed run appends to it).
-/// Rank 0 only.
-inline gan_callback csv_log(const std::filesystem::path& path) {
-  struct state {
-    std::ofstream os;
-    std::vector<std::string> columns;
-  };
-  auto st = std::make_shared<state>();
-  return [st, path](const gan_report& r) {
-    if (r.rank != 0) return;
-    if (!st->os.is_open()) {
-      bool fresh = !std::filesystem::exists(path) || std::filesystem::file_size(path) == 0;
-      if (!fresh) {
-        std::ifstream in(path);
-        std::string header;
-        std::getline(in, header);
-        std::stringstream cols(header);
-        for (std::string c; std::getline(cols, c, ',');) st->columns.push_back(c);
-        fresh = st->columns.size() < 4;
-        if (fresh) st->columns.clear();
-      }
-      st->os.open(path, fresh ? std::ios::trunc : std::ios::app);
-      if (!st->os) fail<io_error>("train::csv_log", "cannot open ", path, " for writing");
-      if (fresh) {
-        st->columns = {"step", "stage", "alpha", "batch"};
-        for (const auto& [k, v] : r.values) st->columns.push_back(k);
-        for (std::size_t i = 0; i < st->columns.size(); ++i) st->os << (i ? "," : "") << st->columns[i];
-        st->os << "\n";
-      }
-    }
-    st->os << r.step << "," << r.stage << "," << r.alpha << "," << r.batch;
-    for (std::size_t i = 4; i < st->columns.size(); ++i) {
-      const auto it = r.values.find(st->columns[i]);
-      st->os << ",";
-      if (it != r.values.end()) st->os << it->second;
-    }
-    st->os << "\n";
-    st->os.flush();
   };
 }
 
@@ -276,11 +198,73 @@ var<T, B> to_full(const var<T, B>& x, index_t resolution) {
   return upsample(x, resolution / x.size(2));
 }
 
-/// What fit_gan's checkpoints record and a resume must repeat (train/checkpoint.hpp).
-template <class G, class D, class H, class S>
-run_record gan_record(const gan_options& o, const gan_data& data, const G& g, const D& d, const H* h,
-                      const S* distiller) {
+/// Scalars computed on the device, brought to the host in one transfer.
+template <class T, class B>
+std::vector<double> fetch_scalars(const std::vector<tensor<T, B>>& scalars) {
+  std::vector<tensor<T, B>> parts;
+  parts.reserve(scalars.size());
+  for (const auto& s : scalars) parts.push_back(s.reshape(shape{1}));
+  std::vector<double> out;
+  for (const T v : concat(std::span<const tensor<T, B>>(parts), 0).to_vector()) out.push_back(static_cast<double>(v));
+  return out;
+}
+
+/// 0 when every gradient of params is finite, NaN otherwise (Σ sum(0·g): 0·inf and 0·NaN are
+/// NaN), without leaving the device.
+template <class T, class B>
+tensor<T, B> nonfinite_probe(const std::vector<var<T, B>>& params) {
+  tensor<T, B> acc = tensor<T, B>::zeros(shape{});
+  for (const auto& p : params)
+    if (p.grad().defined())
+      acc = apply(fn::add{}, acc, reduce(reduce_kind::sum, apply(fn::mul_scalar<T>{T(0)}, p.grad()), {}, false));
+  return acc;
+}
+
+/// The path of the first parameter of m whose gradient holds a non-finite value ("" if none).
+template <class M>
+std::string first_nonfinite_gradient(M& m) {
+  for (const auto& [path, p] : nn::named_parameters(m)) {
+    if (!p.grad().defined()) continue;
+    for (const auto v : p.grad().to_vector())
+      if (!std::isfinite(static_cast<double>(v))) return path.empty() ? std::string("(root)") : path;
+  }
+  return {};
+}
+
+/// What a resume must repeat of a GAN run (train/checkpoint.hpp), without the fingerprints of
+/// the models and data: the options, every term's settings and the optimizer policy.
+template <class Opt, class... Terms>
+run_record gan_options_record(const gan_options& o, const objective<Terms...>& obj, const Opt& policy) {
   run_record r;
+  r.add("steps", o.steps).add("n_critic", o.n_critic).add("batch", o.batch).add("halve_batch", o.halve_batch);
+  r.add("min_batch", o.min_batch).add("per_identity", o.per_identity);
+  r.add("lr_generator", o.lr_generator).add("lr_critic", o.lr_critic);
+  r.add("wgan.lambda", o.wgan.lambda).add("wgan.drift", o.wgan.drift).add("clip_norm", o.clip_norm);
+  r.add("ema_decay", o.ema_decay).add("steps_per_stage", o.steps_per_stage).add("fade_steps", o.fade_steps);
+  r.add("seed", o.seed).add("on_nonfinite", static_cast<int>(o.on_nonfinite));
+  if constexpr (requires { policy.record(r, std::string()); }) policy.record(r, "optimizer");
+  std::string names;
+  std::apply(
+      [&](const auto&... term) {
+        const auto one = [&](const auto& t) {
+          using Term = std::remove_cvref_t<decltype(t)>;
+          const std::string key = std::string("terms.") + Term::name;
+          names += (names.empty() ? "" : ",") + std::string(Term::name);
+          if constexpr (requires { t.record(r, key); })
+            t.record(r, key);
+          else
+            r.add(key + ".on", term_on(t));
+        };
+        (one(term), ...);
+      },
+      obj.terms);
+  r.add("terms", names);
+  return r;
+}
+
+/// The fingerprints a checkpoint records besides the options: models, data, H and distiller.
+template <class G, class D, class H, class S>
+void add_part_hashes(run_record& r, const gan_data& data, const G& g, const D& d, const H* h, const S* distiller) {
   const auto part = [&r](const char* name, const auto* p) {
     using P = std::remove_cvref_t<decltype(*p)>;
     if (p == nullptr)
@@ -290,21 +274,6 @@ run_record gan_record(const gan_options& o, const gan_data& data, const G& g, co
     else
       r.add(name, "given");
   };
-  std::string stage_weights;
-  for (double w : o.distill.stage_weights) stage_weights += (stage_weights.empty() ? "" : ",") + std::to_string(w);
-  r.add("steps", o.steps).add("n_critic", o.n_critic).add("batch", o.batch).add("halve_batch", o.halve_batch);
-  r.add("min_batch", o.min_batch).add("per_identity", o.per_identity);
-  r.add("lr_generator", o.lr_generator).add("lr_critic", o.lr_critic).add("beta1", o.beta1).add("beta2", o.beta2);
-  r.add("wgan.lambda", o.wgan.lambda).add("wgan.drift", o.wgan.drift).add("clip_norm", o.clip_norm);
-  r.add("ema_decay", o.ema_decay).add("steps_per_stage", o.steps_per_stage).add("fade_steps", o.fade_steps);
-  r.add("terms.adversarial", o.terms.adversarial).add("terms.recon", o.terms.recon);
-  r.add("terms.distill", o.terms.distill).add("terms.biject", o.terms.biject);
-  r.add("scales.adversarial", o.scales.adversarial).add("scales.recon", o.scales.recon);
-  r.add("scales.distill", o.scales.distill).add("scales.biject", o.scales.biject);
-  r.add("weighting.alpha", o.weighting.alpha).add("weighting.beta", o.weighting.beta);
-  r.add("distill.final_weight", o.distill.final_weight).add("distill.stage_weights", stage_weights);
-  r.add("biject.margin", o.biject.margin).add("biject.covariance", static_cast<int>(o.biject.covariance));
-  r.add("biject.max_negatives", o.biject.max_negatives).add("seed", o.seed);
   r.add_hash("generator", dist::fingerprint().add_module(g).value());
   r.add_hash("critic", dist::fingerprint().add_module(d).value());
   r.add_hash(
@@ -312,29 +281,38 @@ run_record gan_record(const gan_options& o, const gan_data& data, const G& g, co
       dist::fingerprint().add(data.images, 997).add(data.features, 7).add(std::span<const int>(data.labels)).value());
   part("h", h);
   part("distiller", distiller);
-  return r;
 }
 }  // namespace detail
 
-/// Trains generator g against critic d on data (Eq. 16–18). h: the bijection H (images at
-/// full resolution → latents; nullptr when terms.biject is off); distiller: a staged_network
-/// whose stage outputs and features are matched (Eq. 15; the student, or the engine itself in
-/// whitebox mode; nullptr when terms.distill is off). Progressive models (set_stage) grow by
-/// the schedule; a critic that is not progressive sees every image upsampled to full
-/// resolution. Callbacks run after each generator step. ema_out, when given, receives the
-/// generator EMA's weights at the end (the model to sample with).
-template <class G, class D, class H = none, class S = none>
-gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const H* h = nullptr,
-                   const S* distiller = nullptr, const std::vector<gan_callback>& callbacks = {},
-                   G* ema_out = nullptr) {
-  static_assert(check_generator<G>() && check_critic<D>());
-  static_assert(std::is_same_v<H, none> || flows::bijection<H>,
-                "fit_gan: H must be a flows::bijection (or train::none)");
-  static_assert(std::is_same_v<S, none> || staged_network<S>,
-                "fit_gan: the distiller must be a staged_network (or train::none)");
+/// Trains parts.generator against parts.critic on data, minimising `objective` (Eq. 16–18
+/// with the method's terms: dabgan_objective()). Progressive models (set_stage) grow by the
+/// schedule; a critic that is not progressive sees every image upsampled to full resolution.
+/// H and the distiller are used frozen, never trained. Callbacks run after each generator step
+/// (train::callback and gan_callback both fit). An objective with a term needing H or a
+/// distiller that parts lacks does not compile.
+template <class G, class D, class H, class S, class Opt, class... Terms>
+gan_result fit_gan(const gan_parts<G, D, H, S, Opt>& parts, const gan_data& data, const gan_options& o,
+                   const objective<Terms...>& obj, const std::vector<gan_callback>& callbacks = {}) {
   using T = typename G::value_type;
   using B = typename G::backend_type;
   using V = var<T, B>;
+  using context = gan_term_context<V, H, S>;
+  static_assert(check_generator<G>() && check_critic<D>());
+  static_assert(sizeof...(Terms) > 0, "fit_gan: the objective has no terms");
+  static_assert((check_gan_term<Terms, context>() && ...));
+  static_assert(!objective<Terms...>::needs_bijection || !std::is_same_v<H, none>,
+                "fit_gan: a term of the objective (bijective_term) needs a bijection H: "
+                "pass it with train::gan(g, d).with_bijection(h), or leave the term out of the objective");
+  static_assert(!objective<Terms...>::needs_distiller || !std::is_same_v<S, none>,
+                "fit_gan: a term of the objective (distillation_term) needs a distiller: pass the student or "
+                "engines::whitebox with train::gan(g, d).with_distiller(s), or leave the term out of the objective");
+  static_assert(optimizer_policy_for<Opt, T, B>,
+                "fit_gan: the optimizer policy needs make<T, B>(params, lr) giving an optimizer with zero_grad() and "
+                "step() (train::optimizer_policy)");
+  G& g = *parts.generator;
+  D& d = *parts.critic;
+  const H* const h = parts.bijection;
+  const S* const distiller = parts.distiller;
   constexpr index_t resolution = G::image_shape[1];
   const int max_stage = [&] {
     if constexpr (progressive<G>)
@@ -352,8 +330,6 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     fail<shape_error>(op, "features ", data.features.shape(), " must be (", n, ", ", G::feature_dim, ")");
   if (static_cast<index_t>(data.labels.size()) != n)
     fail<shape_error>(op, data.labels.size(), " labels for ", n, " images");
-  if (o.terms.biject && h == nullptr) fail<value_error>(op, "terms.biject is on but no bijection H was given");
-  if (o.terms.distill && distiller == nullptr) fail<value_error>(op, "terms.distill is on but no distiller was given");
   if (o.batch < 4 || o.batch > n || o.n_critic < 1 || o.steps < 1)
     fail<value_error>(op, "batch ", o.batch, " must lie in [4, ", n, "], n_critic ", o.n_critic, " and steps ", o.steps,
                       " must be >= 1");
@@ -373,6 +349,7 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
     index_t b = o.halve_batch ? std::max(o.min_batch, o.batch >> (stage - 1)) : o.batch;
     return b - b % 4;  // minibatch-stddev groups of 4
   };
+  const run_record options_record = detail::gan_options_record(o, obj, parts.optimizer);
   if (ranks > 1) {
     for (int s = 1; s <= max_stage; ++s)
       if (const index_t b = batch_at(s); b % (4 * ranks) != 0 || (b / (4 * ranks)) % unit != 0)
@@ -381,30 +358,27 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
             " ranks: it must be a multiple of 4 x ranks (minibatch-stddev groups), and batch / (4 x ranks) ",
             "a multiple of per_identity ", o.per_identity, " (identity groups stay on one rank)");
     dist::fingerprint fp;
-    fp.add(o.steps).add(o.n_critic).add(o.batch).add(o.halve_batch).add(o.min_batch).add(o.per_identity);
-    fp.add(o.lr_generator).add(o.lr_critic).add(o.beta1).add(o.beta2).add(o.wgan.lambda).add(o.wgan.drift);
-    fp.add(o.clip_norm).add(o.ema_decay).add(o.steps_per_stage).add(o.fade_steps).add(o.seed).add(o.max_steps);
-    fp.add(o.terms.adversarial).add(o.terms.recon).add(o.terms.distill).add(o.terms.biject).add(o.resume);
-    fp.add(o.scales.adversarial).add(o.scales.recon).add(o.scales.distill).add(o.scales.biject);
+    for (const auto& [k, v] : options_record.entries()) fp.add(k).add(v);
+    fp.add(o.max_steps).add(o.resume);
     fp.add_module(g).add_module(d).add(data.images, 997).add(data.features, 7);
     fp.add(std::span<const int>(data.labels));
     if constexpr (nn::module<H>)
       if (h) fp.add_module_values(*h);
     if constexpr (nn::module<S>)
       if (distiller) fp.add_module_values(*distiller);
-    dist::check_consistent(comm, fp.value(), "train::fit_gan's options, models, H, distiller or data");
+    dist::check_consistent(comm, fp.value(), "train::fit_gan's options, objective, models, H, distiller or data");
     dist::broadcast_module(comm, g);  // one initialisation for all
     dist::broadcast_module(comm, d);
   }
   std::ostream* const log = me == 0 ? o.log : nullptr;
 
   const auto pg = nn::parameters(g), pd = nn::parameters(d);
-  optim::adam<T, B> opt_g(pg, {.lr = o.lr_generator, .beta1 = o.beta1, .beta2 = o.beta2});
-  optim::adam<T, B> opt_d(pd, {.lr = o.lr_critic, .beta1 = o.beta1, .beta2 = o.beta2});
+  auto opt_g = parts.optimizer.template make<T, B>(pg, o.lr_generator);
+  auto opt_d = parts.optimizer.template make<T, B>(pd, o.lr_critic);
   optim::ema<G> average(g, o.ema_decay);
 
   gan_result res;
-  const auto parts = [&](auto&& each) {
+  const auto checkpointed = [&](auto&& each) {
     each("generator", g);
     each("critic", d);
     each("generator_ema", average);
@@ -413,10 +387,11 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
   };
   const checkpoint_plan plan{
       .path = o.checkpoint, .resume = o.resume, .allow_option_changes = o.allow_option_changes, .trainer = op};
-  // The record (fingerprints of the models, data, H) is only made where a checkpoint is kept.
-  const run_record record = o.checkpoint.empty() ? run_record{} : detail::gan_record(o, data, g, d, h, distiller);
-  const auto save = [&](long at) { save_checkpoint(comm, plan, at, record, parts); };
-  long step = res.resumed_from = resume_checkpoint(comm, plan, record, log, parts);
+  // The fingerprints of the models, data and H are only made where a checkpoint is kept.
+  run_record record = options_record;
+  if (!o.checkpoint.empty()) detail::add_part_hashes(record, data, g, d, h, distiller);
+  const auto save = [&](long at) { save_checkpoint(comm, plan, at, record, checkpointed); };
+  long step = res.resumed_from = resume_checkpoint(comm, plan, record, log, checkpointed);
   const long total = o.max_steps > 0 ? std::min(o.max_steps, o.steps) : o.steps;
   std::optional<io::progress_bar> bar;
   if (log) bar.emplace(o.steps, "GAN training", o.batch, *log, step);
@@ -441,13 +416,11 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
   };
   const auto h_frozen = freeze(h);
   const auto distiller_frozen = freeze(distiller);
-  // H's latents of this rank's images; with several ranks, those of the whole batch (the
-  // bijective metric's Gaussians and identity pairs span every rank: global semantics).
-  const auto latents = [&](const V& x) {
-    if constexpr (std::is_same_v<H, none>)
-      return x;
-    else
-      return dist::all_gather(comm, h_frozen->forward(x).z);
+  // A non-finite figure or gradient: the error (nonfinite::stop) names it and the step.
+  const auto nonfinite_error = [&](long at, const std::string& what) {
+    fail<value_error>(op, "step ", at, ": ", what,
+                      " is not finite; nothing of this step was applied or checkpointed (gan_options::on_nonfinite = "
+                      "nonfinite::skip skips such steps)");
   };
   // This rank's share of a global batch (whole identity groups).
   const auto share_of = [&](std::vector<index_t> all) { return dist::share_of(std::move(all), me, ranks, unit); };
@@ -473,20 +446,24 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
       return constant(
           dist::rows_of(tensor<T, B>::random(shape{sh.global(), G::noise_dim}, gen, {distribution::normal, 0, 1}), sh));
     };
-    gan_report report{
-        .step = step + 1,
-        .stage = p.stage,
-        .alpha = p.alpha,
-        .batch = batch,
-        .rank = me,
-        .ranks = ranks,
-        .values = {},
-        .reconstruct = [&average](const tensor<float, host>& f,
-                                  std::uint64_t seed) { return eval::reconstruct(average.module(), f, seed); },
-        .generate = [&g](const tensor<float, host>& f, std::uint64_t seed) { return eval::reconstruct(g, f, seed); }};
+    gan_report report;
+    report.trainer = op;
+    report.step = step + 1;
+    report.steps = o.steps;
+    report.batch = batch;
+    report.rank = me;
+    report.ranks = ranks;
+    report.position = {{"stage", p.stage}, {"alpha", p.alpha}, {"batch", static_cast<double>(batch)}};
+    report.stage = p.stage;
+    report.alpha = p.alpha;
+    report.reconstruct = [&average](const tensor<float, host>& f, std::uint64_t seed) {
+      return eval::reconstruct(average.module(), f, seed);
+    };
+    report.generate = [&g](const tensor<float, host>& f, std::uint64_t seed) { return eval::reconstruct(g, f, seed); };
+    bool skip = false;
 
     // Critic steps (Eq. 17).
-    for (int k = 0; k < o.n_critic; ++k) {
+    for (int k = 0; k < o.n_critic && !skip; ++k) {
       const auto sh = share_of(
           detail::draw_batch(data, batch, o.per_identity, base + 17 + static_cast<std::uint64_t>(k) * 31, by_label));
       const auto real =
@@ -507,71 +484,90 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
                               dist::rows_of(tensor<T, B>::random(es, eps, {distribution::uniform, 0, 1}), sh), o.wgan);
       backward(c.loss);
       dist::average_gradients(comm, pd, o.bucket_bytes);
+      // One transfer: the three figures and whether every gradient is finite.
+      auto v = detail::fetch_scalars<T, B>(
+          {c.loss.value(), c.wasserstein.value(), c.gradient_penalty.value(), detail::nonfinite_probe(pd)});
+      dist::mean_over_ranks(comm, v);
+      report.values["critic"] = v[0];
+      report.values["wasserstein"] = v[1];
+      report.values["gp"] = v[2];
+      if (!std::isfinite(v[0]) || !std::isfinite(v[3])) {
+        if (o.on_nonfinite == nonfinite::stop)
+          nonfinite_error(step + 1, std::isfinite(v[0])
+                                        ? "the gradient of critic parameter " + detail::first_nonfinite_gradient(d)
+                                        : std::string("the critic loss"));
+        skip = true;
+        opt_d.zero_grad();
+        break;
+      }
       if (o.clip_norm > 0) optim::clip_grad_norm(pd, o.clip_norm);
       opt_d.step();
-      report.values["critic"] = c.loss.item();
-      report.values["wasserstein"] = c.wasserstein.item();
-      report.values["gp"] = c.gradient_penalty.item();
     }
 
-    // Generator step (Eq. 16 with the weights of Eq. 18).
-    const auto sh = share_of(detail::draw_batch(data, batch, o.per_identity, base + 7, by_label));
-    const auto& rows = sh.rows;
-    const auto full = constant(detail::gather_rows<T, B>(data.images, rows));
-    const auto real = detail::real_at(full, p, resolution, progressive<G>);
-    opt_g.zero_grad();
-    const D d_frozen = nn::frozen(d);
-    const auto frozen_view = view_of(d_frozen);
-    const auto fake = g(constant(detail::gather_rows<T, B>(data.features, rows)), noise(1, sh));
-    const auto w = exponential_weighting(p.r(), max_stage, o.weighting);
-    V total_loss = constant(tensor<T, B>::zeros(shape{}));
-    const auto add = [&](const char* name, double weight, const V& term) {
-      total_loss = total_loss + term * static_cast<T>(weight);
-      report.values[name] = term.item();
-    };
-    if (o.terms.adversarial)
-      add("adv", w.adversarial * o.scales.adversarial, losses::wgan_generator(frozen_view, fake));
-    if (o.terms.recon) add("recon", w.recon * o.scales.recon, losses::l1(fake, real));
-    // H and the distiller see the output at full resolution (nearest upsampling of a stage's output).
-    const auto fake_full = o.terms.distill || o.terms.biject ? detail::to_full(fake, resolution) : fake;
-    if constexpr (!std::is_same_v<S, none>) {
-      if (o.terms.distill) {
-        const auto at_input = [](const V& x) { return resize(x, S::image_shape[1], S::image_shape[2]); };
-        staged_output<V> target;  // computed without a graph: constants of the loss
-        {
-          const no_grad off;
-          target = distiller_frozen->stages(at_input(full));
-        }
-        const auto stages = distiller_frozen->stages(at_input(fake_full));
-        auto dopt = o.distill;
-        if (dopt.stage_weights.empty()) dopt.stage_weights.assign(stages.stages.size(), 1.0);
-        add("distill", w.distill * o.scales.distill,
-            losses::feature_distill(stages.stages, target.stages, stages.features, target.features, dopt));
-      }
-    }
-    if constexpr (!std::is_same_v<H, none>) {
-      if (o.terms.biject) {
-        // The labels of the latents all_gather returns: every rank's rows, in rank order.
-        std::vector<int> labels;
-        for (int r = 0; r < ranks; ++r)
-          for (auto i : dist::pick(sh.all, dist::shard_positions(sh.global(), r, ranks, unit)))
-            labels.push_back(data.labels[static_cast<std::size_t>(i)]);
-        add("biject", w.biject * o.scales.biject, losses::bijective_metric(latents, full, fake_full, labels, o.biject));
-      }
-    }
-    backward(total_loss);
-    dist::average_gradients(comm, pg, o.bucket_bytes);
-    if (o.clip_norm > 0) optim::clip_grad_norm(pg, o.clip_norm);
-    opt_g.step();
-    average.update(g);
-    report.values["generator"] = total_loss.item();
-    if (ranks > 1) {  // the figures of the whole batch: means over ranks (equal shares)
-      std::vector<double> v;
-      for (const auto& [k, x] : report.values) v.push_back(x);
+    // Generator step (Eq. 16: Σ weight_k · loss_k over the objective's terms, Eq. 18's weights).
+    if (!skip) {
+      const auto sh = share_of(detail::draw_batch(data, batch, o.per_identity, base + 7, by_label));
+      const auto full = constant(detail::gather_rows<T, B>(data.images, sh.rows));
+      const auto real = detail::real_at(full, p, resolution, progressive<G>);
+      opt_g.zero_grad();
+      const D d_frozen = nn::frozen(d);
+      const auto features = constant(detail::gather_rows<T, B>(data.features, sh.rows));
+      context ctx;
+      ctx.fake = g(features, noise(1, sh));
+      ctx.real = real;
+      ctx.real_full = full;
+      ctx.features = features;
+      ctx.point = {.stage = p, .max_stage = max_stage, .step = step, .steps = o.steps};
+      ctx.critic = view_of(d_frozen);
+      ctx.bijection = h_frozen ? &*h_frozen : nullptr;
+      ctx.distiller = distiller_frozen ? &*distiller_frozen : nullptr;
+      ctx.resolution = resolution;
+      ctx.comm = comm;
+      ctx.share = &sh;
+      ctx.data_labels = &data.labels;
+      ctx.unit = unit;
+      V total_loss = constant(tensor<T, B>::zeros(shape{}));
+      std::vector<const char*> names;
+      std::vector<tensor<T, B>> figures;
+      std::apply(
+          [&](const auto&... term) {
+            const auto one = [&](const auto& t) {
+              if (!term_on(t)) return;
+              const auto l = t.loss(ctx);
+              total_loss = total_loss + l * static_cast<T>(t.weight(ctx.point));
+              names.push_back(std::remove_cvref_t<decltype(t)>::name);
+              figures.push_back(l.value());
+            };
+            (one(term), ...);
+          },
+          obj.terms);
+      backward(total_loss);
+      dist::average_gradients(comm, pg, o.bucket_bytes);
+      figures.push_back(total_loss.value());
+      figures.push_back(detail::nonfinite_probe(pg));
+      auto v = detail::fetch_scalars(figures);  // one transfer: every term, the sum, the gradients' check
+      const double probe = v.back();
+      v.pop_back();
       dist::mean_over_ranks(comm, v);
-      std::size_t i = 0;
-      for (auto& [k, x] : report.values) x = v[i++];
+      for (std::size_t i = 0; i < names.size(); ++i) report.values[names[i]] = v[i];
+      report.values["generator"] = v.back();
+      if (!std::isfinite(v.back()) || !std::isfinite(probe)) {
+        if (o.on_nonfinite == nonfinite::stop) {
+          std::string what = "the gradient of generator parameter " + detail::first_nonfinite_gradient(g);
+          for (std::size_t i = names.size(); i-- > 0;)
+            if (!std::isfinite(v[i])) what = std::string("the ") + names[i] + " term";
+          nonfinite_error(step + 1, what);
+        }
+        skip = true;
+        opt_g.zero_grad();
+      } else {
+        if (o.clip_norm > 0) optim::clip_grad_norm(pg, o.clip_norm);
+        opt_g.step();
+        average.update(g);
+      }
     }
+    report.skipped = skip;
+    res.skipped += skip ? 1 : 0;
     res.last = report;
     for (const auto& cb : callbacks) cb(report);
     if (bar) {
@@ -589,8 +585,15 @@ gan_result fit_gan(G& g, D& d, const gan_data& data, const gan_options& o, const
   dist::broadcast_buffers(comm, d);
   dist::broadcast_buffers(comm, average.module());
   save(step);
-  if (ema_out != nullptr) *ema_out = nn::clone(average.module());
+  if (parts.ema_output != nullptr) *parts.ema_output = nn::clone(average.module());
   return res;
+}
+
+/// fit_gan with the method's objective (dabgan_objective(): all four terms, Eq. 16–18).
+template <class G, class D, class H, class S, class Opt>
+gan_result fit_gan(const gan_parts<G, D, H, S, Opt>& parts, const gan_data& data, const gan_options& o,
+                   const std::vector<gan_callback>& callbacks = {}) {
+  return fit_gan(parts, data, o, dabgan_objective(), callbacks);
 }
 
 }  // namespace bijgan::train

@@ -1,10 +1,10 @@
 // Supervised training of a classifier (the engines of the experiments, e.g. the LeNet of the
 // MNIST ablation): Adam with warm-up and linear decay over shuffled batches, softmax
-// cross-entropy, a progress bar per epoch.
+// cross-entropy, a progress bar per epoch (given a log), callbacks and checkpoints
+// (train/epochs.hpp).
 #pragma once
 
-#include <functional>
-#include <iostream>
+#include <span>
 #include <vector>
 
 #include "bijgan/data/rows.hpp"
@@ -21,23 +21,27 @@ struct classifier_options {
   long warmup_steps = 100;
   double final_lr_factor = 0.05;
   std::uint64_t seed = 7;
-  std::ostream* log = &std::cout;
+  std::ostream* log = nullptr;            ///< progress bars and resume lines (nullptr: silent); rank 0 only
+  epoch_checkpoint_options checkpoint{};  ///< the network and its optimizer, every checkpoint.every steps
   /// The ranks that train together (default: this process alone): each takes every size()-th
   /// row of each batch, gradients are averaged; log on rank 0. docs/distributed.md.
   dist::communicator_ref comm{};
 };
 
 /// Trains net (a module; net(var images) -> logits (N, classes)) on images (N, ...) with
-/// integer labels; on_epoch(epoch) runs after each epoch (evaluation).
+/// integer labels. Callbacks run after every step (train::at_epoch_end(f): after each epoch).
 template <nn::module M>
 void fit_classifier(M& net, const tensor<float, host>& images, const std::vector<int>& labels,
-                    const classifier_options& o, const std::function<void(int)>& on_epoch = {}) {
+                    const classifier_options& o, const std::vector<callback>& callbacks = {}) {
   if (o.epochs < 1 || o.batch < 1)
     fail<value_error>("train::fit_classifier", "epochs ", o.epochs, " and batch ", o.batch, " must be >= 1");
   if (static_cast<index_t>(labels.size()) != images.size(0))
     fail<shape_error>("train::fit_classifier", images.size(0), " images but ", labels.size(), " labels");
+  run_record record;
+  if (!o.checkpoint.path.empty())
+    record.add_hash("data", dist::fingerprint().add(images, 997).add(std::span<const int>(labels)).value());
   detail::adam_epochs(
-      nn::parameters(net), images.size(0), o, "epoch", "loss",
+      nn::parameters(net), images.size(0), o, "train::fit_classifier", "epoch", "loss", net, std::move(record),
       [&](const dist::batch_share& sh) {
         const auto& rows = sh.rows;
         std::vector<int> y;
@@ -47,7 +51,7 @@ void fit_classifier(M& net, const tensor<float, host>& images, const std::vector
                                          data::gather_rows(images, rows)))),
                                      y);
       },
-      on_epoch);
+      [](const dist::batch_share&) {}, callbacks);
   dist::broadcast_buffers(o.comm, net);  // batch norm's statistics were per rank: rank 0's for all
 }
 

@@ -13,7 +13,6 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
-#include <iostream>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -29,6 +28,7 @@
 #include "bijgan/losses/classification.hpp"
 #include "bijgan/optim/optim.hpp"
 #include "bijgan/train/checkpoint.hpp"
+#include "bijgan/train/report.hpp"
 
 namespace bijgan::train {
 
@@ -96,8 +96,8 @@ struct flow_fit_options {
   /// Resume even where the options differ from those the checkpoint recorded (the schedule,
   /// optimizer, objective, seed, prior and data); the differences are logged.
   bool allow_option_changes = false;
-  long max_steps = 0;              ///< stop after this many steps in total (0: run all epochs)
-  std::ostream* log = &std::cout;  ///< progress bars (rank 0 only)
+  long max_steps = 0;           ///< stop after this many steps in total (0: run all epochs)
+  std::ostream* log = nullptr;  ///< progress bars and resume lines (nullptr: silent); rank 0 only
   /// The ranks that train together (default: this process alone). Every rank draws the same
   /// batches and takes every size()-th row of each; each rank's loss is weighted by its share
   /// of the batch and gradients are averaged, so R ranks take the steps one process takes with
@@ -114,11 +114,12 @@ struct flow_fit_result {
 };
 
 /// Trains flow (a module and bijection on host floats) with Adam on images (N, C, H, W) of
-/// k/255 values. `on_epoch(epoch)` runs after each epoch (evaluation, samples).
+/// k/255 values. Callbacks run after every step (values: nll/dim, xent, bits/dim of the step;
+/// train::at_epoch_end(f): after each epoch, for evaluation and samples).
 template <class F, class T, class B>
 flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, const tensor<float, host>& images,
                          const std::vector<int>& labels, const flow_fit_options& o,
-                         const std::function<void(int)>& on_epoch = {}) {
+                         const std::vector<callback>& callbacks = {}) {
   static_assert(flows::bijection<F> && nn::module<F>,
                 "fit_flow needs a flow that is also a module (its parameters are trained)");
   if (o.epochs < 1 || o.batch < 1)
@@ -211,9 +212,23 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
         bar.update(++k, {{"bits/dim", flows::bits_per_dim(running * double(dims), dims)}, {"xent", running_ce}});
       else
         bar.update(++k, {{"nll/dim", running}, {"bits/dim", flows::bits_per_dim(running * double(dims), dims)}});
+      step_report r;
+      r.trainer = "train::fit_flow";
+      r.step = step;
+      r.steps = per_epoch * o.epochs;
+      r.epoch = e + 1;
+      r.epoch_end = k == per_epoch;
+      r.batch = static_cast<index_t>(batches[bi].size());
+      r.rank = me;
+      r.ranks = ranks;
+      r.position = {{"epoch", e + 1}, {"batch", static_cast<double>(r.batch)}};
+      r.values = {{"nll/dim", figures[0]},
+                  {"bits/dim", flows::bits_per_dim(figures[0] * double(dims), dims)},
+                  {"xent", figures[1]},
+                  {"lr", opt.lr()}};
+      for (const auto& cb : callbacks) cb(r);
       if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) save(step);
     }
-    if (k == per_epoch && on_epoch) on_epoch(e + 1);
   }
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   dist::broadcast_buffers(comm, flow);  // per-rank batch statistics: every rank ends with rank 0's

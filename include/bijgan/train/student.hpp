@@ -5,7 +5,6 @@
 #pragma once
 
 #include <iomanip>
-#include <iostream>
 #include <random>
 #include <sstream>
 #include <vector>
@@ -28,7 +27,8 @@ struct student_options {
   long warmup_steps = 100;
   double final_lr_factor = 0.05;
   std::uint64_t seed = 3;
-  std::ostream* log = &std::cout;
+  std::ostream* log = nullptr;  ///< progress bars, held-out lines, resume lines (nullptr: silent); rank 0 only
+  epoch_checkpoint_options checkpoint{};  ///< the student and its optimizer, every checkpoint.every steps
   /// Flip each batch image left-right with probability 1/2, keeping its target: an augmentation
   /// for engines that are (nearly) mirror-invariant, as face engines are.
   bool mirror = false;
@@ -63,9 +63,11 @@ tensor<float, host> student_features(const S& s, const tensor<float, host>& imag
 /// Trains a staged_network s so that s(x) points where the engine's feature F(x) does, from
 /// images (N, C, H, W) in [0, 1] (resized to the student's input when sizes differ) and the
 /// engine's features (N, D). Returns the last smoothed loss; leaves s in eval mode.
+/// Callbacks run after every step (train::at_epoch_end(f): after each epoch, after the
+/// held-out evaluation).
 template <class S>
 double fit_student(S& s, const tensor<float, host>& images, const tensor<float, host>& teacher,
-                   const student_options& o) {
+                   const student_options& o, std::vector<callback> callbacks = {}) {
   static_assert(check_staged_network<S>());
   using T = typename S::value_type;
   if (images.rank() != 4 || teacher.rank() != 2 || teacher.size(0) != images.size(0))
@@ -81,28 +83,40 @@ double fit_student(S& s, const tensor<float, host>& images, const tensor<float, 
   nn::train(s);
   constexpr auto in = S::image_shape;
   std::mt19937_64 flips(o.seed ^ 0x9e3779b97f4a7c15ULL);
-  const auto on_epoch = [&](int e) {
+  const auto held_out_epoch = [&](int e) {
     if (!held_out) return;
     nn::eval(s);
     const double c = eval::mean_cosine(student_features(s, *o.held_out_images), *o.held_out_teacher);
     nn::train(s);
     if (o.held_out_cosines) o.held_out_cosines->push_back(c);
-    if (o.log) {
+    if (o.log && o.comm.rank() == 0) {
       std::ostringstream line;  // formatted here, so the caller's stream keeps its own settings
       line << "student: epoch " << e << ", held-out cosine with the engine " << std::fixed << std::setprecision(4) << c
            << "\n";
       *o.log << line.str();
     }
   };
+  callbacks.insert(callbacks.begin(), at_epoch_end(held_out_epoch));
+  run_record record;
+  if (!o.checkpoint.path.empty()) {
+    record.add("mirror", o.mirror);
+    record.add_hash("data", dist::fingerprint().add(images, 997).add(teacher, 7).value());
+  }
+  // The flips of one batch, drawn for the whole batch: every rank keeps its rows' flips (and a
+  // resumed run draws those of the batches it passes over, to continue the same sequence).
+  const auto draw_flips = [&](const dist::batch_share& sh) {
+    std::vector<bool> all(sh.all.size());
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = (flips() >> 63) != 0;
+    return all;
+  };
   const double running = detail::adam_epochs(
-      nn::parameters(s), images.size(0), o, "student", "cos loss",
+      nn::parameters(s), images.size(0), o, "train::fit_student", "student", "cos loss", s, std::move(record),
       [&](const dist::batch_share& sh) {
         using B = typename S::backend_type;  // batches move to the student's backend
         const auto& rows = sh.rows;
         auto batch = data::gather_rows(images, rows);
-        if (o.mirror) {  // drawn for the whole batch: every rank keeps its rows' flips
-          std::vector<bool> all(sh.all.size());
-          for (std::size_t i = 0; i < all.size(); ++i) all[i] = (flips() >> 63) != 0;
+        if (o.mirror) {
+          const auto all = draw_flips(sh);
           std::vector<bool> flip;
           for (index_t p : sh.positions) flip.push_back(all[static_cast<std::size_t>(p)]);
           data::mirror_images(batch, flip);
@@ -110,7 +124,10 @@ double fit_student(S& s, const tensor<float, host>& images, const tensor<float, 
         const auto x = resize(constant(data::as_batch<T, B>(batch)), in[1], in[2]);
         return losses::cosine_distill(data::as_batch<T, B>(data::gather_rows(teacher, rows)), s(x));
       },
-      on_epoch);
+      [&](const dist::batch_share& sh) {
+        if (o.mirror) (void)draw_flips(sh);
+      },
+      callbacks);
   dist::broadcast_buffers(o.comm, s);  // batch norm's statistics were per rank: rank 0's for all
   nn::eval(s);
   return running;
