@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include <bijgan/bijgan.hpp>
@@ -516,6 +517,35 @@ BOOST_AUTO_TEST_CASE(fit_flow_gate_groups_and_exact_resume) {
     changed.log = &said;
     BOOST_TEST(train::fit_flow(third, other_prior, images, labels, changed).resumed_from == 8);
     BOOST_TEST(said.str().find("resuming with changed options") != std::string::npos, said.str());
+  }
+  // A NaN pixel makes the NLL of its batch NaN: the run stops naming it and the step (before
+  // that step's update), or skips that step when asked; the callbacks see every step.
+  {
+    auto bad_pix = pix;
+    bad_pix[5 * 64] = std::numeric_limits<float>::quiet_NaN();  // image 5
+    const auto bad = tensor<float>::from(bad_pix, {16, 1, 8, 8});
+    auto plain = o;
+    plain.checkpoint.clear(), plain.resume = false, plain.epochs = 1;
+    auto third = make();
+    std::string what;
+    try {
+      train::fit_flow(third, prior, bad, labels, plain);
+    } catch (const value_error& e) {
+      what = e.what();
+    }
+    BOOST_TEST(what.find("train::fit_flow: step ") != std::string::npos, what);
+    BOOST_TEST(what.find("the NLL is not finite") != std::string::npos, what);
+    plain.on_nonfinite = train::nonfinite::skip;
+    int skipped = 0, steps = 0;
+    const auto r = train::fit_flow(third, prior, bad, labels, plain, {[&](const train::step_report& rep) {
+                                     ++steps;
+                                     skipped += rep.skipped ? 1 : 0;
+                                   }});
+    BOOST_TEST(r.steps == 4);
+    BOOST_TEST(steps == 4);
+    BOOST_TEST(skipped == 1);  // the one batch holding image 5
+    for (const auto& p : nn::parameters(third))
+      for (const float v : p.value().to_vector()) BOOST_REQUIRE(std::isfinite(v));
   }
   // Training moved the gates and evaluation gives finite figures for both classes.
   const auto ev = train::evaluate_flow(whole, prior, images, labels, 8);

@@ -899,6 +899,81 @@ BOOST_AUTO_TEST_CASE(epoch_trainers_share_callbacks_and_checkpoints) {
                         }});
   BOOST_TEST(steps == 6);  // 2 epochs x 3 batches of 24 images
   BOOST_TEST(ends == 2);
+  // A NaN in one image: the step whose batch holds it stops the run (naming the loss and the
+  // step), or is skipped with nothing applied.
+  auto pix = data.images.to_vector();
+  pix[3 * 64 + 10] = std::numeric_limits<float>::quiet_NaN();
+  const auto bad = tensor<float>::from(pix, {24, 64});
+  std::string what;
+  try {
+    train::fit_classifier(net, bad, data.labels, {.epochs = 1, .batch = 24});
+  } catch (const value_error& e) {
+    what = e.what();
+  }
+  BOOST_TEST(what.find("train::fit_classifier: step 1: the loss is not finite") != std::string::npos, what);
+  const auto kept = weights_of(net);
+  bool seen_skip = false;
+  train::fit_classifier(net, bad, data.labels, {.epochs = 1, .batch = 24, .on_nonfinite = train::nonfinite::skip},
+                        {[&](const train::step_report& r) { seen_skip = r.skipped; }});
+  BOOST_TEST(seen_skip);
+  BOOST_TEST((weights_of(net) == kept));
+}
+
+namespace {
+/// A user's generator whose second stage is mis-sized (its input width is wrong).
+struct staged_generator {
+  using value_type = float;
+  using backend_type = host;
+  static constexpr index_t feature_dim = 6;
+  static constexpr index_t noise_dim = 2;
+  static constexpr std::array<index_t, 3> image_shape{1, 8, 8};
+  std::vector<nn::linear<float>> stages;
+  staged_generator() {
+    stages.emplace_back(nn::linear_options{.in = 8, .out = 32});
+    stages.emplace_back(nn::linear_options{.in = 31, .out = 64});
+  }
+  var<float> operator()(const var<float>& f, const var<float>& v) const {
+    auto h = concat(std::vector{f, v}, 1);
+    for (const auto& s : stages) h = s(h);
+    return reshape(sigmoid(h), shape{f.size(0), 1, 8, 8});
+  }
+  template <class F>
+  void visit(F&& f) {
+    f("stages", stages);
+  }
+};
+/// A term that fails in its own code.
+struct broken_term {
+  static constexpr const char* name = "broken";
+  [[nodiscard]] double weight(const train::term_point&) const { return 1; }
+  template <class C>
+  typename C::var_type loss(const C&) const {
+    fail<value_error>("my_term", "cannot");
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fit_gan_errors_name_the_module) {
+  const auto data = tiny_data();
+  staged_generator g;
+  models::dibigan<tiny>::critic<> d;
+  train::gan_options o;
+  o.steps = 1, o.batch = 12;
+  std::string what;
+  try {
+    train::fit_gan(train::gan(g, d), data, o, train::objective(train::reconstruction_term{}));
+  } catch (const shape_error& e) {
+    what = e.what();
+  }
+  BOOST_TEST(what.rfind("generator.stages.1: bijgan::nn::linear: input [12, 32] must end in 31", 0) == 0u, what);
+  // A term's own error names the term.
+  models::dibigan<tiny>::generator<> good;
+  try {
+    train::fit_gan(train::gan(good, d), data, o, train::objective(broken_term{}));
+  } catch (const value_error& e) {
+    what = e.what();
+  }
+  BOOST_TEST(what == "terms.broken: bijgan::my_term: cannot");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -302,6 +302,81 @@ BOOST_AUTO_TEST_CASE(module_gradients_match_finite_differences) {
   }
 }
 
+namespace {
+/// A user's module holding library modules: a chain of two linears (the second mis-sized on
+/// purpose) inside a vector of blocks, and a head.
+struct user_block {
+  using value_type = double;
+  using backend_type = host;
+  nn::chain<nn::linear<double>, nn::linear<double>> body;
+  explicit user_block(index_t wrong)
+      : body(nn::linear<double>({.in = 4, .out = 8}), nn::linear<double>({.in = wrong, .out = 4})) {}
+  var<double> operator()(const var<double>& x) const { return body(x); }
+  template <class F>
+  void visit(F&& f) {
+    f("body", body);
+  }
+};
+struct user_net {
+  using value_type = double;
+  using backend_type = host;
+  std::vector<user_block> blocks;
+  nn::linear<double> head{{.in = 4, .out = 2}};
+  var<double> operator()(const var<double>& x) const {
+    auto h = x;
+    for (const auto& b : blocks) h = b(h);
+    return head(h);
+  }
+  template <class F>
+  void visit(F&& f) {
+    f("blocks", blocks);
+    f("head", head);
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(errors_name_the_module_they_came_from) {
+  // An error thrown inside a library module carries that module's path through the visit()
+  // names of the user's modules around it, once nn::within names the root.
+  user_net net;
+  net.blocks.emplace_back(8);  // right
+  net.blocks.emplace_back(5);  // blocks.1.body.1 expects 5 features but gets 8
+  const auto x = constant(randn({3, 4}, 51));
+  std::string what, path;
+  try {
+    nn::within(net, "generator", [&] { return net(x); });
+  } catch (const shape_error& e) {  // the type is kept
+    what = e.what();
+    path = e.module_path();
+  }
+  BOOST_TEST(path == "generator.blocks.1.body.1");
+  BOOST_TEST(what.rfind("generator.blocks.1.body.1: bijgan::nn::linear: input [3, 8] must end in 5", 0) == 0u, what);
+  // The head is found too; an error from the root's own code gets the root's name only.
+  net.blocks.pop_back();
+  net.head = nn::linear<double>({.in = 7, .out = 2});
+  try {
+    nn::within(net, "net", [&] { return net(x); });
+  } catch (const error& e) {
+    path = e.module_path();
+  }
+  BOOST_TEST(path == "net.head");
+  try {
+    nn::within(net, "net", [&]() -> var<double> { fail<value_error>("user", "own code"); });
+  } catch (const error& e) {
+    BOOST_TEST(std::string(e.what()) == "net: bijgan::user: own code");
+    BOOST_TEST(std::string(e.message()) == "bijgan::user: own code");
+  }
+  // Outside within: the message alone; the stack of active modules is empty again.
+  try {
+    (void)net(x);
+  } catch (const error& e) {
+    BOOST_TEST(e.module_path().empty());
+    BOOST_TEST(std::string(e.what()).rfind("bijgan::nn::linear:", 0) == 0u, e.what());
+    BOOST_TEST(e.modules().size() == 1u);  // the head, the one library module running
+  }
+  BOOST_TEST(bijgan::detail::active_modules().empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace nn_test

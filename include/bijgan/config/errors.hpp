@@ -10,12 +10,57 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace bijgan {
 
-/// Base of all bijgan exceptions.
+namespace detail {
+/// A library module executing on this thread: its address and a tag of its type (a struct's
+/// first member shares its address; the type tells them apart).
+struct active_module {
+  const void* address;
+  const void* type;
+};
+/// The library modules executing on this thread, outermost first: nn::module_scope pushes and
+/// pops them, and an error records them when it is made, so that a trainer that catches it can
+/// name the module it came from (nn::within).
+inline std::vector<active_module>& active_modules() {
+  thread_local std::vector<active_module> stack;
+  return stack;
+}
+}  // namespace detail
+
+/// Base of all bijgan exceptions. Besides its message it records the library modules that were
+/// executing when it was made; nn::within turns them into a module path ("generator.stages.2.
+/// blocks.0.block.attn") that what() then begins with.
 struct error : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit error(const std::string& message) : error(message.c_str()) {}
+  explicit error(const char* message)
+      : std::runtime_error(message),
+        state_(std::make_shared<state>(state{detail::active_modules(), std::string(), std::string()})) {}
+
+  /// "<module path>: <message>" once a path is known, the message otherwise.
+  [[nodiscard]] const char* what() const noexcept override {
+    return state_->full.empty() ? std::runtime_error::what() : state_->full.c_str();
+  }
+  /// The dotted path of the module the error came from ("" when not known).
+  [[nodiscard]] const std::string& module_path() const noexcept { return state_->path; }
+  /// The message without the module path.
+  [[nodiscard]] const char* message() const noexcept { return std::runtime_error::what(); }
+  /// The modules that were executing when the error was made, outermost first.
+  [[nodiscard]] const std::vector<detail::active_module>& modules() const noexcept { return state_->modules; }
+  /// Sets the module path (what nn::within does as the error leaves a named module).
+  void set_module_path(std::string path) {
+    state_->path = std::move(path);
+    state_->full = state_->path.empty() ? std::string() : state_->path + ": " + std::runtime_error::what();
+  }
+
+ private:
+  struct state {
+    std::vector<detail::active_module> modules;
+    std::string path, full;
+  };
+  std::shared_ptr<state> state_;  // shared: copying an exception must not throw
 };
 /// Operand shapes do not fit an op (message names the op and the shapes).
 struct shape_error : error {

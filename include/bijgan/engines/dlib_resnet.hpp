@@ -19,6 +19,7 @@
 #include "bijgan/concepts/model.hpp"
 #include "bijgan/io/checksum.hpp"
 #include "bijgan/io/tfjs.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/ops.hpp"
 
 namespace bijgan::engines {
@@ -75,6 +76,7 @@ class dlib_resnet {
   /// The differentiable forward (whitebox use): images (N, 3, 150, 150) in [0, 1] to
   /// descriptors (N, 128); the weights are constants, so only the images get gradients.
   [[nodiscard]] var<float> forward(const var<float>& images) const {
+    const nn::module_scope scope_(this);
     check(images.value(), "dlib_resnet::forward");
     return run(images, nullptr);
   }
@@ -82,6 +84,7 @@ class dlib_resnet {
   /// forward() with the output of each width's last block kept for Eq. 15: conv32_3
   /// (N, 32, 35, 35), conv64_3 (N, 64, 17, 17), conv128_2 (N, 128, 8, 8), conv256_2 (N, 256, 4, 4).
   [[nodiscard]] staged_output<var<float>> forward_stages(const var<float>& images) const {
+    const nn::module_scope scope_(this);
     check(images.value(), "dlib_resnet::forward_stages");
     std::vector<std::pair<std::string, var<float>>> trace;
     staged_output<var<float>> out;
@@ -96,6 +99,7 @@ class dlib_resnet {
   /// ("00_input_norm", "01_conv32_down", ..., "12_descriptor"), NCHW.
   [[nodiscard]] std::vector<std::pair<std::string, tensor<float, host>>> stages(
       const tensor<float, host>& images) const {
+    const nn::module_scope scope_(this);
     check(images, "dlib_resnet::stages");
     no_grad ng;
     std::vector<std::pair<std::string, var<float>>> trace;

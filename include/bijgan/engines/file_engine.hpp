@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bijgan/concepts/engine.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/linalg.hpp"
 #include "bijgan/ops/resample.hpp"
 
@@ -99,6 +100,7 @@ class file_engine {
 
   /// The differentiable forward (whitebox use): images (n, C, H, W) in [0, 1] to (n, FeatureDim).
   [[nodiscard]] var<float, host> forward(const var<float, host>& images) const {
+    const nn::module_scope scope_(this);
     if (options_.batch == 1 && images.size(0) != 1) {
       std::vector<var<float, host>> rows;
       for (index_t i = 0; i < images.size(0); ++i) rows.push_back(forward(slice(images, 0, i, i + 1)));

@@ -11,6 +11,7 @@
 #include "bijgan/nn/chain.hpp"
 #include "bijgan/nn/conv.hpp"
 #include "bijgan/nn/linear.hpp"
+#include "bijgan/nn/module_scope.hpp"
 
 namespace bijgan::engines {
 
@@ -38,6 +39,7 @@ struct lenet {
   /// The two pooled conv stages (N, 32, 14, 14), (N, 64, 5, 5) and the feature: the whitebox
   /// targets of the feature distillation (Eq. 15, the paper's MNIST ablation).
   staged_output<var<T, B>> stages(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     if (x.rank() != 4 || x.size(1) != 1 || x.size(2) != 32 || x.size(3) != 32)
       fail<shape_error>("engines::lenet", "images ", x.shape(), " must be (N, 1, 32, 32) (pad 28x28 by 2)");
     auto h1 = max_pool2d(relu(conv1(x)), {.kernel = 2});
@@ -46,7 +48,10 @@ struct lenet {
     return {{h1, h2}, f};
   }
   /// Class logits (N, 10).
-  var<T, B> operator()(const var<T, B>& x) const { return fc2(feature(x)); }
+  var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
+    return fc2(feature(x));
+  }
 
   /// The blackbox face: features of images (N, 1, 32, 32), computed without a graph in batches.
   [[nodiscard]] tensor<T, B> features(const tensor<T, B>& images, index_t batch = 500) const {

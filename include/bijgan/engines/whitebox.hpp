@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "bijgan/concepts/model.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/ops.hpp"
 
 namespace bijgan::engines {
@@ -82,6 +83,7 @@ class whitebox {
 
   /// The engine's stage outputs (when it has them and options.stages) and its features, centred.
   [[nodiscard]] staged_output<var<float, host>> stages(const var<float, host>& images) const {
+    const nn::module_scope scope_(this);
     staged_output<var<float, host>> out;
     if (options_.stages)
       out = staged_forward(*engine_, images);
@@ -91,7 +93,10 @@ class whitebox {
     return out;
   }
   /// The centred features alone.
-  [[nodiscard]] var<float, host> operator()(const var<float, host>& images) const { return stages(images).features; }
+  [[nodiscard]] var<float, host> operator()(const var<float, host>& images) const {
+    const nn::module_scope scope_(this);
+    return stages(images).features;
+  }
 
   [[nodiscard]] const E& engine() const noexcept { return *engine_; }
   [[nodiscard]] const whitebox_options& options() const noexcept { return options_; }

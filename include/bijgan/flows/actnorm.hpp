@@ -7,6 +7,7 @@
 #include "bijgan/config/instances.hpp"
 #include "bijgan/flows/bijection.hpp"
 #include "bijgan/nn/module.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/nn/norm.hpp"
 #include "bijgan/ops/reduce.hpp"
 
@@ -48,6 +49,7 @@ struct actnorm {
 
   /// The first call initialises from x's values when the layer is not yet initialised.
   flow_result<T, B> forward(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     check(x.shape(), "forward");
     if (!is_initialized()) initialize(x.value());
     const shape cs = nn::detail::channel_shape(x.shape(), channels());
@@ -56,6 +58,7 @@ struct actnorm {
             detail::same_logdet(sum(log_scale) * pixels, x.size(0))};
   }
   var<T, B> inverse(const var<T, B>& y) const {
+    const nn::module_scope scope_(this);
     check(y.shape(), "inverse");
     if (!is_initialized())
       fail<value_error>("flows::actnorm",

@@ -7,6 +7,7 @@
 
 #include "bijgan/flows/bijection.hpp"
 #include "bijgan/nn/chain.hpp"
+#include "bijgan/nn/module_scope.hpp"
 
 namespace bijgan::flows {
 
@@ -21,6 +22,7 @@ struct sequence {
   explicit sequence(Fs... fs) : steps(std::move(fs)...) {}
 
   flow_result<value_type, backend_type> forward(const V& x) const {
+    const nn::module_scope scope_(this);
     flow_result<value_type, backend_type> r{x, constant(tensor<value_type, backend_type>::zeros(shape{x.size(0)}))};
     std::apply([&](const auto&... f) { (detail::chain_step(r, f), ...); }, steps);
     return r;
@@ -32,6 +34,7 @@ struct sequence {
     return s;
   }
   V inverse(const V& z) const {
+    const nn::module_scope scope_(this);
     V x = z;
     inverse_from<sizeof...(Fs)>(x);
     return x;
@@ -95,10 +98,14 @@ struct inverse_of {
   F flow;
   explicit inverse_of(F f) : flow(std::move(f)) {}
   flow_result<value_type, backend_type> forward(const var<value_type, backend_type>& z) const {
+    const nn::module_scope scope_(this);
     auto x = flow.inverse(z);
     return {x, -flow.forward(x).logdet};
   }
-  var<value_type, backend_type> inverse(const var<value_type, backend_type>& x) const { return flow.forward(x).z; }
+  var<value_type, backend_type> inverse(const var<value_type, backend_type>& x) const {
+    const nn::module_scope scope_(this);
+    return flow.forward(x).z;
+  }
   /// This step on backend To with the same structure, for nn::to (which then copies the values).
   template <class To>
   inverse_of<nn::rebind_t<F, To>> rebuild() const {

@@ -13,6 +13,7 @@
 #include "bijgan/flows/bijection.hpp"
 #include "bijgan/nn/chain.hpp"
 #include "bijgan/nn/module.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/shape.hpp"
 
 namespace bijgan::flows {
@@ -80,10 +81,12 @@ struct affine_coupling {
   }
 
   flow_result<T, B> forward(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     const auto [b, s, t] = conditioner(x, "forward");
     return {b * x + (T(1) - b) * (x * exp(s) + t), sum(s, {1, 2, 3})};
   }
   var<T, B> inverse(const var<T, B>& y) const {
+    const nn::module_scope scope_(this);
     const auto [b, s, t] = conditioner(y, "inverse");
     return b * y + (T(1) - b) * ((y - t) * exp(-s));
   }
@@ -132,9 +135,13 @@ struct additive_coupling {
   }
 
   flow_result<T, B> forward(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     return {x + translation(x, "forward"), constant(tensor<T, B>::zeros(shape{x.size(0)}))};
   }
-  var<T, B> inverse(const var<T, B>& y) const { return y - translation(y, "inverse"); }
+  var<T, B> inverse(const var<T, B>& y) const {
+    const nn::module_scope scope_(this);
+    return y - translation(y, "inverse");
+  }
 
   /// This step on backend To with the same structure, for nn::to (which then copies the values).
   template <class To>

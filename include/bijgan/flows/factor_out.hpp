@@ -10,6 +10,7 @@
 #include "bijgan/flows/bijection.hpp"
 #include "bijgan/nn/chain.hpp"
 #include "bijgan/nn/module.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/shape.hpp"
 
 namespace bijgan::flows {
@@ -59,12 +60,14 @@ struct factor_out {
   [[nodiscard]] shape output_shape(const shape& in) const { return shape{in[0], input.numel()}; }
 
   flow_result<T, B> forward(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     check(x.shape());
     const auto [leave, stay] = detail::split_channels(x);
     auto r = inner.forward(stay);
     return {concat(std::vector{flatten(leave), flatten(r.z)}, 1), r.logdet};
   }
   var<T, B> inverse(const var<T, B>& z) const {
+    const nn::module_scope scope_(this);
     const auto [leave, rest] = detail::split_flat(z, shape{input[0] / 2, input[1], input[2]}, "flows::factor_out");
     const shape stay{z.size(0), input[0] - input[0] / 2, input[1], input[2]};
     const auto back = inner.inverse(detail::unflatten(rest, flows::output_shape(inner, stay)));

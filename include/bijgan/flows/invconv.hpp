@@ -12,6 +12,7 @@
 #include "bijgan/linalg/inverse.hpp"
 #include "bijgan/nn/init.hpp"
 #include "bijgan/nn/module.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/conv.hpp"
 
 BIJGAN_THIRD_PARTY_BEGIN
@@ -71,12 +72,14 @@ struct invertible_conv1x1 {
   }
 
   flow_result<T, B> forward(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     check(x.shape(), "forward");
     const T pixels = static_cast<T>(x.size(2) * x.size(3));
     return {conv2d(x, reshape(weight(), shape{channels(), channels(), 1, 1})),
             detail::same_logdet(sum(log_s) * pixels, x.size(0))};
   }
   var<T, B> inverse(const var<T, B>& y) const {
+    const nn::module_scope scope_(this);
     check(y.shape(), "inverse");
     return conv2d(y, reshape(linalg::inverse(weight()), shape{channels(), channels(), 1, 1}));
   }

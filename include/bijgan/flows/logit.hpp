@@ -8,6 +8,7 @@
 
 #include "bijgan/config/instances.hpp"
 #include "bijgan/flows/bijection.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/elementwise.hpp"
 #include "bijgan/ops/reduce.hpp"
 #include "bijgan/tensor/tensor.hpp"
@@ -39,6 +40,7 @@ struct logit_transform {
   }
 
   flow_result<T, B> forward(const var<T, B>& y) const {
+    const nn::module_scope scope_(this);
     check(y, "forward");
     const auto p = y * (T(1) - T(2) * alpha) + alpha;
     const auto lp = log(p), lq = log(T(1) - p);
@@ -48,6 +50,7 @@ struct logit_transform {
     return {lp - lq, sum(-(lp + lq), axes) + per};
   }
   var<T, B> inverse(const var<T, B>& z) const {
+    const nn::module_scope scope_(this);
     check(z, "inverse");
     return (sigmoid(z) - alpha) * (T(1) / (T(1) - T(2) * alpha));
   }

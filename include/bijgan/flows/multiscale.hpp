@@ -11,6 +11,7 @@
 
 #include "bijgan/flows/coupling.hpp"
 #include "bijgan/flows/factor_out.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/nn/resnet.hpp"
 #include "bijgan/ops/checkpoint.hpp"
 #include "bijgan/ops/resample.hpp"
@@ -74,6 +75,7 @@ struct realnvp_multiscale {
   [[nodiscard]] shape output_shape(const shape& in) const { return shape{in[0], dims()}; }
 
   flow_result<T, B> forward(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     const auto& o = options;
     if (x.rank() != 4 || x.size(1) != o.channels || x.size(2) != o.height || x.size(3) != o.width)
       fail<shape_error>("flows::realnvp_multiscale", "input ", x.shape(), " must be (N, ", o.channels, ", ", o.height,
@@ -95,6 +97,7 @@ struct realnvp_multiscale {
   }
 
   var<T, B> inverse(const var<T, B>& z) const {
+    const nn::module_scope scope_(this);
     const auto& o = options;
     if (z.rank() != 2 || z.size(1) != dims())
       fail<shape_error>("flows::realnvp_multiscale", "inverse input ", z.shape(), " must be (N, ", dims(), ")");

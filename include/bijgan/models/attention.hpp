@@ -14,6 +14,7 @@
 
 #include "bijgan/concepts/model.hpp"
 #include "bijgan/models/cnn.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/nn/transformer.hpp"
 
 namespace bijgan::models {
@@ -96,6 +97,7 @@ struct dabgan_generator {
 
   /// features (N, feature_dim), noise (N, noise_dim) → images (N, C, r, r) in [0, 1].
   V operator()(const V& features, const V& noise) const {
+    const nn::module_scope scope_(this);
     if (features.rank() != 2 || features.size(1) != feature_dim || noise.rank() != 2 || noise.size(1) != noise_dim ||
         noise.size(0) != features.size(0))
       fail<shape_error>("models::dabgan_generator", "features ", features.shape(), " and noise ", noise.shape(),
@@ -199,6 +201,7 @@ struct transformer_critic {
 
   /// images (N, C, resolution, resolution) → scores (N, 1).
   V operator()(const V& x) const {
+    const nn::module_scope scope_(this);
     if (x.rank() != 4 || x.size(1) != Cfg.channels || x.size(2) != Cfg.resolution || x.size(3) != Cfg.resolution)
       fail<shape_error>("models::transformer_critic", "images ", x.shape(), " must be (N, ", Cfg.channels, ", ",
                         Cfg.resolution, ", ", Cfg.resolution, ")");

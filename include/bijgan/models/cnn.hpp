@@ -15,6 +15,7 @@
 #include "bijgan/nn/conv.hpp"
 #include "bijgan/nn/layers.hpp"
 #include "bijgan/nn/linear.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/nn/norm.hpp"
 #include "bijgan/ops/conv.hpp"
 #include "bijgan/ops/resample.hpp"
@@ -90,6 +91,7 @@ struct cnn_generator {
           styles.emplace_back(nn::adain_options{.channels = Cfg.width, .style_dim = Cfg.style_dim}, g);
     }
     V operator()(V h, const V* w) const {
+      const nn::module_scope scope_(this);
       h = nn::pixel_norm(leaky_relu(conv1(h), T(0.2)));
       if (w != nullptr) h = styles[0](h, *w);
       h = nn::pixel_norm(leaky_relu(conv2(h), T(0.2)));
@@ -126,6 +128,7 @@ struct cnn_generator {
   /// features (N, feature_dim), noise (N, noise_dim; (N, 0) or any for PO-GAN) → images
   /// (N, C, r, r) in [0, 1], r the active stage's resolution.
   V operator()(const V& features, const V& noise) const {
+    const nn::module_scope scope_(this);
     if (features.rank() != 2 || features.size(1) != feature_dim)
       fail<shape_error>("models::cnn_generator", "features ", features.shape(), " must be (N, ", feature_dim, ")");
     const index_t n = features.size(0);
@@ -217,6 +220,7 @@ struct cnn_critic {
 
   /// images (N, C, r, r) at the active stage's resolution → scores (N, 1).
   V operator()(const V& x) const {
+    const nn::module_scope scope_(this);
     const index_t r = detail::stage_resolution(state.stage);
     if (x.rank() != 4 || x.size(1) != Cfg.channels || x.size(2) != r || x.size(3) != r)
       fail<shape_error>("models::cnn_critic", "images ", x.shape(), " must be (N, ", Cfg.channels, ", ", r, ", ", r,

@@ -11,6 +11,7 @@
 #include "bijgan/concepts/model.hpp"
 #include "bijgan/nn/conv.hpp"
 #include "bijgan/nn/linear.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/nn/norm.hpp"
 
 namespace bijgan::models {
@@ -40,6 +41,7 @@ struct residual_block {
       skip.emplace_back(nn::conv2d_options{.in = in, .out = out, .kernel = 1, .stride = stride, .bias = false}, g);
   }
   var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     const auto h = bn2(conv2(relu(bn1(conv1(x)))));
     return relu(h + (skip.empty() ? x : skip[0](x)));
   }
@@ -84,6 +86,7 @@ struct student {
 
   /// Stage outputs (N, width·2^s, r/2^(s+1), r/2^(s+1)) and the features (N, feature_dim).
   staged_output<V> stages(const V& x) const {
+    const nn::module_scope scope_(this);
     if (x.rank() != 4 || x.size(1) != Cfg.channels || x.size(2) != Cfg.resolution || x.size(3) != Cfg.resolution)
       fail<shape_error>("models::student", "images ", x.shape(), " must be (N, ", Cfg.channels, ", ", Cfg.resolution,
                         ", ", Cfg.resolution, ")");
@@ -97,7 +100,10 @@ struct student {
     return out;
   }
   /// The features (N, feature_dim).
-  V operator()(const V& x) const { return stages(x).features; }
+  V operator()(const V& x) const {
+    const nn::module_scope scope_(this);
+    return stages(x).features;
+  }
 
   template <class F>
   void visit(F&& f) {

@@ -8,6 +8,7 @@
 
 #include "bijgan/config/instances.hpp"
 #include "bijgan/nn/linear.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/attention.hpp"
 #include "bijgan/ops/index.hpp"
 
@@ -38,7 +39,10 @@ struct multi_head_attention {
         proj({.in = o.dim, .out = o.dim, .bias = o.proj_bias}, g) {}
 
   /// Self-attention.
-  var<T, B> operator()(const var<T, B>& x, const var<T, B>& bias = {}) const { return attend(x, x, bias); }
+  var<T, B> operator()(const var<T, B>& x, const var<T, B>& bias = {}) const {
+    const nn::module_scope scope_(this);
+    return attend(x, x, bias);
+  }
   /// Cross-attention: queries from x, keys and values from context.
   var<T, B> attend(const var<T, B>& x, const var<T, B>& context, const var<T, B>& bias = {}) const {
     const index_t h = options.heads, d = options.dim, dh = d / h;
@@ -104,6 +108,7 @@ struct relative_position_bias {
   }
   /// The (heads, g^2, g^2) bias.
   var<T, B> operator()() const {
+    const nn::module_scope scope_(this);
     const index_t t = options.window * options.window;
     return permute(reshape(index_select(table, index), shape{t, t, options.heads}), {2, 0, 1});
   }
@@ -155,6 +160,7 @@ struct grid_attention {
 
   /// x (N, H*W, D) -> (N, H*W, D).
   var<T, B> operator()(const var<T, B>& x, index_t height, index_t width) const {
+    const nn::module_scope scope_(this);
     const index_t g = std::min({options.window, height, width});
     const auto windows = to_windows(x, height, width, g);
     const bool use_bias = options.relative_bias && g == options.window;

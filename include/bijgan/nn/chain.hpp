@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bijgan/nn/module.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/conv.hpp"
 #include "bijgan/ops/elementwise.hpp"
 
@@ -48,6 +49,7 @@ struct chain {
 
   template <class X>
   auto operator()(const X& x) const {
+    const nn::module_scope scope_(this);
     return std::apply([&](const auto&... l) { return run(x, l...); }, layers);
   }
   template <std::size_t I>
@@ -128,6 +130,7 @@ struct residual {
   explicit residual(Body b) : body(std::move(b)) {}
   template <class X>
   X operator()(const X& x) const {
+    const nn::module_scope scope_(this);
     auto y = body(x);
     if (y.shape() != x.shape())
       fail<shape_error>("nn::residual", "body maps ", x.shape(), " to ", y.shape(),
@@ -145,24 +148,28 @@ namespace act {
 struct relu {
   template <class X>
   X operator()(const X& x) const {
+    const nn::module_scope scope_(this);
     return bijgan::relu(x);
   }
 };
 struct gelu {
   template <class X>
   X operator()(const X& x) const {
+    const nn::module_scope scope_(this);
     return bijgan::gelu(x);
   }
 };
 struct tanh {
   template <class X>
   X operator()(const X& x) const {
+    const nn::module_scope scope_(this);
     return bijgan::tanh(x);
   }
 };
 struct sigmoid {
   template <class X>
   X operator()(const X& x) const {
+    const nn::module_scope scope_(this);
     return bijgan::sigmoid(x);
   }
 };
@@ -170,6 +177,7 @@ struct leaky_relu {
   double slope = 0.2;
   template <class X>
   X operator()(const X& x) const {
+    const nn::module_scope scope_(this);
     return bijgan::leaky_relu(x, static_cast<typename X::value_type>(slope));
   }
 };
@@ -177,6 +185,7 @@ struct leaky_relu {
 struct flatten {
   template <class X>
   X operator()(const X& x) const {
+    const nn::module_scope scope_(this);
     return bijgan::flatten(x, 1, -1);
   }
 };
@@ -184,6 +193,7 @@ struct max_pool2d {
   pool2d_options options{};
   template <class X>
   X operator()(const X& x) const {
+    const nn::module_scope scope_(this);
     return bijgan::max_pool2d(x, options);
   }
 };
@@ -191,6 +201,7 @@ struct avg_pool2d {
   pool2d_options options{};
   template <class X>
   X operator()(const X& x) const {
+    const nn::module_scope scope_(this);
     return bijgan::avg_pool2d(x, options);
   }
 };

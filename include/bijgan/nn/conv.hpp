@@ -6,6 +6,7 @@
 
 #include "bijgan/config/instances.hpp"
 #include "bijgan/nn/linear.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/conv.hpp"
 
 namespace bijgan::nn {
@@ -46,6 +47,7 @@ struct conv2d {
   }
 
   var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     const auto [ws, bs] = detail::runtime_scales(options.equalized, init::fans_of(weight.shape()).in);
     return bijgan::conv2d(
         x, detail::scaled(weight, ws), bias.defined() ? detail::scaled(bias, bs) : var<T, B>(),
@@ -90,6 +92,7 @@ struct conv_transpose2d {
   }
 
   var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     const auto [ws, bs] = detail::runtime_scales(options.equalized, init::fans_of(weight.shape()).in);
     return bijgan::conv_transpose2d(x, detail::scaled(weight, ws),
                                     bias.defined() ? detail::scaled(bias, bs) : var<T, B>(),

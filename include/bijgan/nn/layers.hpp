@@ -7,6 +7,7 @@
 #include "bijgan/config/instances.hpp"
 #include "bijgan/nn/init.hpp"
 #include "bijgan/nn/module.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/reduce.hpp"
 #include "bijgan/ops/shape.hpp"
 
@@ -32,6 +33,7 @@ struct dropout {
     if (!(o.p >= 0 && o.p < 1)) fail<value_error>("nn::dropout", "p = ", o.p, " must be in [0, 1)");
   }
   var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     if (!training.on || options.p == 0) return x;
     const auto u = tensor<T, B>::random(x.shape(), *gen, {distribution::uniform, 0, 1});
     const T keep = static_cast<T>(1 - options.p);
@@ -63,6 +65,7 @@ struct positional_embedding {
   explicit positional_embedding(const positional_embedding_options& o, rng& g = default_rng())
       : options(o), table(parameter(init::truncated_normal<T, B>(shape{o.tokens, o.dim}, 0, o.std, g))) {}
   var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     if (x.rank() != 3 || x.size(1) != options.tokens || x.size(2) != options.dim)
       fail<shape_error>("nn::positional_embedding", "input ", x.shape(), " must be (N, ", options.tokens, ", ",
                         options.dim, ")");
@@ -92,6 +95,7 @@ struct minibatch_stddev {
 
   explicit minibatch_stddev(const minibatch_stddev_options& o = {}, rng& = default_rng()) : options(o) {}
   var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     if (x.rank() != 4) fail<shape_error>("nn::minibatch_stddev", "input ", x.shape(), " must be (N, C, H, W)");
     const index_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), f = options.features;
     const index_t g = std::min(options.group_size, n);

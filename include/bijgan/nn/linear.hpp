@@ -9,6 +9,7 @@
 #include "bijgan/config/instances.hpp"
 #include "bijgan/nn/init.hpp"
 #include "bijgan/nn/module.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/linalg.hpp"
 #include "bijgan/ops/shape.hpp"
 
@@ -69,6 +70,7 @@ struct linear {
   }
 
   var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     if (x.rank() < 1 || x.size(-1) != options.in)
       fail<shape_error>("nn::linear", "input ", x.shape(), " must end in ", options.in, " features");
     const auto [ws, bs] = detail::runtime_scales(options.equalized, options.in);

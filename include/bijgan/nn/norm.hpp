@@ -8,6 +8,7 @@
 
 #include "bijgan/config/instances.hpp"
 #include "bijgan/nn/linear.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/reduce.hpp"
 
 namespace bijgan::nn {
@@ -65,6 +66,7 @@ struct batch_norm {
   }
 
   var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     const index_t c = options.channels;
     if ((x.rank() != 2 && x.rank() != 4) || x.size(1) != c)
       fail<shape_error>("nn::batch_norm", "input ", x.shape(), " must be (N, ", c, ") or (N, ", c, ", H, W)");
@@ -124,6 +126,7 @@ struct layer_norm {
     std::tie(weight, bias) = detail::affine_parameters<T, B>(o.features, o.affine, "nn::layer_norm");
   }
   var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     if (x.rank() < 1 || x.size(-1) != options.features)
       fail<shape_error>("nn::layer_norm", "input ", x.shape(), " must end in ", options.features, " features");
     const auto y = detail::standardize(x, {-1}, static_cast<T>(options.eps));
@@ -155,6 +158,7 @@ struct instance_norm {
     std::tie(weight, bias) = detail::affine_parameters<T, B>(o.channels, o.affine, "nn::instance_norm");
   }
   var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     if (x.rank() != 4 || x.size(1) != options.channels)
       fail<shape_error>("nn::instance_norm", "input ", x.shape(), " must be (N, ", options.channels, ", H, W)");
     const auto y = detail::standardize(x, {2, 3}, static_cast<T>(options.eps));
@@ -200,6 +204,7 @@ struct adain {
 
   /// x (N, C, H, W), w (N, style_dim) -> (N, C, H, W).
   var<T, B> operator()(const var<T, B>& x, const var<T, B>& w) const {
+    const nn::module_scope scope_(this);
     const index_t c = options.channels;
     if (x.rank() != 4 || x.size(1) != c || w.rank() != 2 || w.size(0) != x.size(0))
       fail<shape_error>("nn::adain", "features ", x.shape(), " and style ", w.shape(), " must be (N, ", c,

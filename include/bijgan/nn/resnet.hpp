@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bijgan/nn/conv.hpp"
+#include "bijgan/nn/module_scope.hpp"
 
 namespace bijgan::nn {
 
@@ -30,7 +31,10 @@ struct conv_resnet {
     block(index_t w, rng& g)
         : first({.in = w, .out = w, .kernel = 3, .padding = 1}, g),
           second({.in = w, .out = w, .kernel = 3, .padding = 1}, g) {}
-    var<T, B> operator()(const var<T, B>& x) const { return x + second(bijgan::relu(first(bijgan::relu(x)))); }
+    var<T, B> operator()(const var<T, B>& x) const {
+      const nn::module_scope scope_(this);
+      return x + second(bijgan::relu(first(bijgan::relu(x))));
+    }
     template <class F>
     void visit(F&& f) {
       f("first", first);
@@ -50,6 +54,7 @@ struct conv_resnet {
   }
 
   var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
     auto h = head(x);
     for (const auto& b : blocks) h = b(h);
     return tail(bijgan::relu(h));

@@ -6,6 +6,7 @@
 
 #include "bijgan/nn/attention.hpp"
 #include "bijgan/nn/layers.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/nn/norm.hpp"
 
 namespace bijgan::nn {
@@ -24,7 +25,10 @@ struct mlp {
   linear<T, B> fc1, fc2;
   explicit mlp(const mlp_options& o, rng& g = default_rng())
       : options(o), fc1({.in = o.dim, .out = o.ratio * o.dim}, g), fc2({.in = o.ratio * o.dim, .out = o.dim}, g) {}
-  var<T, B> operator()(const var<T, B>& x) const { return fc2(gelu(fc1(x))); }
+  var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
+    return fc2(gelu(fc1(x)));
+  }
   template <class F>
   void visit(F&& f) {
     f("fc1", fc1);
@@ -60,11 +64,15 @@ struct transformer_block {
 
   /// x (N, L, dim) with L = height * width (global attention accepts any L with height = L, width = 1).
   var<T, B> operator()(const var<T, B>& x, index_t height, index_t width) const {
+    const nn::module_scope scope_(this);
     auto y = x + self_attention_of(norm1(x), height, width);
     return y + ffn(norm2(y));
   }
   /// Global attention over any token sequence.
-  var<T, B> operator()(const var<T, B>& x) const { return (*this)(x, x.size(1), 1); }
+  var<T, B> operator()(const var<T, B>& x) const {
+    const nn::module_scope scope_(this);
+    return (*this)(x, x.size(1), 1);
+  }
 
   template <class F>
   void visit(F&& f) {
@@ -103,6 +111,7 @@ struct condition_tokens {
         expand({.in = o.in, .out = o.tokens * o.dim}, g),
         position({.tokens = o.tokens, .dim = o.dim}, g) {}
   var<T, B> operator()(const var<T, B>& c) const {
+    const nn::module_scope scope_(this);
     if (c.rank() != 2 || c.size(1) != options.in)
       fail<shape_error>("nn::condition_tokens", "condition ", c.shape(), " must be (N, ", options.in, ")");
     return position(reshape(expand(c), shape{c.size(0), options.tokens, options.dim}));
@@ -150,6 +159,7 @@ struct conditioned_block {
 
   /// x (N, height*width, dim), context (N, tokens, context_dim).
   var<T, B> operator()(const var<T, B>& x, const var<T, B>& context, index_t height, index_t width) const {
+    const nn::module_scope scope_(this);
     auto y = x + block.self_attention_of(block.norm1(x), height, width);
     y = y + cross.attend(norm_cross(y), context);
     return y + block.ffn(block.norm2(y));

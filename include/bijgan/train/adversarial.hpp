@@ -36,11 +36,13 @@
 #include "bijgan/io/progress.hpp"
 #include "bijgan/io/safetensors.hpp"
 #include "bijgan/losses/adversarial.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/ops/conv.hpp"
 #include "bijgan/ops/resample.hpp"
 #include "bijgan/optim/optim.hpp"
 #include "bijgan/train/checkpoint.hpp"
 #include "bijgan/train/gan_parts.hpp"
+#include "bijgan/train/nonfinite.hpp"
 #include "bijgan/train/report.hpp"
 #include "bijgan/train/terms.hpp"
 
@@ -198,37 +200,27 @@ var<T, B> to_full(const var<T, B>& x, index_t resolution) {
   return upsample(x, resolution / x.size(2));
 }
 
-/// Scalars computed on the device, brought to the host in one transfer.
-template <class T, class B>
-std::vector<double> fetch_scalars(const std::vector<tensor<T, B>>& scalars) {
-  std::vector<tensor<T, B>> parts;
-  parts.reserve(scalars.size());
-  for (const auto& s : scalars) parts.push_back(s.reshape(shape{1}));
-  std::vector<double> out;
-  for (const T v : concat(std::span<const tensor<T, B>>(parts), 0).to_vector()) out.push_back(static_cast<double>(v));
-  return out;
-}
-
-/// 0 when every gradient of params is finite, NaN otherwise (Σ sum(0·g): 0·inf and 0·NaN are
-/// NaN), without leaving the device.
-template <class T, class B>
-tensor<T, B> nonfinite_probe(const std::vector<var<T, B>>& params) {
-  tensor<T, B> acc = tensor<T, B>::zeros(shape{});
-  for (const auto& p : params)
-    if (p.grad().defined())
-      acc = apply(fn::add{}, acc, reduce(reduce_kind::sum, apply(fn::mul_scalar<T>{T(0)}, p.grad()), {}, false));
-  return acc;
-}
-
-/// The path of the first parameter of m whose gradient holds a non-finite value ("" if none).
-template <class M>
-std::string first_nonfinite_gradient(M& m) {
-  for (const auto& [path, p] : nn::named_parameters(m)) {
-    if (!p.grad().defined()) continue;
-    for (const auto v : p.grad().to_vector())
-      if (!std::isfinite(static_cast<double>(v))) return path.empty() ? std::string("(root)") : path;
+/// A term's loss. A bijgan::error leaving it is named by the module it came from: the
+/// critic's, H's or the distiller's path ("bijection.1.steps.3: ..."), or the term
+/// ("terms.tv: ...") when it came from none of them.
+template <class Term, class Context, class D>
+typename Context::var_type term_loss(const Term& t, const Context& ctx, const D& critic) {
+  try {
+    return t.loss(ctx);
+  } catch (error& e) {
+    if (e.module_path().empty()) {
+      std::string path = std::string("terms.") + Term::name;
+      const auto inside = [&](const char* name, const auto* m) {
+        if (m == nullptr || path.rfind("terms.", 0) != 0) return;
+        if (const auto at = nn::module_path_in(*m, e)) path = name + (at->empty() ? "" : "." + *at);
+      };
+      inside("critic", &critic);
+      inside("bijection", ctx.bijection);
+      inside("distiller", ctx.distiller);
+      e.set_module_path(std::move(path));
+    }
+    throw;
   }
-  return {};
 }
 
 /// What a resume must repeat of a GAN run (train/checkpoint.hpp), without the fingerprints of
@@ -418,9 +410,7 @@ gan_result fit_gan(const gan_parts<G, D, H, S, Opt>& parts, const gan_data& data
   const auto distiller_frozen = freeze(distiller);
   // A non-finite figure or gradient: the error (nonfinite::stop) names it and the step.
   const auto nonfinite_error = [&](long at, const std::string& what) {
-    fail<value_error>(op, "step ", at, ": ", what,
-                      " is not finite; nothing of this step was applied or checkpointed (gan_options::on_nonfinite = "
-                      "nonfinite::skip skips such steps)");
+    detail::nonfinite_error(op, at, what, "gan_options::on_nonfinite");
   };
   // This rank's share of a global batch (whole identity groups).
   const auto share_of = [&](std::vector<index_t> all) { return dist::share_of(std::move(all), me, ranks, unit); };
@@ -471,17 +461,21 @@ gan_result fit_gan(const gan_parts<G, D, H, S, Opt>& parts, const gan_data& data
       V fake;
       {
         const no_grad off;
-        fake = constant(g(constant(detail::gather_rows<T, B>(data.features, sh.rows)),
-                          noise(101 + static_cast<std::uint64_t>(k), sh))
-                            .value());
+        fake = nn::within(g, "generator", [&] {
+          return constant(g(constant(detail::gather_rows<T, B>(data.features, sh.rows)),
+                            noise(101 + static_cast<std::uint64_t>(k), sh))
+                              .value());
+        });
       }
       rng eps(base + 211 + static_cast<std::uint64_t>(k));
       shape es{sh.global()};  // ε for the whole batch, as v
       for (std::size_t i = 1; i < real.rank(); ++i) es.push_back(1);
       opt_d.zero_grad();
-      const auto c =
-          losses::wgan_critic(critic_view, real, fake,
-                              dist::rows_of(tensor<T, B>::random(es, eps, {distribution::uniform, 0, 1}), sh), o.wgan);
+      const auto c = nn::within(d, "critic", [&] {
+        return losses::wgan_critic(critic_view, real, fake,
+                                   dist::rows_of(tensor<T, B>::random(es, eps, {distribution::uniform, 0, 1}), sh),
+                                   o.wgan);
+      });
       backward(c.loss);
       dist::average_gradients(comm, pd, o.bucket_bytes);
       // One transfer: the three figures and whether every gradient is finite.
@@ -513,7 +507,7 @@ gan_result fit_gan(const gan_parts<G, D, H, S, Opt>& parts, const gan_data& data
       const D d_frozen = nn::frozen(d);
       const auto features = constant(detail::gather_rows<T, B>(data.features, sh.rows));
       context ctx;
-      ctx.fake = g(features, noise(1, sh));
+      ctx.fake = nn::within(g, "generator", [&] { return g(features, noise(1, sh)); });
       ctx.real = real;
       ctx.real_full = full;
       ctx.features = features;
@@ -533,7 +527,7 @@ gan_result fit_gan(const gan_parts<G, D, H, S, Opt>& parts, const gan_data& data
           [&](const auto&... term) {
             const auto one = [&](const auto& t) {
               if (!term_on(t)) return;
-              const auto l = t.loss(ctx);
+              const auto l = detail::term_loss(t, ctx, d_frozen);
               total_loss = total_loss + l * static_cast<T>(t.weight(ctx.point));
               names.push_back(std::remove_cvref_t<decltype(t)>::name);
               figures.push_back(l.value());
@@ -553,10 +547,13 @@ gan_result fit_gan(const gan_parts<G, D, H, S, Opt>& parts, const gan_data& data
       report.values["generator"] = v.back();
       if (!std::isfinite(v.back()) || !std::isfinite(probe)) {
         if (o.on_nonfinite == nonfinite::stop) {
-          std::string what = "the gradient of generator parameter " + detail::first_nonfinite_gradient(g);
-          for (std::size_t i = names.size(); i-- > 0;)
-            if (!std::isfinite(v[i])) what = std::string("the ") + names[i] + " term";
-          nonfinite_error(step + 1, what);
+          // The first term that is not finite; else the weighted sum (a weight); else a gradient.
+          const auto bad = std::find_if(v.begin(), v.end() - 1, [](double x) { return !std::isfinite(x); });
+          nonfinite_error(step + 1, bad != v.end() - 1 ? std::string("the ") +
+                                                             names[static_cast<std::size_t>(bad - v.begin())] + " term"
+                                    : !std::isfinite(v.back())
+                                        ? std::string("the weighted sum of the terms (a weight)")
+                                        : "the gradient of generator parameter " + detail::first_nonfinite_gradient(g));
         }
         skip = true;
         opt_g.zero_grad();

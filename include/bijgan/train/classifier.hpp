@@ -23,6 +23,9 @@ struct classifier_options {
   std::uint64_t seed = 7;
   std::ostream* log = nullptr;            ///< progress bars and resume lines (nullptr: silent); rank 0 only
   epoch_checkpoint_options checkpoint{};  ///< the network and its optimizer, every checkpoint.every steps
+  /// A non-finite loss or gradient: stop with an error naming it and the step (before the update
+  /// and any checkpoint), or skip the step's update.
+  nonfinite on_nonfinite = nonfinite::stop;
   /// The ranks that train together (default: this process alone): each takes every size()-th
   /// row of each batch, gradients are averaged; log on rank 0. docs/distributed.md.
   dist::communicator_ref comm{};

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <ostream>
 #include <sstream>
@@ -17,8 +18,10 @@
 #include "bijgan/data/rows.hpp"
 #include "bijgan/dist/data_parallel.hpp"
 #include "bijgan/io/progress.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/optim/optim.hpp"
 #include "bijgan/train/checkpoint.hpp"
+#include "bijgan/train/nonfinite.hpp"
 #include "bijgan/train/report.hpp"
 
 namespace bijgan::train {
@@ -40,8 +43,9 @@ namespace bijgan::train::detail {
 /// o.seed + epoch; loss_of(dist::batch_share) returns the scalar mean loss of this rank's rows
 /// of one batch (a graph to differentiate; never called for a rank with no rows); replay(share)
 /// is called instead for the batches a resumed run passes over (to advance the caller's own
-/// random draws). Opts has epochs, batch, lr, warmup_steps, final_lr_factor, seed, log, comm
-/// and checkpoint (epoch_checkpoint_options). `model` is saved with the optimizer; `record`
+/// random draws). Opts has epochs, batch, lr, warmup_steps, final_lr_factor, seed, log, comm,
+/// on_nonfinite (a non-finite loss or gradient: stop naming it and the step, or skip the
+/// step's update) and checkpoint (epoch_checkpoint_options). `model` is saved with the optimizer; `record`
 /// holds the caller's options. Callbacks run after every step. Returns the smoothed loss.
 template <class T, class B, class Opts, class M, class Loss, class Replay>
 double adam_epochs(const std::vector<var<T, B>>& params, index_t n, const Opts& o, const char* trainer,
@@ -98,19 +102,30 @@ double adam_epochs(const std::vector<var<T, B>>& params, index_t n, const Opts& 
       }
       opt.set_lr_factor(schedule(step++));
       opt.zero_grad();
-      double value = 0;  // this rank's mean loss weighted by its share of the batch
+      var<T, B> loss;  // this rank's mean loss (undefined for a rank with no rows)
       if (!sh.rows.empty()) {
-        const auto loss = loss_of(sh);
+        loss = nn::within(model, "model", [&] { return loss_of(sh); });
         backward(ranks == 1 ? loss : loss * static_cast<T>(sh.weight(ranks)));
-        value = loss.item() * sh.weight(ranks);
       } else {
         replay(sh);  // no rows here: the caller's draws for the batch still advance
       }
       dist::average_gradients(comm, params);
+      // One transfer: the loss and whether every (averaged) gradient is finite.
+      const auto fetched = loss.defined() ? fetch_scalars<T, B>({loss.value(), nonfinite_probe(params)})
+                                          : fetch_scalars<T, B>({nonfinite_probe(params)});
+      double value = loss.defined() ? fetched[0] * sh.weight(ranks) : 0.0;  // weighted by this rank's share
       dist::mean_over_ranks(comm, std::span<double>(&value, 1));
-      opt.step();
-      running = fresh ? value : 0.98 * running + 0.02 * value;
-      fresh = false;
+      const bool finite = std::isfinite(value) && std::isfinite(fetched.back());
+      if (!finite && o.on_nonfinite == nonfinite::stop)
+        nonfinite_error(trainer, step,
+                        std::isfinite(value) ? "the gradient of parameter " + first_nonfinite_gradient(model)
+                                             : std::string("the loss"),
+                        "options.on_nonfinite");
+      if (finite) {
+        opt.step();
+        running = fresh ? value : 0.98 * running + 0.02 * value;
+        fresh = false;
+      }
       bar.update(++k, {{loss_name, running}});
       step_report r;
       r.trainer = trainer;
@@ -121,6 +136,7 @@ double adam_epochs(const std::vector<var<T, B>>& params, index_t n, const Opts& 
       r.batch = static_cast<index_t>(sh.all.size());
       r.rank = me;
       r.ranks = ranks;
+      r.skipped = !finite;
       r.position = {{"epoch", e}, {"batch", static_cast<double>(r.batch)}};
       r.values = {{loss_name, value}, {"lr", opt.lr()}};
       for (const auto& cb : callbacks) cb(r);

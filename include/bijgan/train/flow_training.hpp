@@ -26,8 +26,10 @@
 #include "bijgan/io/progress.hpp"
 #include "bijgan/io/safetensors.hpp"
 #include "bijgan/losses/classification.hpp"
+#include "bijgan/nn/module_scope.hpp"
 #include "bijgan/optim/optim.hpp"
 #include "bijgan/train/checkpoint.hpp"
+#include "bijgan/train/nonfinite.hpp"
 #include "bijgan/train/report.hpp"
 
 namespace bijgan::train {
@@ -84,12 +86,15 @@ struct flow_fit_options {
   double gate_lr_factor = 10;  ///< learning-rate multiple of the couplings' scale/shift gates
   long warmup_steps = 200;
   double final_lr_factor = 0.1;  ///< linear decay to lr·factor over the run
-  double clip_norm = 100;        ///< gradient-norm clipping of the per-dimension loss
+  double clip_norm = 100;        ///< gradient-norm clipping of the per-dimension loss (0: none)
   /// Weight of the class cross-entropy added to the NLL per dimension (0: pure maximum
   /// likelihood, Eq. 12). A hybrid objective trades a little bits/dim for classes the prior
   /// tells apart; see docs/flows.md.
   double class_weight = 0;
-  std::uint64_t seed = 1;            ///< batch order and dequantisation noise
+  std::uint64_t seed = 1;  ///< batch order and dequantisation noise
+  /// A non-finite NLL, cross-entropy or gradient: stop with an error naming it and the step
+  /// (before the update and any checkpoint), or skip the step's update.
+  nonfinite on_nonfinite = nonfinite::stop;
   std::filesystem::path checkpoint;  ///< empty: no checkpoints
   long checkpoint_every = 200;       ///< steps between checkpoints (and one at the end)
   bool resume = false;               ///< continue from `checkpoint` when it exists
@@ -193,17 +198,31 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
       opt.zero_grad();
       std::array<double, 2> figures{0, 0};  // nll, ce of this rank's rows, weighted by its share
       if (!sh.rows.empty()) {
-        const auto [loss, nll, ce] = flow_loss(flow, prior, dist::rows_of(whole, sh), batch_labels, o.class_weight);
+        const auto [loss, nll, ce] = nn::within(flow, "flow", [&] {
+          return flow_loss(flow, prior, dist::rows_of(whole, sh), batch_labels, o.class_weight);
+        });
         // Means over this rank's rows, weighted so that their average over ranks is the mean
         // over the whole batch (the last batch of an epoch may not split evenly).
         const double share = sh.weight(ranks);
         backward(ranks == 1 ? loss : loss * static_cast<T>(share));
-        figures = {nll.item() * share, ce.item() * share};
+        const auto v = detail::fetch_scalars<T, B>({nll.value(), ce.value()});  // one transfer
+        figures = {v[0] * share, v[1] * share};
       }
       dist::average_gradients(comm, params);
       dist::mean_over_ranks(comm, figures);
-      optim::clip_grad_norm(params, o.clip_norm);
-      opt.step();
+      // The gradient norm (clipping's, or the probe without clipping) tells whether every
+      // gradient is finite.
+      const double norm = o.clip_norm > 0 ? optim::clip_grad_norm(params, o.clip_norm)
+                                          : detail::fetch_scalars<T, B>({detail::nonfinite_probe(params)})[0];
+      const bool finite = std::isfinite(figures[0]) && std::isfinite(figures[1]) && std::isfinite(norm);
+      if (!finite && o.on_nonfinite == nonfinite::stop)
+        detail::nonfinite_error("train::fit_flow", step + 1,
+                                !std::isfinite(figures[0]) ? std::string("the NLL")
+                                : !std::isfinite(figures[1])
+                                    ? std::string("the class cross-entropy")
+                                    : "the gradient of flow parameter " + detail::first_nonfinite_gradient(flow),
+                                "flow_fit_options::on_nonfinite");
+      if (finite) opt.step();
       ++step;
       const double smooth = k == first ? 1.0 : 0.02;
       running += smooth * (figures[0] - running);
@@ -221,6 +240,7 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
       r.batch = static_cast<index_t>(batches[bi].size());
       r.rank = me;
       r.ranks = ranks;
+      r.skipped = !finite;
       r.position = {{"epoch", e + 1}, {"batch", static_cast<double>(r.batch)}};
       r.values = {{"nll/dim", figures[0]},
                   {"bits/dim", flows::bits_per_dim(figures[0] * double(dims), dims)},

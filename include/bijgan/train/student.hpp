@@ -29,6 +29,9 @@ struct student_options {
   std::uint64_t seed = 3;
   std::ostream* log = nullptr;  ///< progress bars, held-out lines, resume lines (nullptr: silent); rank 0 only
   epoch_checkpoint_options checkpoint{};  ///< the student and its optimizer, every checkpoint.every steps
+  /// A non-finite loss or gradient: stop with an error naming it and the step (before the update
+  /// and any checkpoint), or skip the step's update.
+  nonfinite on_nonfinite = nonfinite::stop;
   /// Flip each batch image left-right with probability 1/2, keeping its target: an augmentation
   /// for engines that are (nearly) mirror-invariant, as face engines are.
   bool mirror = false;
