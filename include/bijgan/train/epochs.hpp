@@ -115,7 +115,7 @@ double adam_epochs(const std::vector<var<T, B>>& params, index_t n, const Opts& 
                                           : fetch_scalars<T, B>({nonfinite_probe(params)});
       double value = loss.defined() ? fetched[0] * sh.weight(ranks) : 0.0;  // weighted by this rank's share
       dist::mean_over_ranks(comm, std::span<double>(&value, 1));
-      const bool finite = std::isfinite(value) && std::isfinite(fetched.back());
+      const bool finite = std::isfinite(value) && fetched.back() == 0;  // no gradient with inf or NaN
       if (!finite && o.on_nonfinite == nonfinite::stop)
         nonfinite_error(trainer, step,
                         std::isfinite(value) ? "the gradient of parameter " + first_nonfinite_gradient(model)
@@ -127,18 +127,18 @@ double adam_epochs(const std::vector<var<T, B>>& params, index_t n, const Opts& 
         fresh = false;
       }
       bar.update(++k, {{loss_name, running}});
-      step_report r;
-      r.trainer = trainer;
-      r.step = step;
-      r.steps = total;
-      r.epoch = e;
-      r.epoch_end = k == per_epoch;
-      r.batch = static_cast<index_t>(sh.all.size());
-      r.rank = me;
-      r.ranks = ranks;
-      r.skipped = !finite;
-      r.position = {{"epoch", e}, {"batch", static_cast<double>(r.batch)}};
-      r.values = {{loss_name, value}, {"lr", opt.lr()}};
+      const auto global = static_cast<index_t>(sh.all.size());
+      const step_report r{.trainer = trainer,
+                          .step = step,
+                          .steps = total,
+                          .epoch = e,
+                          .epoch_end = k == per_epoch,
+                          .batch = global,
+                          .rank = me,
+                          .ranks = ranks,
+                          .skipped = !finite,
+                          .position = {{"epoch", e}, {"batch", static_cast<double>(global)}},
+                          .values = {{loss_name, value}, {"lr", opt.lr()}}};
       for (const auto& cb : callbacks) cb(r);
       if (plan.path.empty() || o.checkpoint.every <= 0 || step % o.checkpoint.every != 0) continue;
       save(step);

@@ -212,9 +212,10 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
       dist::mean_over_ranks(comm, figures);
       // The gradient norm (clipping's, or the probe without clipping) tells whether every
       // gradient is finite.
-      const double norm = o.clip_norm > 0 ? optim::clip_grad_norm(params, o.clip_norm)
-                                          : detail::fetch_scalars<T, B>({detail::nonfinite_probe(params)})[0];
-      const bool finite = std::isfinite(figures[0]) && std::isfinite(figures[1]) && std::isfinite(norm);
+      const bool gradients_finite = o.clip_norm > 0
+                                        ? std::isfinite(optim::clip_grad_norm(params, o.clip_norm))
+                                        : detail::fetch_scalars<T, B>({detail::nonfinite_probe(params)})[0] == 0;
+      const bool finite = std::isfinite(figures[0]) && std::isfinite(figures[1]) && gradients_finite;
       if (!finite && o.on_nonfinite == nonfinite::stop)
         detail::nonfinite_error("train::fit_flow", step + 1,
                                 !std::isfinite(figures[0]) ? std::string("the NLL")
@@ -231,21 +232,21 @@ flow_fit_result fit_flow(F& flow, const flows::class_gaussian<T, B>& prior, cons
         bar.update(++k, {{"bits/dim", flows::bits_per_dim(running * double(dims), dims)}, {"xent", running_ce}});
       else
         bar.update(++k, {{"nll/dim", running}, {"bits/dim", flows::bits_per_dim(running * double(dims), dims)}});
-      step_report r;
-      r.trainer = "train::fit_flow";
-      r.step = step;
-      r.steps = per_epoch * o.epochs;
-      r.epoch = e + 1;
-      r.epoch_end = k == per_epoch;
-      r.batch = static_cast<index_t>(batches[bi].size());
-      r.rank = me;
-      r.ranks = ranks;
-      r.skipped = !finite;
-      r.position = {{"epoch", e + 1}, {"batch", static_cast<double>(r.batch)}};
-      r.values = {{"nll/dim", figures[0]},
-                  {"bits/dim", flows::bits_per_dim(figures[0] * double(dims), dims)},
-                  {"xent", figures[1]},
-                  {"lr", opt.lr()}};
+      const auto global = static_cast<index_t>(batches[bi].size());
+      const step_report r{.trainer = "train::fit_flow",
+                          .step = step,
+                          .steps = per_epoch * o.epochs,
+                          .epoch = e + 1,
+                          .epoch_end = k == per_epoch,
+                          .batch = global,
+                          .rank = me,
+                          .ranks = ranks,
+                          .skipped = !finite,
+                          .position = {{"epoch", e + 1}, {"batch", static_cast<double>(global)}},
+                          .values = {{"nll/dim", figures[0]},
+                                     {"bits/dim", flows::bits_per_dim(figures[0] * double(dims), dims)},
+                                     {"xent", figures[1]},
+                                     {"lr", opt.lr()}}};
       for (const auto& cb : callbacks) cb(r);
       if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) save(step);
     }

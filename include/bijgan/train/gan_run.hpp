@@ -442,7 +442,7 @@ class gan_run {
     report.values["critic"] = v[0];
     report.values["wasserstein"] = v[1];
     report.values["gp"] = v[2];
-    if (!std::isfinite(v[0]) || !std::isfinite(v[3])) {
+    if (!std::isfinite(v[0]) || v[3] != 0) {  // v[3]: gradients with an inf or NaN
       if (o_.on_nonfinite == nonfinite::stop)
         nonfinite_error(op, report.step,
                         std::isfinite(v[0]) ? "the gradient of critic parameter " + first_nonfinite_gradient(d_)
@@ -505,7 +505,7 @@ class gan_run {
     dist::mean_over_ranks(comm_, v);
     for (std::size_t i = 0; i < names.size(); ++i) report.values[names[i]] = v[i];
     report.values["generator"] = v.back();
-    if (!std::isfinite(v.back()) || !std::isfinite(probe)) {
+    if (!std::isfinite(v.back()) || probe != 0) {  // probe: gradients with an inf or NaN
       if (o_.on_nonfinite == nonfinite::stop) {
         // The first term that is not finite; else the weighted sum (a weight); else a gradient.
         const auto bad = std::find_if(v.begin(), v.end() - 1, [](double x) { return !std::isfinite(x); });

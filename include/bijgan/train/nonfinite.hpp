@@ -27,25 +27,22 @@ std::vector<double> fetch_scalars(const std::vector<tensor<T, B>>& scalars) {
   return out;
 }
 
-/// 0 when every gradient of params is finite, NaN otherwise (Σ sum(0·g): 0·inf and 0·NaN are
-/// NaN), without leaving the device.
+/// The number of parameters whose gradient holds an inf or NaN (0: all finite), computed on
+/// the device with the elementwise test anomaly mode uses (fn::nonfinite, as all_finite).
 template <class T, class B>
 tensor<T, B> nonfinite_probe(const std::vector<var<T, B>>& params) {
   tensor<T, B> acc = tensor<T, B>::zeros(shape{});
   for (const auto& p : params)
     if (p.grad().defined())
-      acc = apply(fn::add{}, acc, reduce(reduce_kind::sum, apply(fn::mul_scalar<T>{T(0)}, p.grad()), {}, false));
+      acc = apply(fn::add{}, acc, reduce(reduce_kind::max, apply(fn::nonfinite{}, p.grad()), {}, false));
   return acc;
 }
 
 /// The path of the first parameter of m whose gradient holds a non-finite value ("" if none).
 template <class M>
 std::string first_nonfinite_gradient(M& m) {
-  for (const auto& [path, p] : nn::named_parameters(m)) {
-    if (!p.grad().defined()) continue;
-    for (const auto v : p.grad().to_vector())
-      if (!std::isfinite(static_cast<double>(v))) return path.empty() ? std::string("(root)") : path;
-  }
+  for (const auto& [path, p] : nn::named_parameters(m))
+    if (p.grad().defined() && !all_finite(p.grad())) return path.empty() ? std::string("(root)") : path;
   return {};
 }
 

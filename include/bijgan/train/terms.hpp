@@ -138,21 +138,16 @@ constexpr bool check_gan_term() {
   return true;
 }
 
-/// Whether a term needs H / a distiller (its static needs_bijection / needs_distiller).
+/// Whether a term needs H / a distiller (its static needs_bijection / needs_distiller; false
+/// where it has none).
 template <class Term>
-inline constexpr bool term_needs_bijection = [] {
-  if constexpr (requires { Term::needs_bijection; })
-    return static_cast<bool>(Term::needs_bijection);
-  else
-    return false;
-}();
+inline constexpr bool term_needs_bijection = requires {
+  requires static_cast<bool>(Term::needs_bijection);
+};
 template <class Term>
-inline constexpr bool term_needs_distiller = [] {
-  if constexpr (requires { Term::needs_distiller; })
-    return static_cast<bool>(Term::needs_distiller);
-  else
-    return false;
-}();
+inline constexpr bool term_needs_distiller = requires {
+  requires static_cast<bool>(Term::needs_distiller);
+};
 
 /// Whether a term is switched on (its `on` member; a term without one always is).
 template <class Term>
