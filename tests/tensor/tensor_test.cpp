@@ -6,7 +6,10 @@
 #include <bijgan/tensor/xtensor_view.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <numeric>
+#include <sstream>
+#include <string>
 
 using namespace bijgan;
 
@@ -239,6 +242,46 @@ BOOST_AUTO_TEST_CASE(block_cache_blocks_stay_disjoint_and_aligned) {
   BOOST_TEST(cache.bytes_in_use() == 0u);
   cache.release();
   BOOST_TEST(cache.bytes_reserved() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(host_segments_are_huge_page_aligned_and_advised) {
+  // Segments are 2 MiB aligned (so a huge page can back them) and, on Linux with huge pages on,
+  // carry the kernel's MADV_HUGEPAGE mark ("hg" in /proc/self/smaps' VmFlags); blocks that
+  // bypass the cache stay plain 64-byte aligned mallocs.
+  using source = detail::host_memory;
+  detail::block_cache<source> cache;
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  for (const std::size_t n : {100 * std::size_t{1024}, 40 * mib, source::large_segment + 3 * mib}) {
+    void* p = cache.allocate(n);
+    BOOST_TEST(reinterpret_cast<std::uintptr_t>(p) % source::huge_page == 0);
+    cache.deallocate(p, n);
+  }
+  cache.release();
+#if defined(__linux__)
+  void* seg = source::allocate(4 * source::huge_page);
+  BOOST_REQUIRE(seg != nullptr);
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line, flags;
+  bool inside = false;
+  const auto at = reinterpret_cast<std::uintptr_t>(seg);
+  while (std::getline(smaps, line)) {
+    std::uintptr_t lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream head(line);
+    if (head >> std::hex >> lo >> dash >> hi && dash == '-' && line.find(':') > line.find(' ')) {
+      inside = lo <= at && at < hi;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      flags = line;
+      break;
+    }
+  }
+  source::free(seg);
+  if (flags.empty()) {
+    BOOST_TEST_MESSAGE("skipped the VmFlags check: /proc/self/smaps has no entry for the segment");
+  } else {
+    BOOST_TEST((flags.find(" hg") != std::string::npos) == source::huge_pages(), flags);
+  }
+#endif
 }
 
 BOOST_AUTO_TEST_CASE(transpose_tiles_match_plain_copy) {
