@@ -245,9 +245,10 @@ BOOST_AUTO_TEST_CASE(block_cache_blocks_stay_disjoint_and_aligned) {
 }
 
 BOOST_AUTO_TEST_CASE(host_segments_are_huge_page_aligned_and_advised) {
-  // Segments are 2 MiB aligned (so a huge page can back them) and, on Linux with huge pages on,
-  // carry the kernel's MADV_HUGEPAGE mark ("hg" in /proc/self/smaps' VmFlags); blocks that
-  // bypass the cache stay plain 64-byte aligned mallocs.
+  // Segments of all three kinds (a small-pool segment, a shared large one, one of its own) are
+  // 2 MiB aligned, so a huge page can back them, and on Linux with huge pages on they carry the
+  // kernel's MADV_HUGEPAGE mark ("hg" in /proc/self/smaps' VmFlags). (Blocks that bypass the
+  // cache keep malloc's 64-byte alignment: block_cache_blocks_stay_disjoint_and_aligned.)
   using source = detail::host_memory;
   detail::block_cache<source> cache;
   constexpr std::size_t mib = std::size_t{1} << 20;
